@@ -1,0 +1,50 @@
+# The two commands a new user needs: `make serve` and `make test`.
+# Both create .venv when missing and (re)install the project with its C extension
+# whenever its sources or dependencies change.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.pmscan-installed
+SOURCES := pyproject.toml $(wildcard app/pagemap/*.c app/pagemap/*.h) $(wildcard clients/pyproject.toml)
+
+.PHONY: serve test install openapi sdk wheel bench lint clean
+
+serve: $(STAMP)
+	$(VENV)/bin/pmscan-server
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Editable install: the extension is built in place (app/pagemap/_pagemap*.so),
+# so the tests and the server import the same tree the developer edits.
+$(STAMP): $(PY) $(SOURCES)
+	$(PY) -m pip install --quiet -e '.[test]'
+	@if [ -f clients/pyproject.toml ]; then $(PY) -m pip install --quiet -e ./clients; fi
+	touch $@
+
+openapi: $(STAMP)
+	$(PY) -m app.openapi > openapi.json
+
+sdk: $(STAMP)
+	$(PY) -m clients.regenerate
+
+wheel: $(PY)
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+
+bench: $(STAMP)
+	$(PY) bench/scan_bench.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check app tests bench
+	$(PY) -m ruff format --check app tests bench
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info app/pagemap/*.so

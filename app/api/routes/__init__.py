@@ -1,0 +1,14 @@
+"""The routers: public ones, and the protected one every other route hangs under."""
+
+from fastapi import APIRouter
+
+from . import processes, scan, service
+
+__all__ = ["protected", "public"]
+
+public = service.public
+#: Every route under this router needs a token; auth attaches to it, not to routes.
+protected = APIRouter()
+protected.include_router(scan.router)
+protected.include_router(processes.router)
+protected.include_router(service.router)

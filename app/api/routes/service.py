@@ -1,0 +1,46 @@
+"""The service itself: capabilities, liveness, readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ...pagemap.categories import category_names
+from ...pagemap.session import BACKENDS
+from ..deps import KernelDep, PoolDep, SettingsDep
+from ..schemas import Capabilities
+
+router = APIRouter(tags=["service"])
+public = APIRouter(tags=["service"])
+
+
+@router.get("/capabilities", operation_id="get_capabilities", response_model=Capabilities)
+async def capabilities(kernel: KernelDep, settings: SettingsDep, pool: PoolDep) -> Capabilities:
+    return Capabilities(
+        kernel_release=kernel.kernel_release,
+        page_size=kernel.page_size,
+        pagemap_scan=kernel.pagemap_scan,
+        categories=category_names(kernel.category_mask),  # type: ignore[arg-type]
+        soft_dirty=kernel.soft_dirty,
+        user_address_limit=kernel.user_address_limit,
+        backends=sorted(BACKENDS),
+        default_backend="ioctl" if kernel.pagemap_scan else "pagemap",
+        limits={
+            "workers": pool.size,
+            "chunk_records": settings.chunk_records,
+            "json_max_regions": settings.json_max_regions,
+            "max_body_bytes": settings.max_body_bytes,
+            "scan_timeout_seconds": settings.scan_timeout_seconds,
+        },
+    )
+
+
+@public.get("/healthz", operation_id="healthz", response_model=dict[str, str])
+async def healthz() -> dict[str, str]:
+    """Liveness: the event loop answers. No authentication."""
+    return {"status": "ok"}
+
+
+@public.get("/readyz", operation_id="readyz", response_model=dict[str, str])
+async def readyz(kernel: KernelDep, pool: PoolDep) -> dict[str, str]:
+    """Readiness: the kernel probe ran and the scan pool is up. No authentication."""
+    return {"status": "ready", "default_backend": "ioctl" if kernel.pagemap_scan else "pagemap"}

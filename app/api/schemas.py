@@ -1,0 +1,228 @@
+"""The HTTP contract's bodies (API.md). ``ScanRequest`` mirrors ``struct pm_scan_arg``.
+
+Everything the kernel would reject is rejected here first, with a 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+
+from ..pagemap.categories import Category, ScanFlag, parse_mask
+from ..pagemap.probe import probe
+
+__all__ = [
+    "Capabilities",
+    "CategoryName",
+    "ErrorBody",
+    "ErrorDetail",
+    "MappingInfo",
+    "ProcessInfo",
+    "Region",
+    "ScanDocument",
+    "ScanRequest",
+    "ScanTrailer",
+    "SummaryRequest",
+    "SummaryResponse",
+    "VmaSummary",
+]
+
+CategoryName = Literal[
+    "WPALLOWED", "WRITTEN", "FILE", "PRESENT", "SWAPPED", "PFNZERO", "HUGE", "SOFT_DIRTY", "GUARD"
+]
+FlagName = Literal["WP_MATCHING", "CHECK_WPASYNC"]
+U64_MAX = (1 << 64) - 1
+#: More pages than any user address space holds (2^47 bytes / 4 KiB = 2^35).
+MAX_COUNT = 1 << 40
+
+
+def _address(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if not text.startswith("0x"):
+            raise ValueError('an address is an integer or a "0x…" hex string')
+        try:
+            return int(text, 16)
+        except ValueError:
+            raise ValueError(f"not a hex number: {value!r}") from None
+    if isinstance(value, bool):
+        raise ValueError("an address is an integer or a hex string, not a boolean")
+    return value
+
+
+def _mask_of(kind: type[Category] | type[ScanFlag]) -> Any:
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("a mask is an integer or a list of names, not a boolean")
+        if isinstance(value, int | list | tuple):
+            if isinstance(value, list | tuple) and not all(isinstance(v, str) for v in value):
+                raise ValueError("a list of names must hold strings")
+            return parse_mask(kind, value)
+        return value
+
+    return parse
+
+
+def _mask_schema(names: type[Any]) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": 0},
+            {"type": "array", "items": {"type": "string", "enum": list(names.__args__)}},
+        ]
+    }
+
+
+Address = Annotated[
+    int,
+    BeforeValidator(_address),
+    Field(ge=0, le=U64_MAX),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^0[xX][0-9a-fA-F]+$"}]}
+    ),
+]
+CategoryMask = Annotated[int, BeforeValidator(_mask_of(Category)), WithJsonSchema(_mask_schema(CategoryName))]
+FlagMask = Annotated[int, BeforeValidator(_mask_of(ScanFlag)), WithJsonSchema(_mask_schema(FlagName))]
+
+
+class ScanRequest(BaseModel):
+    """What to scan: ``struct pm_scan_arg`` with conveniences (names or ints, hex or ints)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pid: int = Field(gt=0, le=(1 << 31) - 1, description="the target process")
+    start: Address | None = Field(
+        default=None, description="page-aligned first address; default: the lowest mapped address"
+    )
+    end: Address | None = Field(
+        default=None,
+        description="exclusive end, rounded up to a page; default: the highest mapped end "
+        "at or below the user address-space limit",
+    )
+    flags: FlagMask = Field(default=0, description="WP_MATCHING (needs the write scope), CHECK_WPASYNC")
+    max_pages: int = Field(default=0, ge=0, le=MAX_COUNT, description="stop after this many pages; 0: no limit")
+    category_inverted: CategoryMask = 0
+    category_mask: CategoryMask = 0
+    category_anyof_mask: CategoryMask = 0
+    return_mask: CategoryMask | None = Field(
+        default=None, description="categories each region reports; default: all the kernel knows"
+    )
+    vec_len: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_COUNT,
+        description="at most this many regions; absent: no limit; 0: none (the walk still runs)",
+    )
+    backend: Literal["auto", "ioctl", "pagemap"] = "auto"
+
+    @field_validator("start")
+    @classmethod
+    def _start_in_user_space(cls, start: int | None) -> int | None:
+        if start is None:
+            return None
+        kernel = probe()
+        if start % kernel.page_size:
+            raise ValueError(f"must be aligned to the page size ({kernel.page_size})")
+        if start >= kernel.user_address_limit:
+            raise ValueError(f"must be below the user address-space limit {kernel.user_address_limit:#x}")
+        return start
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: int | None, info: ValidationInfo) -> int | None:
+        if end is None:
+            return None
+        kernel = probe()
+        rounded = -(-end // kernel.page_size) * kernel.page_size
+        if rounded > kernel.user_address_limit:
+            raise ValueError(f"must not exceed the user address-space limit {kernel.user_address_limit:#x}")
+        start = info.data.get("start")
+        if start is not None and end < start:
+            raise ValueError(f"must not be below start ({start:#x})")
+        return rounded
+
+
+class SummaryRequest(ScanRequest):
+    by_vma: bool = Field(default=False, description="also count pages per mapping")
+
+
+class Region(BaseModel):
+    """One ``struct page_region``; in the NDJSON stream one line each."""
+
+    start: int
+    end: int
+    categories: list[CategoryName]
+
+
+class ScanTrailer(BaseModel):
+    """The last NDJSON line of a complete answer."""
+
+    walk_end: int = Field(description="a correct resume point; equals end when nothing is left")
+    regions: int
+    pages: int
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="an errno name (ESRCH, EACCES, …) or a short upper-case code")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: ErrorDetail
+
+
+class ScanDocument(BaseModel):
+    pid: int
+    start: int
+    end: int
+    walk_end: int
+    regions: list[Region]
+    pages: int
+
+
+class VmaSummary(BaseModel):
+    start: int
+    end: int
+    perms: str
+    path: str
+    pages: int
+    categories: dict[CategoryName, int]
+
+
+class SummaryResponse(BaseModel):
+    pid: int
+    start: int
+    end: int
+    walk_end: int
+    pages: int
+    categories: dict[CategoryName, int]
+    vmas: list[VmaSummary] | None = None
+
+
+class ProcessInfo(BaseModel):
+    pid: int
+    comm: str
+    uid: int
+    rss_bytes: int
+
+
+class MappingInfo(BaseModel):
+    start: int
+    end: int
+    perms: str
+    offset: int
+    dev: str
+    inode: int
+    path: str
+
+
+class Capabilities(BaseModel):
+    kernel_release: str
+    page_size: int
+    pagemap_scan: bool
+    categories: list[CategoryName]
+    soft_dirty: bool
+    user_address_limit: int
+    backends: list[str]
+    default_backend: str
+    limits: dict[str, int | float]

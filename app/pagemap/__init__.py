@@ -1,0 +1,57 @@
+"""pmscan's domain: PAGEMAP_SCAN of a process, in plain Python over a small C layer.
+
+Nothing here imports FastAPI or pydantic; it can be used from a REPL::
+
+    from app.pagemap import open_scan, iter_regions
+    scan = open_scan(1234, category_mask=Category.PRESENT)
+    for region in iter_regions(scan.run()): ...
+"""
+
+from .backends import Backend, IoctlBackend, ScanArgs
+from .categories import Category, ScanFlag, category_names, parse_mask
+from .exceptions import (
+    AccessDenied,
+    InvalidScan,
+    NotWPAsync,
+    PagemapError,
+    ProcessGone,
+    ProcessNotFound,
+    Unsupported,
+)
+from .maps import Mapping, parse_maps
+from .probe import KernelCapabilities, probe
+from .process import TargetProcess
+from .region import PageRegion, iter_regions
+from .scanner import Scan
+from .session import BACKENDS, choose_backend, open_scan
+from .summary import ScanSummary, summarize
+
+__all__ = [
+    "BACKENDS",
+    "AccessDenied",
+    "Backend",
+    "Category",
+    "InvalidScan",
+    "IoctlBackend",
+    "KernelCapabilities",
+    "Mapping",
+    "NotWPAsync",
+    "PageRegion",
+    "PagemapError",
+    "ProcessGone",
+    "ProcessNotFound",
+    "Scan",
+    "ScanArgs",
+    "ScanFlag",
+    "ScanSummary",
+    "TargetProcess",
+    "Unsupported",
+    "category_names",
+    "choose_backend",
+    "iter_regions",
+    "open_scan",
+    "parse_maps",
+    "parse_mask",
+    "probe",
+    "summarize",
+]

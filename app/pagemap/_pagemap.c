@@ -1,0 +1,413 @@
+/* _pagemap: the syscalls and byte-level hot loops of pmscan, nothing else.
+ *
+ * Every function takes file descriptors, integers and bytes and returns raw values
+ * (bytes of packed 24-byte page_region records, tuples of ints). Errors from the
+ * kernel leave only as OSError with errno; argument errors as TypeError/ValueError.
+ * Names, meaning and policy live in the Python package above this module.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "pagemap_abi.h"
+
+#define RECORD_SIZE ((Py_ssize_t)sizeof(struct page_region))
+#define CATEGORY_BITS 16
+
+_Static_assert(sizeof(struct pm_scan_arg) == 96, "pm_scan_arg is 96 bytes in the kernel ABI");
+_Static_assert(sizeof(struct page_region) == 24, "page_region is 24 bytes in the kernel ABI");
+
+/* ---------------------------------------------------------------- scan */
+
+PyDoc_STRVAR(scan_doc,
+"scan(fd, start, end, *, flags=0, category_inverted=0, category_mask=0,\n"
+"     category_anyof_mask=0, return_mask=0, max_pages=0, vec_len)\n"
+"--\n\n"
+"One ioctl(PAGEMAP_SCAN) on the open /proc/PID/pagemap fd over [start, end).\n\n"
+"Returns (records, walk_end, pages): the packed page_region records (24 bytes\n"
+"each), a walk_end that is a correct resume point, and the number of pages the\n"
+"records cover. walk_end == end means nothing of the range is left to walk.\n"
+"vec_len (> 0) bounds the number of records. Raises OSError on failure.");
+
+static PyObject *
+pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {
+        "fd", "start", "end", "flags", "category_inverted", "category_mask",
+        "category_anyof_mask", "return_mask", "max_pages", "vec_len", NULL,
+    };
+    int fd;
+    unsigned long long start, end, flags = 0, inverted = 0, mask = 0, anyof = 0;
+    unsigned long long return_mask = 0, max_pages = 0;
+    Py_ssize_t vec_len = -1;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iKK|$KKKKKKn:scan", keywords, &fd, &start,
+                                     &end, &flags, &inverted, &mask, &anyof, &return_mask,
+                                     &max_pages, &vec_len)) {
+        return NULL;
+    }
+    if (vec_len <= 0 || vec_len > PY_SSIZE_T_MAX / RECORD_SIZE) {
+        /* Always give the kernel a buffer: vec_len == 0 with WP_MATCHING
+         * crashed kernels before 6.17 (KERNEL_NOTES 10). */
+        PyErr_SetString(PyExc_ValueError, "vec_len must be a positive number of records");
+        return NULL;
+    }
+
+    PyObject *records = PyBytes_FromStringAndSize(NULL, vec_len * RECORD_SIZE);
+    if (records == NULL) {
+        return NULL;
+    }
+    struct page_region *vec = (struct page_region *)PyBytes_AS_STRING(records);
+    struct pm_scan_arg arg = {
+        .size = sizeof(arg),
+        .flags = flags,
+        .start = start,
+        .end = end,
+        .vec = (uintptr_t)vec,
+        .vec_len = (unsigned long long)vec_len,
+        .max_pages = max_pages,
+        .category_inverted = inverted,
+        .category_mask = mask,
+        .category_anyof_mask = anyof,
+        .return_mask = return_mask,
+    };
+
+    long ret;
+    int saved_errno;
+    for (;;) {
+        /* The walk takes the target's mmap lock and may run for milliseconds on a
+         * large range: let other threads (other scans, the event loop) run. The
+         * records object is not yet visible to any other thread. */
+        Py_BEGIN_ALLOW_THREADS
+        ret = ioctl(fd, PAGEMAP_SCAN, &arg);
+        saved_errno = errno;
+        Py_END_ALLOW_THREADS
+        if (ret >= 0 || saved_errno != EINTR) {
+            break;
+        }
+        if (PyErr_CheckSignals()) {
+            Py_DECREF(records);
+            return NULL;
+        }
+        arg.walk_end = 0;
+    }
+    if (ret < 0) {
+        Py_DECREF(records);
+        errno = saved_errno;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+
+    const unsigned long long page_size = (unsigned long long)sysconf(_SC_PAGESIZE);
+    unsigned long long pages = 0;
+    for (long i = 0; i < ret; i++) {
+        pages += (vec[i].end - vec[i].start) / page_size;
+    }
+    unsigned long long last_end = ret > 0 ? vec[ret - 1].end : start;
+    unsigned long long kernel_end = arg.walk_end;
+    unsigned long long walk_end;
+
+    /* The kernel's walk_end is wrong in both directions (KERNEL_NOTES 2): it is
+     * written only on an early stop, and a stop of the internal bounce buffer
+     * leaves a stale value behind when the rest of the walk then completes. */
+    if (ret < vec_len && (max_pages == 0 || pages < max_pages)) {
+        /* Neither the buffer nor max_pages stopped the walk. A value below the
+         * last record is such a stale leftover: the walk completed. A value at
+         * or beyond it is a genuine early stop (a partial hugetlb page under
+         * WP_MATCHING): resume there. */
+        if (kernel_end == 0 || kernel_end >= end || kernel_end < last_end) {
+            walk_end = end;
+        } else {
+            walk_end = kernel_end;
+        }
+    } else {
+        /* Stopped by vec_len or max_pages: the kernel's value can be short by a
+         * PMD or two when the buffer filled at the end of the range. */
+        walk_end = kernel_end > last_end ? kernel_end : last_end;
+        if (walk_end > end) {
+            walk_end = end;
+        }
+    }
+
+    if (_PyBytes_Resize(&records, ret * RECORD_SIZE) < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("(NKK)", records, walk_end, pages);
+}
+
+/* ---------------------------------------------------------------- encoders */
+
+typedef struct {
+    char *buf;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+} outbuf;
+
+static int
+outbuf_reserve(outbuf *out, Py_ssize_t extra)
+{
+    if (out->len + extra <= out->cap) {
+        return 0;
+    }
+    Py_ssize_t cap = out->cap ? out->cap : 4096;
+    while (cap < out->len + extra) {
+        cap *= 2;
+    }
+    char *buf = PyMem_Realloc(out->buf, cap);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    out->buf = buf;
+    out->cap = cap;
+    return 0;
+}
+
+static char *
+put_u64(char *p, unsigned long long v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+PyDoc_STRVAR(encode_regions_doc,
+"encode_regions(records, names, separator)\n"
+"--\n\n"
+"JSON objects {\"start\":S,\"end\":E,\"categories\":NAMES} for packed records,\n"
+"each followed by separator (b\"\\n\" for NDJSON, b\",\" inside a JSON array).\n"
+"names[c] is the JSON text for a categories value c; a value with no entry\n"
+"raises ValueError.");
+
+static PyObject *
+pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer records, separator;
+    PyObject *names;
+    if (!PyArg_ParseTuple(args, "y*O!y*:encode_regions", &records, &PyTuple_Type, &names,
+                          &separator)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    outbuf out = {0};
+    Py_ssize_t n_names = PyTuple_GET_SIZE(names);
+    Py_ssize_t longest_name = 0;
+
+    if (records.len % RECORD_SIZE != 0) {
+        PyErr_SetString(PyExc_ValueError, "records must be a multiple of 24 bytes");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n_names; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (!PyBytes_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "names must be a tuple of bytes");
+            goto done;
+        }
+        if (PyBytes_GET_SIZE(name) > longest_name) {
+            longest_name = PyBytes_GET_SIZE(name);
+        }
+    }
+
+    static const char head[] = "{\"start\":";
+    static const char mid[] = ",\"end\":";
+    static const char tail[] = ",\"categories\":";
+    const Py_ssize_t per_record = (Py_ssize_t)(sizeof(head) + sizeof(mid) + sizeof(tail)) + 40 +
+                                  longest_name + 1 + separator.len;
+    Py_ssize_t count = records.len / RECORD_SIZE;
+    if (outbuf_reserve(&out, count * per_record + 1) < 0) {
+        goto done;
+    }
+    const struct page_region *rec = records.buf;
+    char *p = out.buf;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        unsigned long long c = rec[i].categories;
+        if (c >= (unsigned long long)n_names) {
+            PyErr_Format(PyExc_ValueError, "no name for categories value %llu", c);
+            goto done;
+        }
+        PyObject *name = PyTuple_GET_ITEM(names, (Py_ssize_t)c);
+        memcpy(p, head, sizeof(head) - 1);
+        p = put_u64(p + sizeof(head) - 1, rec[i].start);
+        memcpy(p, mid, sizeof(mid) - 1);
+        p = put_u64(p + sizeof(mid) - 1, rec[i].end);
+        memcpy(p, tail, sizeof(tail) - 1);
+        p += sizeof(tail) - 1;
+        memcpy(p, PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name));
+        p += PyBytes_GET_SIZE(name);
+        *p++ = '}';
+        memcpy(p, separator.buf, separator.len);
+        p += separator.len;
+    }
+    result = PyBytes_FromStringAndSize(out.buf, p - out.buf);
+done:
+    PyMem_Free(out.buf);
+    PyBuffer_Release(&records);
+    PyBuffer_Release(&separator);
+    return result;
+}
+
+/* ---------------------------------------------------------------- summaries */
+
+PyDoc_STRVAR(count_pages_doc,
+"count_pages(records, page_size, bounds=None)\n"
+"--\n\n"
+"Page counts of packed records without a Python object per record.\n\n"
+"Without bounds: a tuple (pages, pages_with_bit_0, ..., pages_with_bit_15).\n"
+"With bounds (packed u64 pairs [start, end), sorted, non-overlapping): a list\n"
+"with one such tuple per pair, counting only the pages inside that pair; a\n"
+"record spanning two pairs is split between them.");
+
+static int
+add_counts(unsigned long long *row, unsigned long long categories, unsigned long long pages)
+{
+    row[0] += pages;
+    for (int b = 0; b < CATEGORY_BITS; b++) {
+        if (categories & (1ULL << b)) {
+            row[1 + b] += pages;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+row_to_tuple(const unsigned long long *row)
+{
+    PyObject *t = PyTuple_New(1 + CATEGORY_BITS);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < 1 + CATEGORY_BITS; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(row[i]);
+        if (v == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+
+static PyObject *
+pagemap_count_pages(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"records", "page_size", "bounds", NULL};
+    Py_buffer records, bounds = {0};
+    unsigned long long page_size;
+    PyObject *result = NULL;
+    unsigned long long *rows = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*K|z*:count_pages", keywords, &records,
+                                     &page_size, &bounds)) {
+        return NULL;
+    }
+    if (records.len % RECORD_SIZE != 0 || page_size == 0 || bounds.len % 16 != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "records must be 24-byte records, bounds 16-byte pairs, page_size > 0");
+        goto done;
+    }
+    const struct page_region *rec = records.buf;
+    Py_ssize_t count = records.len / RECORD_SIZE;
+
+    if (bounds.buf == NULL) {
+        unsigned long long row[1 + CATEGORY_BITS] = {0};
+        for (Py_ssize_t i = 0; i < count; i++) {
+            add_counts(row, rec[i].categories, (rec[i].end - rec[i].start) / page_size);
+        }
+        result = row_to_tuple(row);
+        goto done;
+    }
+
+    const unsigned long long *pair = bounds.buf;
+    Py_ssize_t n_pairs = bounds.len / 16;
+    rows = PyMem_Calloc((size_t)n_pairs ? (size_t)n_pairs : 1, sizeof(unsigned long long) * (1 + CATEGORY_BITS));
+    if (rows == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* Both sequences are sorted by address: walk them together. */
+    Py_ssize_t j = 0;
+    for (Py_ssize_t i = 0; i < count && j < n_pairs; i++) {
+        unsigned long long s = rec[i].start, e = rec[i].end;
+        while (j < n_pairs && pair[2 * j + 1] <= s) {
+            j++;
+        }
+        for (Py_ssize_t k = j; k < n_pairs && pair[2 * k] < e; k++) {
+            unsigned long long lo = s > pair[2 * k] ? s : pair[2 * k];
+            unsigned long long hi = e < pair[2 * k + 1] ? e : pair[2 * k + 1];
+            if (hi > lo) {
+                add_counts(&rows[k * (1 + CATEGORY_BITS)], rec[i].categories, (hi - lo) / page_size);
+            }
+        }
+    }
+    result = PyList_New(n_pairs);
+    if (result == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < n_pairs; k++) {
+        PyObject *t = row_to_tuple(&rows[k * (1 + CATEGORY_BITS)]);
+        if (t == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, k, t);
+    }
+done:
+    PyMem_Free(rows);
+    PyBuffer_Release(&records);
+    if (bounds.buf != NULL) {
+        PyBuffer_Release(&bounds);
+    }
+    return result;
+}
+
+/* ---------------------------------------------------------------- module */
+
+static PyMethodDef pagemap_methods[] = {
+    {"scan", (PyCFunction)(void (*)(void))pagemap_scan, METH_VARARGS | METH_KEYWORDS, scan_doc},
+    {"encode_regions", pagemap_encode_regions, METH_VARARGS, encode_regions_doc},
+    {"count_pages", (PyCFunction)(void (*)(void))pagemap_count_pages, METH_VARARGS | METH_KEYWORDS,
+     count_pages_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+pagemap_exec(PyObject *module)
+{
+    if (PyModule_AddIntConstant(module, "RECORD_SIZE", (long)RECORD_SIZE) < 0 ||
+        PyModule_AddIntConstant(module, "PAGEMAP_SCAN", (long)PAGEMAP_SCAN) < 0 ||
+        PyModule_AddIntConstant(module, "CATEGORY_BITS", CATEGORY_BITS) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot pagemap_slots[] = {
+    {Py_mod_exec, pagemap_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef pagemap_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_pagemap",
+    .m_doc = "ioctl(PAGEMAP_SCAN) and the byte-level loops over its records.",
+    .m_size = 0,
+    .m_methods = pagemap_methods,
+    .m_slots = pagemap_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__pagemap(void)
+{
+    return PyModuleDef_Init(&pagemap_module);
+}

@@ -1,0 +1,125 @@
+"""What an errno means, decided in one place.
+
+The C layer raises only ``OSError``; :func:`translate_errors` turns it into one of the
+domain exceptions below, according to the operation that failed (``EPERM`` from
+opening ``/proc/PID/pagemap`` is a denied access, from the scan itself a mapping
+without async write-protection).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+__all__ = [
+    "AccessDenied",
+    "InvalidScan",
+    "NotWPAsync",
+    "Operation",
+    "PagemapError",
+    "ProcessGone",
+    "ProcessNotFound",
+    "Unsupported",
+    "translate_errors",
+]
+
+Operation = Literal["open", "scan", "read", "clear_refs"]
+
+
+class PagemapError(Exception):
+    """Base of every domain error: ``code`` is an errno name or a short upper-case code."""
+
+    code: str = "ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ProcessNotFound(PagemapError):
+    """No such process, or a kernel thread (it has no user memory)."""
+
+    code = "ESRCH"
+
+
+class ProcessGone(PagemapError):
+    """The process exited (or is a zombie) before or during the operation."""
+
+    code = "EXITED"
+
+
+class AccessDenied(PagemapError):
+    """The kernel refused access to the process (ptrace access check, file mode)."""
+
+    code = "EACCES"
+
+
+class NotWPAsync(PagemapError):
+    """``CHECK_WPASYNC`` met a mapping not registered for async write-protection."""
+
+    code = "EPERM"
+
+
+class Unsupported(PagemapError):
+    """The running kernel lacks what the request needs."""
+
+    code = "UNSUPPORTED"
+
+
+class InvalidScan(PagemapError):
+    """The kernel rejected the scan arguments (the service validates first; a safety net)."""
+
+    code = "EINVAL"
+
+
+_MEANING: dict[tuple[Operation, int], type[PagemapError]] = {
+    ("open", errno.ENOENT): ProcessNotFound,
+    ("open", errno.ESRCH): ProcessNotFound,
+    ("open", errno.EACCES): AccessDenied,
+    ("open", errno.EPERM): AccessDenied,
+    ("read", errno.ENOENT): ProcessGone,
+    ("read", errno.ESRCH): ProcessGone,
+    ("read", errno.EACCES): AccessDenied,
+    ("read", errno.EPERM): AccessDenied,
+    ("scan", errno.EPERM): NotWPAsync,
+    ("scan", errno.ESRCH): ProcessGone,
+    ("scan", errno.ENOTTY): Unsupported,
+    ("scan", errno.EINVAL): InvalidScan,
+    ("scan", errno.EFAULT): InvalidScan,
+    ("clear_refs", errno.ENOENT): ProcessGone,
+    ("clear_refs", errno.ESRCH): ProcessGone,
+    ("clear_refs", errno.EACCES): AccessDenied,
+    ("clear_refs", errno.EPERM): AccessDenied,
+    ("clear_refs", errno.EINVAL): Unsupported,
+}
+
+
+def error_for(operation: Operation, err: OSError, subject: str) -> PagemapError | OSError:
+    """The domain exception for ``err`` raised by ``operation`` on ``subject``, or ``err``."""
+    kind = _MEANING.get((operation, err.errno or 0))
+    if kind is None:
+        return err
+    name = errno.errorcode.get(err.errno or 0, "EIO")
+    message = f"{operation} {subject}: {os.strerror(err.errno or 0)}"
+    if kind is ProcessGone:
+        return kind(f"{subject} exited ({name} on {operation})")
+    if kind is ProcessNotFound:
+        return kind(f"no such process: {subject}")
+    return kind(message, code=name if kind in (AccessDenied, InvalidScan) else None)
+
+
+@contextmanager
+def translate_errors(operation: Operation, subject: str) -> Iterator[None]:
+    """Re-raise an ``OSError`` from the block as the domain exception for its errno."""
+    try:
+        yield
+    except OSError as err:
+        translated = error_for(operation, err, subject)
+        if translated is err:
+            raise
+        raise translated from err

@@ -1,0 +1,142 @@
+"""A handle on one target process that cannot silently switch to another one.
+
+PID reuse (KERNEL_NOTES 14): a pidfd is opened first, then the ``/proc/PID`` directory;
+every later file is opened relative to that directory (which keeps referring to the
+same task even if the number is reused), and the pidfd tells whether the process is
+still alive after the fact (KERNEL_NOTES 13: a process that exits mid-scan scans as
+empty, successfully).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+from types import TracebackType
+from typing import NamedTuple, Self
+
+from .exceptions import ProcessGone, ProcessNotFound, translate_errors
+from .maps import Mapping, parse_maps
+
+__all__ = ["ProcessStat", "TargetProcess", "read_stat"]
+
+#: ``PF_KTHREAD`` in ``/proc/PID/stat`` field 9: kernel threads have no mm (KERNEL_NOTES 12).
+PF_KTHREAD = 0x00200000
+
+
+class ProcessStat(NamedTuple):
+    """The fields of ``/proc/PID/stat`` pmscan needs."""
+
+    pid: int
+    comm: str
+    state: str
+    flags: int
+
+    @property
+    def kernel_thread(self) -> bool:
+        return bool(self.flags & PF_KTHREAD)
+
+
+def read_stat(text: str) -> ProcessStat:
+    """Parse ``/proc/PID/stat`` (comm may hold spaces and parentheses)."""
+    pid, _, rest = text.partition(" (")
+    comm, _, tail = rest.rpartition(") ")
+    fields = tail.split()
+    return ProcessStat(pid=int(pid), comm=comm, state=fields[0], flags=int(fields[6]))
+
+
+def _read_at(dir_fd: int, name: str) -> bytes:
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+class TargetProcess:
+    """An open process: pidfd, ``/proc/PID`` directory fd, and (lazily) its pagemap fd.
+
+    Raises ``ProcessNotFound`` for an unknown pid or a kernel thread, ``ProcessGone``
+    for a zombie, ``AccessDenied`` when the kernel refuses. Use as a context manager.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._pidfd = -1
+        self._dir_fd = -1
+        self._pagemap_fd = -1
+        subject = f"process {pid}"
+        if pid <= 0:
+            raise ProcessNotFound(f"no such process: {pid}")
+        try:
+            with translate_errors("open", subject):
+                self._pidfd = os.pidfd_open(pid)
+                self._dir_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            with translate_errors("read", subject):
+                self.stat = read_stat(_read_at(self._dir_fd, "stat").decode(errors="replace"))
+            if self.stat.kernel_thread:
+                raise ProcessNotFound(f"process {pid} is a kernel thread: it has no user memory")
+            self.ensure_alive()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def comm(self) -> str:
+        return self.stat.comm
+
+    def alive(self) -> bool:
+        """Whether the process has not exited (a zombie has exited)."""
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        return not poller.poll(0)
+
+    def ensure_alive(self) -> None:
+        """Raise ``ProcessGone`` if the process has exited since it was opened."""
+        if not self.alive():
+            raise ProcessGone(f"process {self.pid} has exited")
+
+    @property
+    def pagemap_fd(self) -> int:
+        """The open ``/proc/PID/pagemap`` (opened on first use, then checked alive)."""
+        if self._pagemap_fd < 0:
+            with translate_errors("open", f"/proc/{self.pid}/pagemap"):
+                self._pagemap_fd = os.open("pagemap", os.O_RDONLY | os.O_CLOEXEC, dir_fd=self._dir_fd)
+            self.ensure_alive()
+        return self._pagemap_fd
+
+    def read(self, name: str) -> bytes:
+        """The content of ``/proc/PID/<name>``, read relative to the held directory."""
+        with translate_errors("read", f"/proc/{self.pid}/{name}"):
+            return _read_at(self._dir_fd, name)
+
+    def maps(self) -> list[Mapping]:
+        """The process's mappings, as ``/proc/PID/maps`` lists them."""
+        return parse_maps(self.read("maps").decode(errors="surrogateescape"))
+
+    def clear_soft_dirty(self) -> None:
+        """Reset the soft-dirty bits of the whole process (``4 > /proc/PID/clear_refs``)."""
+        with translate_errors("clear_refs", f"/proc/{self.pid}/clear_refs"):
+            fd = os.open("clear_refs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=self._dir_fd)
+            try:
+                os.write(fd, b"4")
+            finally:
+                os.close(fd)
+        self.ensure_alive()
+
+    def close(self) -> None:
+        for name in ("_pagemap_fd", "_dir_fd", "_pidfd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,141 @@
+"""A scan of one process as a sequence of bounded chunks of page_region records.
+
+The kernel is called with a bounded buffer again and again, resuming at the corrected
+``walk_end`` (KERNEL_NOTES 1-2), so memory stays bounded however large the result.
+Regions are never split at those internal boundaries: the last record of each chunk
+is held back until the next one shows whether it continues.
+"""
+
+from __future__ import annotations
+
+from . import _pagemap
+from .backends import Backend, ScanArgs
+from .exceptions import ProcessGone
+from .process import TargetProcess
+from .region import RECORD
+
+__all__ = ["DEFAULT_CHUNK_RECORDS", "Scan"]
+
+RECORD_SIZE = _pagemap.RECORD_SIZE
+#: Records per kernel call: 8192 x 24 bytes = 192 KiB per chunk.
+DEFAULT_CHUNK_RECORDS = 8192
+
+
+class Scan:
+    """One scan in progress. Call :meth:`next_chunk` (it blocks; run it in a worker
+    thread) until :attr:`done`; then :attr:`walk_end`, :attr:`regions` and
+    :attr:`pages` describe the whole answer.
+
+    Raises the domain exceptions of the backend, and ``ProcessGone`` when the target
+    exited during the scan: its answer would look empty and complete, and is not.
+    """
+
+    def __init__(
+        self,
+        target: TargetProcess,
+        args: ScanArgs,
+        backend: Backend,
+        *,
+        chunk_records: int = DEFAULT_CHUNK_RECORDS,
+    ) -> None:
+        if chunk_records <= 0:
+            raise ValueError("chunk_records must be positive")
+        self.target = target
+        self.args = args
+        self.backend = backend
+        self.walk_end = args.start
+        self.regions = 0
+        self.pages = 0
+        self.done = False
+        self._chunk = chunk_records
+        self._discard = args.vec_len == 0
+        self._held = b""
+
+    def next_chunk(self) -> bytes:
+        """The next records ready to send (possibly empty only when ``done``)."""
+        while not self.done:
+            ready = self._step()
+            if ready:
+                return ready
+        return b""
+
+    def close(self) -> None:
+        """Release the target's file descriptors (the scan cannot go on)."""
+        self.target.close()
+
+    def run(self) -> bytes:
+        """The whole answer at once (for callers that need it all anyway)."""
+        return b"".join(iter(self.next_chunk, b""))
+
+    def _remaining_regions(self) -> int:
+        if self.args.vec_len is None or self._discard:
+            return self._chunk
+        return min(self._chunk, self.args.vec_len - self.regions)
+
+    def _remaining_pages(self) -> int | None:
+        """Pages still allowed by max_pages: 0 means no limit, None means none left."""
+        if not self.args.max_pages:
+            return 0
+        left = self.args.max_pages - self.pages
+        return left if left > 0 else None
+
+    def _step(self) -> bytes:
+        vec_len = self._remaining_regions()
+        max_pages = self._remaining_pages()
+        if vec_len <= 0 or max_pages is None:
+            return self._finish(self._resume_point_after_limit())
+        start = self.walk_end
+        records, walk_end, pages = self.backend.scan(
+            self.target, start, self.args, max_pages=max_pages, vec_len=vec_len
+        )
+        self.pages += pages
+        self.walk_end = walk_end
+        ready = b"" if self._discard else self._append(records)
+        if walk_end >= self.args.end:
+            return ready + self._finish(self.args.end)
+        if walk_end <= start and not records:
+            # No progress (a partial hugetlb page under WP_MATCHING stops every walk
+            # there, KERNEL_NOTES 8): the truth is that the walk ends here.
+            return ready + self._finish(walk_end)
+        return ready
+
+    def _append(self, records: bytes) -> bytes:
+        """Merge with the held-back record, hold back the new last one, return the rest."""
+        if not records:
+            return b""
+        self.regions += len(records) // RECORD_SIZE
+        held = self._held
+        if held:
+            h_start, h_end, h_categories = RECORD.unpack(held)
+            r_start, r_end, r_categories = RECORD.unpack_from(records)
+            if h_end == r_start and h_categories == r_categories:
+                held = RECORD.pack(h_start, r_end, h_categories)
+                records = records[RECORD_SIZE:]
+                self.regions -= 1
+        combined = held + records
+        self._held = combined[-RECORD_SIZE:]
+        return combined[:-RECORD_SIZE]
+
+    def _resume_point_after_limit(self) -> int:
+        """vec_len or max_pages is used up: is anything matching left in the range?
+
+        ``walk_end`` must equal ``end`` when nothing remains (API.md), so look once
+        more, without write-protecting, for a single matching page.
+        """
+        position = self.walk_end
+        if position >= self.args.end:
+            return self.args.end
+        records, walk_end, _ = self.backend.scan(
+            self.target, position, self.args.without_side_effects(), max_pages=1, vec_len=1
+        )
+        if not records and walk_end >= self.args.end:
+            return self.args.end
+        return position
+
+    def _finish(self, walk_end: int) -> bytes:
+        self.done = True
+        self.walk_end = walk_end
+        if not self.target.alive():
+            raise ProcessGone(f"process {self.target.pid} exited during the scan")
+        held, self._held = self._held, b""
+        return held

@@ -1,0 +1,63 @@
+"""Settings from ``PMSCAN_*`` environment variables, with safe defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_token_file"]
+
+
+def default_token_file() -> Path:
+    """Root keeps tokens in /var/lib/pmscan; anyone else under their XDG state dir."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/pmscan/tokens")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "pmscan" / "tokens"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PMSCAN_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6716, ge=0, le=65535)
+    uds: Path | None = Field(default=None, description="listen on this Unix socket instead of TCP")
+    auth: Literal["on", "off"] = "on"
+    token_file: Path = Field(default_factory=default_token_file)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    workers: int = Field(default_factory=lambda: max(2, 2 * (os.cpu_count() or 1)), ge=1, le=256)
+    chunk_records: int = Field(default=8192, ge=1, le=1 << 20)
+    json_max_regions: int = Field(default=262_144, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    scan_timeout_seconds: float = Field(default=300.0, gt=0)
+    retry_after_seconds: int = Field(default=1, ge=1)
+    deny_pids: list[int] = Field(default_factory=list)
+    audit_log: str | None = Field(default="-", description='a path, "-" for stderr, empty for none')
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if self.uds is None and self.auth == "off" and not _is_loopback(self.host):
+            raise ValueError(
+                f"refusing to listen on {self.host} without authentication: "
+                "set PMSCAN_AUTH=on (the default) or listen on a loopback address"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("PMSCAN_TLS_CERT and PMSCAN_TLS_KEY go together")
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
