@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pmscan-installed
 SOURCES := pyproject.toml $(wildcard app/pagemap/*.c app/pagemap/*.h) $(wildcard clients/pyproject.toml)
 
-.PHONY: serve test install openapi sdk wheel bench lint clean
+.PHONY: serve test install ext openapi sdk wheel bench lint clean
 
 serve: $(STAMP)
 	$(VENV)/bin/pmscan-server
@@ -20,7 +20,7 @@ install: $(STAMP)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" wheel
 
 # Editable install: the extension is built in place (app/pagemap/_pagemap*.so),
 # so the tests and the server import the same tree the developer edits.
@@ -28,6 +28,10 @@ $(STAMP): $(PY) $(SOURCES)
 	$(PY) -m pip install --quiet -e '.[test]'
 	@if [ -f clients/pyproject.toml ]; then $(PY) -m pip install --quiet -e ./clients; fi
 	touch $@
+
+# Rebuild only the C extensions, in place (fast, for working on the C code).
+ext: $(PY)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 
 openapi: $(STAMP)
 	$(PY) -m app.openapi > openapi.json
