@@ -141,45 +141,33 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 
 /* ---------------------------------------------------------------- encoders */
 
-typedef struct {
-    char *buf;
-    Py_ssize_t len;
-    Py_ssize_t cap;
-} outbuf;
+static const char DIGIT_PAIRS[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 
-static int
-outbuf_reserve(outbuf *out, Py_ssize_t extra)
-{
-    if (out->len + extra <= out->cap) {
-        return 0;
-    }
-    Py_ssize_t cap = out->cap ? out->cap : 4096;
-    while (cap < out->len + extra) {
-        cap *= 2;
-    }
-    char *buf = PyMem_Realloc(out->buf, cap);
-    if (buf == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    out->buf = buf;
-    out->cap = cap;
-    return 0;
-}
-
+/* Decimal digits of v at p; returns the end. Two digits per step: this loop is the
+ * NDJSON hot path (two numbers of up to 15 digits per record). */
 static char *
 put_u64(char *p, unsigned long long v)
 {
     char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) {
-        *p++ = tmp[--n];
+    char *t = tmp + sizeof(tmp);
+    while (v >= 100) {
+        unsigned idx = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--t = DIGIT_PAIRS[idx + 1];
+        *--t = DIGIT_PAIRS[idx];
     }
-    return p;
+    if (v >= 10) {
+        *--t = DIGIT_PAIRS[v * 2 + 1];
+        *--t = DIGIT_PAIRS[v * 2];
+    } else {
+        *--t = (char)('0' + v);
+    }
+    size_t n = (size_t)(tmp + sizeof(tmp) - t);
+    memcpy(p, t, n);
+    return p + n;
 }
 
 PyDoc_STRVAR(encode_regions_doc,
@@ -189,6 +177,8 @@ PyDoc_STRVAR(encode_regions_doc,
 "each followed by separator (b\"\\n\" for NDJSON, b\",\" inside a JSON array).\n"
 "names[c] is the JSON text for a categories value c; a value with no entry\n"
 "raises ValueError.");
+
+#define MAX_NAMES 4096
 
 static PyObject *
 pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
@@ -200,12 +190,23 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
         return NULL;
     }
     PyObject *result = NULL;
-    outbuf out = {0};
+    const char **name_text = NULL;
+    Py_ssize_t *name_len = NULL;
     Py_ssize_t n_names = PyTuple_GET_SIZE(names);
     Py_ssize_t longest_name = 0;
 
     if (records.len % RECORD_SIZE != 0) {
         PyErr_SetString(PyExc_ValueError, "records must be a multiple of 24 bytes");
+        goto done;
+    }
+    if (n_names > MAX_NAMES) {
+        PyErr_SetString(PyExc_ValueError, "too many names");
+        goto done;
+    }
+    name_text = PyMem_Malloc(sizeof(*name_text) * (size_t)(n_names + 1));
+    name_len = PyMem_Malloc(sizeof(*name_len) * (size_t)(n_names + 1));
+    if (name_text == NULL || name_len == NULL) {
+        PyErr_NoMemory();
         goto done;
     }
     for (Py_ssize_t i = 0; i < n_names; i++) {
@@ -214,8 +215,11 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
             PyErr_SetString(PyExc_TypeError, "names must be a tuple of bytes");
             goto done;
         }
-        if (PyBytes_GET_SIZE(name) > longest_name) {
-            longest_name = PyBytes_GET_SIZE(name);
+        /* The tuple holds the bytes alive while the GIL is released below. */
+        name_text[i] = PyBytes_AS_STRING(name);
+        name_len[i] = PyBytes_GET_SIZE(name);
+        if (name_len[i] > longest_name) {
+            longest_name = name_len[i];
         }
     }
 
@@ -224,34 +228,50 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
     static const char tail[] = ",\"categories\":";
     const Py_ssize_t per_record = (Py_ssize_t)(sizeof(head) + sizeof(mid) + sizeof(tail)) + 40 +
                                   longest_name + 1 + separator.len;
-    Py_ssize_t count = records.len / RECORD_SIZE;
-    if (outbuf_reserve(&out, count * per_record + 1) < 0) {
-        goto done;
-    }
+    const Py_ssize_t count = records.len / RECORD_SIZE;
     const struct page_region *rec = records.buf;
-    char *p = out.buf;
     for (Py_ssize_t i = 0; i < count; i++) {
-        unsigned long long c = rec[i].categories;
-        if (c >= (unsigned long long)n_names) {
-            PyErr_Format(PyExc_ValueError, "no name for categories value %llu", c);
+        if (rec[i].categories >= (unsigned long long)n_names) {
+            PyErr_Format(PyExc_ValueError, "no name for categories value %llu", rec[i].categories);
             goto done;
         }
-        PyObject *name = PyTuple_GET_ITEM(names, (Py_ssize_t)c);
+    }
+    if (count > PY_SSIZE_T_MAX / per_record) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* Written in place into a bytes object sized for the worst case, then shrunk:
+     * no second copy of a multi-megabyte result. */
+    result = PyBytes_FromStringAndSize(NULL, count * per_record);
+    if (result == NULL) {
+        goto done;
+    }
+    char *const out = PyBytes_AS_STRING(result);
+    char *p = out;
+    const char *sep = separator.buf;
+    const Py_ssize_t sep_len = separator.len;
+    /* Encoding megabytes takes milliseconds: let the event loop send the previous
+     * chunk meanwhile. Nothing below touches a Python object. */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t c = (Py_ssize_t)rec[i].categories;
         memcpy(p, head, sizeof(head) - 1);
         p = put_u64(p + sizeof(head) - 1, rec[i].start);
         memcpy(p, mid, sizeof(mid) - 1);
         p = put_u64(p + sizeof(mid) - 1, rec[i].end);
         memcpy(p, tail, sizeof(tail) - 1);
         p += sizeof(tail) - 1;
-        memcpy(p, PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name));
-        p += PyBytes_GET_SIZE(name);
+        memcpy(p, name_text[c], (size_t)name_len[c]);
+        p += name_len[c];
         *p++ = '}';
-        memcpy(p, separator.buf, separator.len);
-        p += separator.len;
+        memcpy(p, sep, (size_t)sep_len);
+        p += sep_len;
     }
-    result = PyBytes_FromStringAndSize(out.buf, p - out.buf);
+    Py_END_ALLOW_THREADS
+    _PyBytes_Resize(&result, p - out);
 done:
-    PyMem_Free(out.buf);
+    PyMem_Free(name_text);
+    PyMem_Free(name_len);
     PyBuffer_Release(&records);
     PyBuffer_Release(&separator);
     return result;
