@@ -139,6 +139,44 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     return Py_BuildValue("(NKK)", records, walk_end, pages);
 }
 
+/* ---------------------------------------------------------------- vma_at */
+
+PyDoc_STRVAR(vma_at_doc,
+"vma_at(maps_fd, address)\n"
+"--\n\n"
+"(start, end) of the mapping covering address or the next one above it, from\n"
+"ioctl(PROCMAP_QUERY) on an open /proc/PID/maps (Linux 6.11+); None when there\n"
+"is none. Raises OSError (ENOTTY on older kernels).");
+
+static PyObject *
+pagemap_vma_at(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    int fd;
+    unsigned long long address;
+    if (!PyArg_ParseTuple(args, "iK:vma_at", &fd, &address)) {
+        return NULL;
+    }
+    struct procmap_query query = {
+        .size = sizeof(query),
+        .query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+        .query_addr = address,
+    };
+    int ret;
+    do {
+        ret = ioctl(fd, PROCMAP_QUERY, &query);
+    } while (ret < 0 && errno == EINTR && !PyErr_CheckSignals());
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (ret < 0) {
+        if (errno == ENOENT) {
+            Py_RETURN_NONE;
+        }
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("(KK)", (unsigned long long)query.vma_start, (unsigned long long)query.vma_end);
+}
+
 /* ---------------------------------------------------------------- encoders */
 
 static const char DIGIT_PAIRS[201] =
@@ -395,6 +433,7 @@ done:
 
 static PyMethodDef pagemap_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))pagemap_scan, METH_VARARGS | METH_KEYWORDS, scan_doc},
+    {"vma_at", pagemap_vma_at, METH_VARARGS, vma_at_doc},
     {"encode_regions", pagemap_encode_regions, METH_VARARGS, encode_regions_doc},
     {"count_pages", (PyCFunction)(void (*)(void))pagemap_count_pages, METH_VARARGS | METH_KEYWORDS,
      count_pages_doc},

@@ -51,4 +51,30 @@ struct pm_scan_arg {
 #define PAGE_IS_GUARD (1UL << 8)
 #endif
 
+/* PROCMAP_QUERY (Linux 6.11+): one VMA of /proc/PID/maps by address, without
+ * generating and parsing the text of every line. */
+#ifndef PROCMAP_QUERY
+#define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+
+struct procmap_query {
+    __u64 size;
+    __u64 query_flags;
+    __u64 query_addr;
+    __u64 vma_start;
+    __u64 vma_end;
+    __u64 vma_flags;
+    __u64 vma_page_size;
+    __u64 vma_offset;
+    __u64 inode;
+    __u32 dev_major;
+    __u32 dev_minor;
+    __u32 vma_name_size;
+    __u32 build_id_size;
+    __u64 vma_name_addr;
+    __u64 build_id_addr;
+};
+
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#endif /* PROCMAP_QUERY */
+
 #endif /* PMSCAN_PAGEMAP_ABI_H */
