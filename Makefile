@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pmscan-installed
+# Warnings are errors in development builds only: a user's compiler may warn where ours does not.
+export CFLAGS += -Werror
+
 SOURCES := pyproject.toml $(wildcard app/pagemap/*.c app/pagemap/*.h) $(wildcard clients/pyproject.toml)
 
 .PHONY: serve test install ext openapi sdk wheel bench lint clean

@@ -1,0 +1,43 @@
+#!/bin/sh
+# The build and install steps of the pmscan container image, kept apart from the Dockerfile so that
+# tests/deploy/test_container.py runs the very same commands without a container engine.
+#
+#   build-steps.sh build SRC OUT     build SRC's wheel into OUT/dist (the command of `make wheel`), and
+#                                    every dependency as a wheel into OUT/deps; needs a compiler
+#   build-steps.sh install OUT       install OUT/dist/*.whl from OUT/deps alone: no index, no compiler
+#
+# PYTHON names the interpreter (default: python3); `install` uses that interpreter's pip.
+set -eu
+
+python="${PYTHON:-python3}"
+
+usage() {
+    echo "usage: $0 build SRC OUT | install OUT" >&2
+    exit 2
+}
+
+[ $# -ge 1 ] || usage
+step="$1"
+shift
+
+case "$step" in
+build)
+    [ $# -eq 2 ] || usage
+    src="$1"
+    out="$2"
+    mkdir -p "$out/dist" "$out/deps"
+    out="$(cd "$out" && pwd)"
+    # The same command as the Makefile's `wheel` target, with the output directory made explicit.
+    (cd "$src" && "$python" -m pip wheel --quiet --no-deps -w "$out/dist" .)
+    # Its dependencies, as wheels too, so that the runtime stage installs without an index or compiler.
+    "$python" -m pip wheel -w "$out/deps" "$out"/dist/*.whl
+    ;;
+install)
+    [ $# -eq 1 ] || usage
+    out="$1"
+    "$python" -m pip install --no-cache-dir --no-index --find-links "$out/deps" "$out"/dist/*.whl
+    ;;
+*)
+    usage
+    ;;
+esac
