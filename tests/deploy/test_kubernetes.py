@@ -108,7 +108,7 @@ class TestDaemonSet:
         assert not pod.get("hostIPC", False)
         assert not container["securityContext"].get("privileged", False)
 
-    def test_capabilities_are_exactly_the_three(self, container: Manifest) -> None:
+    def test_capabilities_are_exactly_the_expected(self, container: Manifest) -> None:
         capabilities = container["securityContext"]["capabilities"]
         assert capabilities["drop"] == ["ALL"]
         assert {f"CAP_{c}" for c in capabilities["add"]} == CAPABILITIES

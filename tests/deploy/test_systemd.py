@@ -54,7 +54,7 @@ class TestUnitSettings:
     def test_runs_the_installed_console_script(self, service: dict[str, list[str]]) -> None:
         assert one(service, "ExecStart") == "/usr/local/bin/pmscan-server"
 
-    def test_capabilities_are_the_three_as_bounding_and_ambient_set(
+    def test_capabilities_are_the_expected_bounding_and_ambient_set(
         self, service: dict[str, list[str]]
     ) -> None:
         assert set(one(service, "CapabilityBoundingSet").split()) == CAPABILITIES
@@ -174,7 +174,7 @@ class TestSystemdTools:
 @pytest.mark.root
 class TestUnitCapabilitiesReachOtherUsersProcesses:
     """The unit's User=/AmbientCapabilities=/CapabilityBoundingSet=/NoNewPrivileges=, reproduced with
-    setpriv, against a process of another user: the three capabilities must be enough for a non-root
+    setpriv, against a process of another user: the unit's capabilities must be enough for a non-root
     user, and none must not (so the probe really asks the kernel)."""
 
     def _probe(self, capabilities: frozenset[str], pid: int) -> dict[str, str]:
