@@ -10,8 +10,9 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from . import _pagemap
-from .categories import ScanFlag
+from .categories import Category, ScanFlag
 from .exceptions import translate_errors
+from .probe import KernelCapabilities
 from .process import TargetProcess
 
 __all__ = ["Backend", "IoctlBackend", "ScanArgs"]
@@ -43,6 +44,10 @@ class ScanArgs:
 class Backend(Protocol):
     name: str
 
+    def categories(self, kernel: KernelCapabilities) -> Category:
+        """The categories this backend can report on this machine."""
+        ...
+
     def scan(
         self, target: TargetProcess, start: int, args: ScanArgs, *, max_pages: int, vec_len: int
     ) -> tuple[bytes, int, int]:
@@ -54,6 +59,9 @@ class IoctlBackend:
     """The kernel's own ``ioctl(PAGEMAP_SCAN)`` (Linux 6.7+)."""
 
     name = "ioctl"
+
+    def categories(self, kernel: KernelCapabilities) -> Category:
+        return kernel.categories
 
     def scan(
         self, target: TargetProcess, start: int, args: ScanArgs, *, max_pages: int, vec_len: int
