@@ -7,9 +7,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .api import exception_handlers
+from . import openapi
+from .api import auth, exception_handlers
+from .api.audit import AuditLog
+from .api.body import BodyLimit, JsonBody
+from .api.metrics import Metrics
+from .api.observe import ObserveRequests
 from .api.pool import ScanPool
 from .api.routes import protected, public
+from .api.shutdown import Shutdown
 from .pagemap.probe import probe
 from .settings import Settings
 
@@ -23,21 +29,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        auth.warn_if_off(settings)
         app.state.kernel = probe()
         app.state.pool = ScanPool(settings.workers, retry_after=settings.retry_after_seconds)
+        app.state.metrics.describe(VERSION, app.state.kernel, app.state.pool)
+        app.state.audit.open()
         try:
             yield
         finally:
             app.state.pool.shutdown()
+            app.state.audit.close()
 
     app = FastAPI(
         title="pmscan",
         version=VERSION,
         summary="The page states of any process on this node, from ioctl(PAGEMAP_SCAN), over HTTP.",
         lifespan=lifespan,
+        # No /docs or /redoc (a browser cannot send a bearer token to load them, and they pull
+        # scripts from a CDN); /openapi.json is a protected route (app.api.routes.service).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
+    auth.install(app, settings)
     exception_handlers.install(app)
+    _install_limits_and_observation(app, settings)
     app.include_router(public)
     app.include_router(protected)
+    openapi.install(app)  # GET /openapi.json serves the completed document
     return app
+
+
+def _install_limits_and_observation(app: FastAPI, settings: Settings) -> None:
+    """Metrics, audit log, shutdown state, and the ASGI middlewares, outermost first:
+    observation (sees every final status), the body size limit, the JSON body rule."""
+    app.state.metrics = Metrics()
+    app.state.audit = AuditLog(settings.audit_log)
+    app.state.shutdown = Shutdown()
+    app.add_middleware(JsonBody)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObserveRequests, metrics=app.state.metrics, audit=app.state.audit)

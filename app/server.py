@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import ValidationError
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from . import token_command
+from .api.shutdown import Shutdown
+from .api.tokens import bootstrap
 from .main import create_app
+from .peer import with_peer_credentials
 from .settings import Settings
+from .unix_socket import UnixListener, bind_unix_socket, removed_at_exit
 
 __all__ = ["main"]
+
+#: uvicorn's exit status when the server could not start.
+STARTUP_FAILURE = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,21 +31,80 @@ def main(argv: list[str] | None = None) -> int:
         prog="pmscan-server",
         description="Serve ioctl(PAGEMAP_SCAN) over HTTP. Settings come from PMSCAN_* variables.",
     )
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", title="commands (default: serve)")
+    token_command.add_parser(commands)
+    args = parser.parse_args(argv)
+    if args.command == "token":
+        return token_command.run(args)
     try:
         settings = Settings()
     except ValidationError as err:
         print(f"pmscan-server: bad settings: {err}", file=sys.stderr)
         return 2
     app = create_app(settings)
-    options: dict[str, object] = {"log_level": settings.log_level, "timeout_graceful_shutdown": 10}
+    options: dict[str, object] = {
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+    }
+    if settings.auth == "on":
+        _first_start(settings)
+    listener: UnixListener | None = None
     if settings.uds is not None:
-        options["uds"] = str(settings.uds)
+        try:
+            listener = bind_unix_socket(settings.uds, group=settings.uds_group)
+        except (OSError, ValueError) as err:
+            print(f"pmscan-server: cannot listen on {settings.uds}: {err}", file=sys.stderr)
+            return 1
+        options["fd"] = listener.fileno()  # bound with its final mode: see app.unix_socket
+        if settings.uds_peer_auth == "on":
+            options["http"] = with_peer_credentials(AutoHTTPProtocol)
     else:
         options["host"] = settings.host
         options["port"] = settings.port
-    uvicorn.run(app, **options)  # type: ignore[arg-type]
-    return 0
+    if settings.tls_cert is not None:
+        options["ssl_certfile"] = str(settings.tls_cert)
+        options["ssl_keyfile"] = str(settings.tls_key)
+    with removed_at_exit(listener):
+        started = _serve(app, options, settings.shutdown_grace_seconds)
+    return 0 if started else STARTUP_FAILURE
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also tells the app when it is asked to stop, so that scan
+    streams can end cleanly within the grace period (app.api.shutdown)."""
+
+    def __init__(self, config: uvicorn.Config, shutdown: Shutdown, grace_seconds: int) -> None:
+        super().__init__(config)
+        self._shutdown = shutdown
+        self._grace_seconds = grace_seconds
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._shutdown.begin(self._grace_seconds)
+        super().handle_exit(sig, frame)
+
+
+def _serve(app: FastAPI, options: dict[str, object], grace_seconds: int) -> bool:
+    """Run until stopped (what ``uvicorn.run`` does); whether the server had started."""
+    server = _Server(uvicorn.Config(app, **options), app.state.shutdown, grace_seconds)  # type: ignore[arg-type]
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return bool(server.started)
+
+
+def _first_start(settings: Settings) -> None:
+    """With no token file yet, create one with an admin token, and say where the token is."""
+    try:
+        admin = bootstrap(settings.token_file)
+    except OSError as err:
+        print(f"pmscan-server: cannot create the token file {settings.token_file}: {err}", file=sys.stderr)
+        return  # every request will be refused (401): the server says why on each reload
+    if admin is not None:
+        print(
+            f"pmscan-server: first start: created the token file {settings.token_file} with one admin "
+            f"token (scopes read, write). The token itself is in {admin} (mode 0600): read it, keep "
+            "it, delete that file. More tokens: pmscan-server token add NAME --scopes read",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=6716, ge=0, le=65535)
     uds: Path | None = Field(default=None, description="listen on this Unix socket instead of TCP")
+    uds_group: str | None = Field(default=None, description="group (name or gid) of the socket, mode 0660")
+    uds_peer_auth: Literal["on", "off"] = Field(
+        default="off", description="socket clients without a token: root may scan all, others their own"
+    )
     auth: Literal["on", "off"] = "on"
     token_file: Path = Field(default_factory=default_token_file)
     tls_cert: Path | None = None
@@ -37,6 +41,9 @@ class Settings(BaseSettings):
     json_max_regions: int = Field(default=262_144, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     scan_timeout_seconds: float = Field(default=300.0, gt=0)
+    shutdown_grace_seconds: int = Field(
+        default=10, ge=1, le=3600, description="on SIGTERM: how long running requests may take to finish"
+    )
     retry_after_seconds: int = Field(default=1, ge=1)
     deny_pids: list[int] = Field(default_factory=list)
     audit_log: str | None = Field(default="-", description='a path, "-" for stderr, empty for none')
@@ -49,6 +56,8 @@ class Settings(BaseSettings):
                 f"refusing to listen on {self.host} without authentication: "
                 "set PMSCAN_AUTH=on (the default) or listen on a loopback address"
             )
+        if self.uds_peer_auth == "on" and self.uds is None:
+            raise ValueError("PMSCAN_UDS_PEER_AUTH=on needs PMSCAN_UDS (peers exist on a Unix socket only)")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("PMSCAN_TLS_CERT and PMSCAN_TLS_KEY go together")
         return self

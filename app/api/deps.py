@@ -8,9 +8,11 @@ from fastapi import Depends, Request
 
 from ..pagemap.probe import KernelCapabilities
 from ..settings import Settings
+from .metrics import Metrics
 from .pool import ScanPool
+from .shutdown import Shutdown
 
-__all__ = ["KernelDep", "PoolDep", "SettingsDep"]
+__all__ = ["KernelDep", "MetricsDep", "PoolDep", "SettingsDep", "ShutdownDep"]
 
 
 def get_settings(request: Request) -> Settings:
@@ -28,6 +30,18 @@ def get_kernel(request: Request) -> KernelCapabilities:
     return kernel
 
 
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_shutdown(request: Request) -> Shutdown:
+    shutdown: Shutdown = request.app.state.shutdown
+    return shutdown
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[ScanPool, Depends(get_pool)]
 KernelDep = Annotated[KernelCapabilities, Depends(get_kernel)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ShutdownDep = Annotated[Shutdown, Depends(get_shutdown)]

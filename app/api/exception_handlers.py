@@ -9,17 +9,30 @@ from fastapi.responses import JSONResponse
 
 from ..pagemap.exceptions import (
     AccessDenied,
+    CgroupNotFound,
     InvalidScan,
     NotWPAsync,
     PagemapError,
     ProcessGone,
     ProcessNotFound,
+    ScanTimeout,
     Unsupported,
 )
+from .auth import AuthError, Denied, MissingScope, NotOwner, Unauthenticated
 from .formats import NotAcceptable, error_code
 from .pool import Busy
+from .shutdown import ShuttingDown
 
-__all__ = ["STATUS", "install"]
+__all__ = [
+    "STATUS",
+    "BodyTooLarge",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "code_for",
+    "error_response",
+    "install",
+    "status_for",
+]
 
 log = logging.getLogger("pmscan")
 
@@ -33,6 +46,13 @@ STATUS: dict[type[Exception], int] = {
     Unsupported: 501,
     NotAcceptable: 406,
     Busy: 503,
+    ShuttingDown: 503,
+    CgroupNotFound: 404,
+    ScanTimeout: 504,
+    Unauthenticated: 401,
+    MissingScope: 403,
+    Denied: 403,
+    NotOwner: 403,
 }
 
 
@@ -40,7 +60,27 @@ class PayloadTooLarge(Exception):
     """The answer is larger than the chosen format may carry."""
 
 
+class BodyTooLarge(Exception):
+    """The request body is larger than ``PMSCAN_MAX_BODY_BYTES``."""
+
+
+class UnsupportedMediaType(Exception):
+    """A request body that is not JSON."""
+
+
 STATUS[PayloadTooLarge] = 413
+STATUS[BodyTooLarge] = 413
+STATUS[UnsupportedMediaType] = 415
+
+_CODES: dict[type[BaseException], str] = {
+    Busy: "BUSY",
+    NotAcceptable: "NOT_ACCEPTABLE",
+    PayloadTooLarge: "TOO_LARGE",
+    BodyTooLarge: "BODY_TOO_LARGE",
+    UnsupportedMediaType: "UNSUPPORTED_MEDIA_TYPE",
+}
+#: 5xx statuses that are the server's answer, not its failure: no traceback in the log.
+_EXPECTED_5XX = frozenset({501, 503, 504})
 
 
 def status_for(exc: Exception) -> int:
@@ -52,25 +92,43 @@ def status_for(exc: Exception) -> int:
 
 def _body(exc: Exception) -> dict[str, dict[str, str]]:
     message = getattr(exc, "message", None) or str(exc)
-    return {"detail": {"code": _code(exc), "message": message}}
+    return {"detail": {"code": code_for(exc), "message": message}}
 
 
-def _code(exc: Exception) -> str:
+def code_for(exc: BaseException) -> str:
+    """The ``code`` of the error body (and of the audit log) for ``exc``."""
     if isinstance(exc, PagemapError | OSError):
         return error_code(exc)
-    return {Busy: "BUSY", NotAcceptable: "NOT_ACCEPTABLE", PayloadTooLarge: "TOO_LARGE"}.get(
-        type(exc), "INTERNAL"
-    )
+    if isinstance(exc, AuthError):
+        return exc.code
+    return _CODES.get(type(exc), "INTERNAL")
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    """The JSON error response for ``exc`` (also sent by the ASGI middlewares, before routing)."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+    if isinstance(exc, Unauthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="pmscan"'}
+    return JSONResponse(_body(exc), status_code=status_for(exc), headers=headers)
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
-    status = status_for(exc)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
-    if status >= 500 and status != 501 and status != 503:
+    # The error the request ended with, for the metrics and the audit log (app.api.observe).
+    request.state.error = exc
+    if status_for(exc) >= 500 and status_for(exc) not in _EXPECTED_5XX:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(_body(exc), status_code=status, headers=headers)
+    return error_response(exc)
 
 
 def install(app: FastAPI) -> None:
-    for kind in (PagemapError, Busy, NotAcceptable, PayloadTooLarge, OSError):
+    for kind in (
+        PagemapError,
+        Busy,
+        NotAcceptable,
+        PayloadTooLarge,
+        BodyTooLarge,
+        UnsupportedMediaType,
+        OSError,
+    ):
         app.add_exception_handler(kind, _handle)
+    app.add_exception_handler(AuthError, _handle)

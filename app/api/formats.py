@@ -16,6 +16,7 @@ __all__ = [
     "BINARY",
     "JSON",
     "NDJSON",
+    "SHORT_NAMES",
     "BinaryEncoder",
     "Encoder",
     "NdjsonEncoder",
@@ -29,6 +30,8 @@ NDJSON = "application/x-ndjson"
 JSON = "application/json"
 BINARY = "application/octet-stream"
 _OFFERED = (NDJSON, JSON, BINARY)
+#: The formats' names in metrics labels and the audit log.
+SHORT_NAMES = {NDJSON: "ndjson", JSON: "json", BINARY: "binary"}
 
 #: JSON text of the category names for every categories value of 9 bits.
 _NAMES = tuple(json.dumps(category_names(value), separators=(",", ":")).encode() for value in range(1 << 9))

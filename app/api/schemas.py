@@ -7,14 +7,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..pagemap.categories import Category, ScanFlag, parse_mask
+from ..pagemap.cgroups import parse_cgroup
 from ..pagemap.probe import probe
 
 __all__ = [
     "Capabilities",
     "CategoryName",
+    "CgroupPath",
+    "CgroupSummaryResponse",
     "ErrorBody",
     "ErrorDetail",
     "MappingInfo",
@@ -23,6 +38,7 @@ __all__ = [
     "ScanDocument",
     "ScanRequest",
     "ScanTrailer",
+    "SkippedProcess",
     "SummaryRequest",
     "SummaryResponse",
     "VmaSummary",
@@ -142,8 +158,51 @@ class ScanRequest(BaseModel):
         return rounded
 
 
+def _cgroup(value: str) -> str:
+    return str(parse_cgroup(value))
+
+
+#: A cgroup as ``/proc/PID/cgroup`` names it: ``/PATH`` (v2) or ``CONTROLLER:/PATH`` (v1).
+CgroupPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=4096,
+        description="a cgroup and its descendants: /PATH in the unified (v2) hierarchy, relative to "
+        "its root as in /proc/PID/cgroup (0::/PATH); CONTROLLER:/PATH in a v1 hierarchy "
+        "(memory:/x, name=systemd:/x)",
+        examples=["/system.slice/nginx.service", "memory:/docker/abc"],
+    ),
+    AfterValidator(_cgroup),
+]
+
+
 class SummaryRequest(ScanRequest):
+    """``/scan``'s body, for one process (``pid``) or every process of a cgroup (``cgroup``)."""
+
+    pid: int | None = Field(  # type: ignore[assignment]
+        default=None, gt=0, le=(1 << 31) - 1, description="the target process (or give cgroup)"
+    )
+    cgroup: CgroupPath | None = Field(default=None, description="every process of this cgroup (or give pid)")
     by_vma: bool = Field(default=False, description="also count pages per mapping")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pid_or_cgroup(cls, data: Any) -> Any:
+        """Exactly one of ``pid`` and ``cgroup``; the error is located at the field to fix."""
+        if isinstance(data, dict):
+            given = [name for name in ("pid", "cgroup") if data.get(name) is not None]
+            if not given:
+                error = PydanticCustomError("missing", "pid or cgroup is required (exactly one of them)")
+                raise ValidationError.from_exception_data(
+                    cls.__name__, [InitErrorDetails(type=error, loc=("pid",), input=data)]
+                )
+            if len(given) == 2:
+                error = PydanticCustomError("pid_or_cgroup", "give pid or cgroup, not both")
+                raise ValidationError.from_exception_data(
+                    cls.__name__, [InitErrorDetails(type=error, loc=("cgroup",), input=data)]
+                )
+        return data
 
 
 class Region(BaseModel):
@@ -197,6 +256,24 @@ class SummaryResponse(BaseModel):
     pages: int
     categories: dict[CategoryName, int]
     vmas: list[VmaSummary] | None = None
+
+
+class SkippedProcess(BaseModel):
+    """A member of the cgroup that was not summarized, and why (it exited, access denied…)."""
+
+    pid: int
+    code: str = Field(description="ESRCH, EXITED, EACCES, DENIED, …: as the error body's code")
+    reason: str
+
+
+class CgroupSummaryResponse(BaseModel):
+    """``/summary`` of a cgroup: one summary per process, and their sum."""
+
+    cgroup: str
+    processes: list[SummaryResponse]
+    skipped: list[SkippedProcess]
+    pages: int
+    categories: dict[CategoryName, int]
 
 
 class ProcessInfo(BaseModel):

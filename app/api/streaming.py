@@ -4,6 +4,9 @@ The first chunk is scanned before the response starts, so that errors a client c
 cause (no such process, access denied, CHECK_WPASYNC) get their HTTP status; errors
 after that end the stream with the format's error trailer. While one chunk is being
 sent the next is already being scanned in a worker.
+
+A scan is bounded by its deadline (``ScanTimeout``, checked by the domain between kernel
+calls) and, while the server shuts down, by :class:`~app.api.shutdown.Shutdown`.
 """
 
 from __future__ import annotations
@@ -16,27 +19,25 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from ..pagemap.exceptions import PagemapError
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
 from ..pagemap.scanner import Scan
 from ..pagemap.session import open_scan
+from .audit import ProcessAccess
 from .formats import Encoder
 from .pool import Lease, ScanPool
 from .schemas import ScanRequest
+from .shutdown import Shutdown
 
-__all__ = ["RunningScan", "ScanTimeout", "scan_kwargs", "start_scan", "stream_scan"]
+__all__ = ["RunningScan", "ScanStreamResponse", "scan_kwargs", "start_scan", "stream_scan"]
 
 log = logging.getLogger("pmscan")
 
 
-class ScanTimeout(PagemapError):
-    """The scan ran longer than the configured limit."""
-
-    code = "ETIMEDOUT"
-
-
 def scan_kwargs(body: ScanRequest, **overrides: Any) -> dict[str, Any]:
     """The domain call's arguments for a validated request."""
-    fields = body.model_dump(exclude={"pid", "by_vma"})
+    fields = body.model_dump(exclude={"pid", "by_vma", "cgroup"})
     fields.update(overrides)
     return fields
 
@@ -46,6 +47,7 @@ class RunningScan:
     scan: Scan
     lease: Lease
     first: bytes
+    access: ProcessAccess | None = None
 
     def close(self) -> None:
         self.scan.close()
@@ -53,17 +55,30 @@ class RunningScan:
 
 
 async def start_scan(
-    pool: ScanPool, body: ScanRequest, *, chunk_records: int, encode: Callable[[bytes], bytes], **overrides: Any
+    pool: ScanPool,
+    body: ScanRequest,
+    *,
+    chunk_records: int,
+    timeout: float,
+    encode: Callable[[bytes], bytes],
+    access: ProcessAccess | None = None,
+    **overrides: Any,
 ) -> RunningScan:
-    """Take a pool slot, open the target and scan the first chunk (raises domain errors)."""
+    """Take a pool slot, open the target and scan the first chunk (raises domain errors).
+
+    The scan must end within ``timeout`` seconds from now; ``access`` records it.
+    """
     lease = pool.lease()
     scan: Scan | None = None
     try:
-        kwargs = scan_kwargs(body, chunk_records=chunk_records, **overrides)
+        deadline = time.monotonic() + timeout
+        kwargs = scan_kwargs(body, chunk_records=chunk_records, deadline=deadline, **overrides)
         scan = await pool.run(lambda: open_scan(body.pid, **kwargs))
+        if access is not None:
+            access.scan = scan
         opened = scan
         first = await pool.run(lambda: encode(opened.next_chunk()))
-        return RunningScan(scan, lease, first)
+        return RunningScan(scan, lease, first, access)
     except BaseException:
         if scan is not None:
             scan.close()
@@ -72,16 +87,20 @@ async def start_scan(
 
 
 async def stream_scan(
-    running: RunningScan, pool: ScanPool, encoder: Encoder, *, timeout: float
+    running: RunningScan, pool: ScanPool, encoder: Encoder, *, shutdown: Shutdown | None = None
 ) -> AsyncIterator[bytes]:
     """The body: chunks, then the trailer, or the error trailer. Frees the slot at the
     end, on error, and when the client goes away (the generator is closed)."""
     scan = running.scan
-    deadline = time.monotonic() + timeout
     pending: Future[bytes] | None = None
     try:
         chunk = running.first
         while True:
+            if not scan.done and shutdown is not None and shutdown.ending_streams:
+                if chunk:
+                    yield chunk
+                yield _failed(running, encoder, shutdown.error())
+                return
             pending = None if scan.done else pool.submit(lambda: encoder.regions(scan.next_chunk()))
             if chunk:
                 yield chunk
@@ -92,12 +111,9 @@ async def stream_scan(
             except Exception as exc:  # the stream has begun: report in-band
                 pending = None
                 log.info("scan of %d ended with %r", scan.target.pid, exc)
-                yield encoder.error(exc)
+                yield _failed(running, encoder, exc)
                 return
             pending = None
-            if time.monotonic() > deadline and not scan.done:
-                yield encoder.error(ScanTimeout(f"the scan exceeded its time limit of {timeout:g} s"))
-                return
         yield encoder.trailer(scan)
     finally:
         if pending is not None and not pending.done():
@@ -105,3 +121,26 @@ async def stream_scan(
             pending.add_done_callback(lambda _: running.close())
         else:
             running.close()
+
+
+def _failed(running: RunningScan, encoder: Encoder, exc: Exception) -> bytes:
+    if running.access is not None:
+        running.access.error = exc
+    return encoder.error(exc)
+
+
+class ScanStreamResponse(StreamingResponse):
+    """A streamed scan that is closed as soon as the response ends, however it ends.
+
+    Starlette stops iterating when the client goes away but leaves closing the
+    generator to the garbage collector; closing it here frees the scan's worker slot
+    and file descriptors at once (and lets the audit log see the end of the stream).
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()

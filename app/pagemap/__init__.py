@@ -9,13 +9,16 @@ Nothing here imports FastAPI or pydantic; it can be used from a REPL::
 
 from .backends import Backend, IoctlBackend, ScanArgs
 from .categories import Category, ScanFlag, category_names, parse_mask
+from .emulation import EmulationSupport, PagemapBackend, emulation_support
 from .exceptions import (
     AccessDenied,
+    CgroupNotFound,
     InvalidScan,
     NotWPAsync,
     PagemapError,
     ProcessGone,
     ProcessNotFound,
+    ScanTimeout,
     Unsupported,
 )
 from .maps import Mapping, parse_maps
@@ -31,12 +34,15 @@ __all__ = [
     "AccessDenied",
     "Backend",
     "Category",
+    "CgroupNotFound",
+    "EmulationSupport",
     "InvalidScan",
     "IoctlBackend",
     "KernelCapabilities",
     "Mapping",
     "NotWPAsync",
     "PageRegion",
+    "PagemapBackend",
     "PagemapError",
     "ProcessGone",
     "ProcessNotFound",
@@ -44,10 +50,12 @@ __all__ = [
     "ScanArgs",
     "ScanFlag",
     "ScanSummary",
+    "ScanTimeout",
     "TargetProcess",
     "Unsupported",
     "category_names",
     "choose_backend",
+    "emulation_support",
     "iter_regions",
     "open_scan",
     "parse_maps",

@@ -16,12 +16,14 @@ from typing import Literal
 
 __all__ = [
     "AccessDenied",
+    "CgroupNotFound",
     "InvalidScan",
     "NotWPAsync",
     "Operation",
     "PagemapError",
     "ProcessGone",
     "ProcessNotFound",
+    "ScanTimeout",
     "Unsupported",
     "translate_errors",
 ]
@@ -69,6 +71,18 @@ class Unsupported(PagemapError):
     """The running kernel lacks what the request needs."""
 
     code = "UNSUPPORTED"
+
+
+class ScanTimeout(PagemapError):
+    """The scan ran past its deadline (checked between kernel calls: one call is never cut)."""
+
+    code = "ETIMEDOUT"
+
+
+class CgroupNotFound(PagemapError):
+    """No such control group in a hierarchy mounted here."""
+
+    code = "ENOENT"
 
 
 class InvalidScan(PagemapError):

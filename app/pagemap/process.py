@@ -133,6 +133,23 @@ class TargetProcess:
         with translate_errors("read", f"/proc/{self.pid}/{name}"):
             return _read_at(self._dir_fd, name)
 
+    def fds(self) -> dict[int, str]:
+        """The process's open file descriptors and what each refers to (``/proc/PID/fd``);
+        one closed while they are listed is left out."""
+        with translate_errors("read", f"/proc/{self.pid}/fd"):
+            fd = os.open("fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self._dir_fd)
+            try:
+                names = os.listdir(fd)
+                links = {}
+                for name in names:
+                    try:
+                        links[int(name)] = os.readlink(name, dir_fd=fd)
+                    except FileNotFoundError:
+                        continue
+                return links
+            finally:
+                os.close(fd)
+
     def maps(self) -> list[Mapping]:
         """The process's mappings, as ``/proc/PID/maps`` lists them."""
         return parse_maps(self.read("maps").decode(errors="surrogateescape"))

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from .cgroups import CgroupSpec, check_exists, contains, read_memberships
 from .process import read_stat
 
 __all__ = ["ProcessEntry", "list_processes"]
@@ -35,13 +36,26 @@ def _entry(pid: int, page_size: int) -> ProcessEntry | None:
     return ProcessEntry(pid=pid, comm=stat.comm, uid=uid, rss_bytes=resident * page_size)
 
 
-def list_processes(*, comm: str | None = None, uid: int | None = None) -> Iterator[ProcessEntry]:
+def _in_cgroup(pid: int, cgroup: CgroupSpec) -> bool:
+    try:
+        return contains(cgroup, read_memberships(pid))
+    except OSError:
+        return False  # exited while we looked
+
+
+def list_processes(
+    *, comm: str | None = None, uid: int | None = None, cgroup: CgroupSpec | None = None
+) -> Iterator[ProcessEntry]:
     """User processes (kernel threads have no memory to scan), by pid.
 
     ``comm`` matches exactly; ``uid`` is the owner of ``/proc/PID`` (the real uid... of
-    the process's credentials as procfs shows them). ``rss_bytes`` is statm's resident
-    pages times the page size.
+    the process's credentials as procfs shows them); ``cgroup`` keeps the processes in
+    that cgroup or below it (see :mod:`.cgroups`). ``rss_bytes`` is statm's resident
+    pages times the page size. Raises ``CgroupNotFound`` (before yielding anything) for
+    a cgroup its mounted hierarchy does not have.
     """
+    if cgroup is not None:
+        check_exists(cgroup)
     page_size = os.sysconf("SC_PAGE_SIZE")
     pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
     for pid in pids:
@@ -51,5 +65,7 @@ def list_processes(*, comm: str | None = None, uid: int | None = None) -> Iterat
         if comm is not None and entry.comm != comm:
             continue
         if uid is not None and entry.uid != uid:
+            continue
+        if cgroup is not None and not _in_cgroup(pid, cgroup):
             continue
         yield entry

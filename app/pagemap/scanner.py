@@ -8,9 +8,11 @@ is held back until the next one shows whether it continues.
 
 from __future__ import annotations
 
+import time
+
 from . import _pagemap
 from .backends import Backend, ScanArgs
-from .exceptions import ProcessGone
+from .exceptions import ProcessGone, ScanTimeout
 from .process import TargetProcess
 from .region import RECORD
 
@@ -26,8 +28,10 @@ class Scan:
     thread) until :attr:`done`; then :attr:`walk_end`, :attr:`regions` and
     :attr:`pages` describe the whole answer.
 
-    Raises the domain exceptions of the backend, and ``ProcessGone`` when the target
-    exited during the scan: its answer would look empty and complete, and is not.
+    Raises the domain exceptions of the backend, ``ProcessGone`` when the target
+    exited during the scan (its answer would look empty and complete, and is not), and
+    ``ScanTimeout`` when a kernel call would start after ``deadline`` (a
+    ``time.monotonic()`` value; one call already running is never cut short).
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class Scan:
         backend: Backend,
         *,
         chunk_records: int = DEFAULT_CHUNK_RECORDS,
+        deadline: float | None = None,
     ) -> None:
         if chunk_records <= 0:
             raise ValueError("chunk_records must be positive")
@@ -48,12 +53,15 @@ class Scan:
         self.pages = 0
         self.done = False
         self._chunk = chunk_records
+        self._deadline = deadline
         self._discard = args.vec_len == 0
         self._held = b""
 
     def next_chunk(self) -> bytes:
         """The next records ready to send (possibly empty only when ``done``)."""
         while not self.done:
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                raise ScanTimeout(f"the scan of process {self.target.pid} exceeded its time limit")
             ready = self._step()
             if ready:
                 return ready

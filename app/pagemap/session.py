@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from .backends import Backend, IoctlBackend, ScanArgs
 from .categories import Category, ScanFlag
+from .emulation import PagemapBackend
 from .exceptions import Unsupported
 from .probe import KernelCapabilities, probe
 from .process import TargetProcess
 from .scanner import DEFAULT_CHUNK_RECORDS, Scan
 
-__all__ = ["BACKENDS", "choose_backend", "default_range", "open_scan"]
+__all__ = ["BACKENDS", "choose_backend", "open_scan"]
 
-BACKENDS: dict[str, Backend] = {"ioctl": IoctlBackend()}
+BACKENDS: dict[str, Backend] = {"ioctl": IoctlBackend(), "pagemap": PagemapBackend()}
 
 
 def choose_backend(name: str, kernel: KernelCapabilities) -> Backend:
@@ -24,15 +25,6 @@ def choose_backend(name: str, kernel: KernelCapabilities) -> Backend:
     if backend is None:
         raise Unsupported(f"backend {name!r} is not available on this server")
     return backend
-
-
-def default_range(target: TargetProcess, limit: int) -> tuple[int, int]:
-    """From the lowest mapped address to the highest mapped end at or below ``limit``
-    (``[vsyscall]`` lies above it). ``(0, 0)`` for a process without mappings."""
-    mappings = [m for m in target.maps() if m.end <= limit]
-    if not mappings:
-        return 0, 0
-    return mappings[0].start, max(m.end for m in mappings)
 
 
 def open_scan(
@@ -49,23 +41,28 @@ def open_scan(
     vec_len: int | None = None,
     backend: str = "auto",
     chunk_records: int = DEFAULT_CHUNK_RECORDS,
+    deadline: float | None = None,
 ) -> Scan:
     """Open ``pid`` and prepare a scan of ``[start, end)``; the caller closes it.
 
-    Raises ``Unsupported`` for a category bit the running kernel rejects, and the
-    errors of :class:`TargetProcess`.
+    Raises ``Unsupported`` for a category bit the chosen backend cannot report here (the
+    kernel rejects it, or the emulation cannot derive it), and the errors of
+    :class:`TargetProcess`. ``deadline`` (``time.monotonic()``) bounds the
+    scan: see :class:`Scan`.
     """
     kernel = probe()
+    chosen = choose_backend(backend, kernel)
+    known = int(chosen.categories(kernel))
     used = category_inverted | category_mask | category_anyof_mask | (return_mask or 0)
-    missing = used & ~kernel.category_mask
+    missing = used & ~known
     if missing:
         names = ", ".join(c.name or hex(c.value) for c in Category(missing))
-        raise Unsupported(f"this kernel does not know the category {names}")
-    chosen = choose_backend(backend, kernel)
+        raise Unsupported(f"backend {chosen.name!r} cannot report the category {names} on this machine")
     target = TargetProcess(pid)
     try:
         if start is None or end is None:
-            low, high = default_range(target, kernel.user_address_limit)
+            # [vsyscall] lies above the user address-space limit: it is left out.
+            low, high = target.mapped_range(kernel.user_address_limit)
             start = low if start is None else start
             end = max(high, start) if end is None else end
         args = ScanArgs(
@@ -75,11 +72,11 @@ def open_scan(
             category_inverted=category_inverted,
             category_mask=category_mask,
             category_anyof_mask=category_anyof_mask,
-            return_mask=kernel.category_mask if return_mask is None else return_mask,
+            return_mask=known if return_mask is None else return_mask,
             max_pages=max_pages,
             vec_len=vec_len,
         )
-        return Scan(target, args, chosen, chunk_records=chunk_records)
+        return Scan(target, args, chosen, chunk_records=chunk_records, deadline=deadline)
     except BaseException:
         target.close()
         raise

@@ -3,13 +3,21 @@
 ``ServerProcess`` starts ``pmscan-server`` from the project venv with ``PMSCAN_*``
 overrides, on a free loopback port (or a Unix socket), waits until /healthz answers,
 and stops it with SIGTERM. Its log is kept for assertions and failure messages.
+
+With authentication on and no ``token_file`` given, the token file is put in a temporary
+directory (the server's first start creates it there, and :attr:`ServerProcess.admin_token`
+reads the generated token): a test never touches ``/var/lib/pmscan``. With ``tls_cert`` the URL is
+``https`` and ``client()`` verifies against ``tls_ca``. :func:`any_user_server_command` runs the
+server as a user who cannot reach the venv's interpreter (it lives under ``/root``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -19,7 +27,7 @@ from types import TracebackType
 
 import httpx
 
-__all__ = ["ServerProcess", "free_port", "server_executable"]
+__all__ = ["ServerProcess", "any_user_server_command", "free_port", "server_executable"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,6 +35,16 @@ REPO = Path(__file__).resolve().parents[2]
 def server_executable() -> Path:
     """``pmscan-server`` next to the running interpreter (the project venv)."""
     return Path(sys.executable).with_name("pmscan-server")
+
+
+def any_user_server_command() -> tuple[list[str], dict[str, str]]:
+    """``pmscan-server`` as any user can run it: the system ``python3`` (same minor version as the
+    venv, so its compiled extensions load) with the repository and the venv's site-packages on
+    ``PYTHONPATH``. Returns the command and the environment variables it needs."""
+    python = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = Path(sys.prefix) / "lib" / version / "site-packages"
+    return [python, "-m", "app.server"], {"PYTHONPATH": f"{REPO}:{site}", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def free_port() -> int:
@@ -40,8 +58,10 @@ class ServerProcess:
     """``with ServerProcess(auth="off") as server: httpx.get(server.url + "/healthz")``.
 
     ``env`` entries are ``PMSCAN_*`` settings without the prefix (lower or upper case).
-    ``uds`` listens on that Unix socket path instead of TCP. ``command`` replaces the
-    executable (e.g. a ``setpriv`` prefix list followed by it).
+    ``uds`` listens on that Unix socket path instead of TCP. ``prefix`` goes before the
+    command (e.g. a ``setpriv`` argument list); ``command`` replaces ``pmscan-server`` and
+    ``process_env`` adds other environment variables (see :func:`any_user_server_command`).
+    ``token`` is sent by every ``client()``; ``tls_ca`` is the CA that ``client()`` trusts.
     """
 
     def __init__(
@@ -50,25 +70,58 @@ class ServerProcess:
         uds: Path | None = None,
         port: int | None = None,
         prefix: list[str] | None = None,
+        command: list[str] | None = None,
+        process_env: dict[str, str] | None = None,
+        token: str | None = None,
+        tls_ca: Path | None = None,
         startup_timeout: float = 20.0,
         **env: object,
     ) -> None:
         self.uds = uds
         self.port = port if port is not None or uds is not None else free_port()
         self._prefix = prefix or []
+        self._command = command or [str(server_executable())]
+        self._process_env = process_env or {}
+        self.token = token
+        self.tls_ca = tls_ca
         self._startup_timeout = startup_timeout
         self._env = {f"PMSCAN_{k.upper()}": str(v) for k, v in env.items()}
-        self._log = tempfile.TemporaryFile(mode="w+b")
+        self._state: tempfile.TemporaryDirectory[str] | None = None
+        if self._env.get("PMSCAN_AUTH", "on") == "on" and "PMSCAN_TOKEN_FILE" not in self._env:
+            self._state = tempfile.TemporaryDirectory(prefix="pmscan-tokens-")
+            self._env["PMSCAN_TOKEN_FILE"] = str(Path(self._state.name) / "tokens")
+        self._log = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 - closed by __exit__
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return "http://pmscan" if self.uds else f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "PMSCAN_TLS_CERT" in self._env else "http"
+        return f"{scheme}://pmscan" if self.uds else f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def token_file(self) -> Path | None:
+        file = self._env.get("PMSCAN_TOKEN_FILE")
+        return Path(file) if file else None
+
+    @property
+    def admin_token(self) -> str:
+        """The admin token the server generated on its first start (``<token_file>.admin``)."""
+        assert self.token_file is not None
+        return self.token_file.with_name(self.token_file.name + ".admin").read_text().strip()
 
     def client(self, **kwargs: object) -> httpx.Client:
         """An httpx client for this server (over its Unix socket when it has one)."""
         if self.uds is not None:
             kwargs.setdefault("transport", httpx.HTTPTransport(uds=str(self.uds)))
+        if self.tls_ca is not None:
+            kwargs.setdefault("verify", ssl.create_default_context(cafile=str(self.tls_ca)))
+        if self.token is not None:
+            kwargs.setdefault("headers", {"Authorization": f"Bearer {self.token}"})
         kwargs.setdefault("timeout", 30)
         return httpx.Client(base_url=self.url, **kwargs)  # type: ignore[arg-type]
 
@@ -79,9 +132,10 @@ class ServerProcess:
             env["PMSCAN_UDS"] = str(self.uds)
         else:
             env["PMSCAN_PORT"] = str(self.port)
+        env.update(self._process_env)
         env.update(self._env)
         self.process = subprocess.Popen(
-            [*self._prefix, str(server_executable())],
+            [*self._prefix, *self._command],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -98,13 +152,25 @@ class ServerProcess:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"pmscan-server exited with {self.process.returncode}:\n{self.log()}")
                 try:
-                    if client.get("/healthz").status_code == 200:
+                    if self._listening() and client.get("/healthz").status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"pmscan-server did not become ready:\n{self.log()}")
+
+    def _listening(self) -> bool:
+        """Whether the Unix socket accepts connections (httpcore leaks the socket of a failed
+        Unix-socket connect, which pytest reports as a ResourceWarning); TCP: always try."""
+        if self.uds is None:
+            return True
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(self.uds))
+            except OSError:
+                return False
+        return True
 
     def log(self) -> str:
         self._log.seek(0)
@@ -131,3 +197,5 @@ class ServerProcess:
     ) -> None:
         self.stop()
         self._log.close()
+        if self._state is not None:
+            self._state.cleanup()

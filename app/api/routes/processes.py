@@ -2,44 +2,65 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Query, Response
+from typing import Annotated
 
-from ...pagemap.processes import list_processes
+from fastapi import APIRouter, Query, Request, Response
+
+from ...pagemap.cgroups import parse_cgroup
 from ...pagemap.process import TargetProcess
+from ...pagemap.processes import list_processes
+from ..audit import track
+from ..auth import AuthorizedPid, RequireWrite
 from ..deps import PoolDep
-from ..schemas import MappingInfo, ProcessInfo
+from ..schemas import CgroupPath, ErrorBody, MappingInfo, ProcessInfo
 from .scan import ERRORS
 
 router = APIRouter(prefix="/processes", tags=["processes"])
 
-Pid = Path(gt=0, le=(1 << 31) - 1, description="the target process")
 
-
-@router.get("", operation_id="list_processes", response_model=list[ProcessInfo])
+@router.get(
+    "",
+    operation_id="list_processes",
+    response_model=list[ProcessInfo],
+    responses={404: {"model": ErrorBody, "description": "no such cgroup"}},
+)
 async def processes(
     pool: PoolDep,
     comm: str | None = Query(default=None, max_length=64, description="exact command name"),
     uid: int | None = Query(default=None, ge=0, le=(1 << 32) - 1),
+    cgroup: Annotated[CgroupPath | None, Query()] = None,
 ) -> list[ProcessInfo]:
-    entries = await pool.run(lambda: list(list_processes(comm=comm, uid=uid)))
+    """User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it."""
+    spec = parse_cgroup(cgroup) if cgroup is not None else None
+    entries = await pool.run(lambda: list(list_processes(comm=comm, uid=uid, cgroup=spec)))
     return [ProcessInfo(**e._asdict()) for e in entries]
 
 
 @router.get("/{pid}/maps", operation_id="get_maps", response_model=list[MappingInfo], responses=ERRORS)
-async def maps(pool: PoolDep, pid: int = Pid) -> list[MappingInfo]:
+async def maps(request: Request, pool: PoolDep, pid: AuthorizedPid) -> list[MappingInfo]:
+    access = track(request, "maps", pid)
+
     def read() -> list[MappingInfo]:
         with TargetProcess(pid) as target:
+            access.target = target
             return [MappingInfo(**m._asdict()) for m in target.maps()]
 
     return await pool.run(read)
 
 
 @router.post(
-    "/{pid}/clear-soft-dirty", operation_id="clear_soft_dirty", status_code=204, responses=ERRORS
+    "/{pid}/clear-soft-dirty",
+    operation_id="clear_soft_dirty",
+    status_code=204,
+    responses=ERRORS,
+    dependencies=[RequireWrite],
 )
-async def clear_soft_dirty(pool: PoolDep, pid: int = Pid) -> Response:
+async def clear_soft_dirty(request: Request, pool: PoolDep, pid: AuthorizedPid) -> Response:
+    access = track(request, "clear_soft_dirty", pid)
+
     def clear() -> None:
         with TargetProcess(pid) as target:
+            access.target = target
             target.clear_soft_dirty()
 
     await pool.run(clear)

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 
-from ...pagemap.categories import Category, ScanFlag
-from ...pagemap.maps import Mapping
-from ...pagemap.session import open_scan
-from ...pagemap.summary import Counts, summarize
-from ..deps import KernelDep, PoolDep, SettingsDep
+from ...pagemap.categories import ScanFlag
+from ...settings import Settings
+from ..audit import ProcessAccess, track
+from ..auth import AuthorizedScan, AuthorizedSummary, target_check
+from ..deps import KernelDep, PoolDep, SettingsDep, ShutdownDep
 from ..exception_handlers import PayloadTooLarge
-from ..formats import BINARY, JSON, NDJSON, BinaryEncoder, NdjsonEncoder, choose_format, json_region_list
-from ..schemas import ErrorBody, ScanDocument, ScanRequest, ScanTrailer, SummaryRequest, SummaryResponse
-from ..streaming import scan_kwargs, start_scan, stream_scan
+from ..formats import (
+    BINARY,
+    JSON,
+    NDJSON,
+    SHORT_NAMES,
+    BinaryEncoder,
+    NdjsonEncoder,
+    choose_format,
+    json_region_list,
+)
+from ..schemas import (
+    CgroupSummaryResponse,
+    ErrorBody,
+    ScanDocument,
+    ScanRequest,
+    ScanTrailer,
+    SummaryResponse,
+)
+from ..streaming import ScanStreamResponse, scan_kwargs, start_scan, stream_scan
+from ..summaries import summarize_cgroup, summarize_process
 
 router = APIRouter(tags=["scan"])
 
@@ -28,9 +45,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         406: "the Accept header allows none of the formats",
         409: "CHECK_WPASYNC met a page without async write-protection",
         410: "the process exited (or is a zombie), before or during the scan",
-        413: "the answer is too large for application/json: use a streaming format",
+        413: "the request body is too large (BODY_TOO_LARGE), or the answer is too large for "
+        "application/json (TOO_LARGE): use a streaming format",
+        415: "the request body is not JSON",
         501: "the kernel lacks a feature the request needs",
-        503: "every scan worker is busy (see Retry-After)",
+        503: "every scan worker is busy (see Retry-After), or the server is shutting down",
+        504: "the scan exceeded the time limit (ETIMEDOUT): scan a smaller range, or stream",
     }.items()
 }
 
@@ -41,8 +61,14 @@ SCAN_RESPONSES: dict[int | str, dict[str, Any]] = {
         "application/json: a ScanDocument. application/octet-stream: 24-byte little-endian records "
         "(start, end, categories), then (2^64-1, walk_end, regions), or (2^64-2, errno, 0) on error.",
         "content": {
-            NDJSON: {"schema": {"anyOf": [{"$ref": "#/components/schemas/Region"},
-                                          {"$ref": "#/components/schemas/ScanTrailer"}]}},
+            NDJSON: {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/Region"},
+                        {"$ref": "#/components/schemas/ScanTrailer"},
+                    ]
+                }
+            },
             JSON: {"schema": {"$ref": "#/components/schemas/ScanDocument"}},
             BINARY: {"schema": {"type": "string", "format": "binary"}},
         },
@@ -59,21 +85,39 @@ SCAN_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=SCAN_RESPONSES,
     openapi_extra={"x-pmscan-models": [ScanTrailer.__name__, ScanDocument.__name__]},
 )
-async def scan(body: ScanRequest, request: Request, pool: PoolDep, settings: SettingsDep) -> Response:
+async def scan(
+    *,
+    body: AuthorizedScan,
+    request: Request,
+    pool: PoolDep,
+    settings: SettingsDep,
+    shutdown: ShutdownDep,
+) -> Response:
     media_type = choose_format(request.headers.get("accept"))
+    access = track(request, "scan", body.pid, body=body, format=SHORT_NAMES[media_type])
     if media_type == JSON:
-        return await _scan_document(body, pool, settings.json_max_regions, settings.chunk_records)
+        return await _scan_document(body, pool, settings, access)
     encoder = BinaryEncoder() if media_type == BINARY else NdjsonEncoder()
-    running = await start_scan(pool, body, chunk_records=settings.chunk_records, encode=encoder.regions)
-    return StreamingResponse(
-        stream_scan(running, pool, encoder, timeout=settings.scan_timeout_seconds),
+    running = await start_scan(
+        pool,
+        body,
+        chunk_records=settings.chunk_records,
+        timeout=settings.scan_timeout_seconds,
+        encode=encoder.regions,
+        access=access,
+    )
+    return ScanStreamResponse(
+        stream_scan(running, pool, encoder, shutdown=shutdown),
         media_type=media_type,
         headers={"X-Accel-Buffering": "no"},
     )
 
 
-async def _scan_document(body: ScanRequest, pool: PoolDep, limit: int, chunk_records: int) -> Response:
+async def _scan_document(
+    body: ScanRequest, pool: PoolDep, settings: Settings, access: ProcessAccess
+) -> Response:
     """The whole answer as one JSON document (bounded: larger answers must stream)."""
+    limit = settings.json_max_regions
     fits = body.vec_len is not None and body.vec_len <= limit
     if body.flags & ScanFlag.WP_MATCHING and not fits:
         # Scanning past the limit would write-protect pages that are then never reported.
@@ -82,7 +126,15 @@ async def _scan_document(body: ScanRequest, pool: PoolDep, limit: int, chunk_rec
             "use application/x-ndjson or application/octet-stream for larger answers"
         )
     vec_len = body.vec_len if fits else limit + 1
-    running = await start_scan(pool, body, chunk_records=chunk_records, encode=json_region_list, vec_len=vec_len)
+    running = await start_scan(
+        pool,
+        body,
+        chunk_records=settings.chunk_records,
+        timeout=settings.scan_timeout_seconds,
+        encode=json_region_list,
+        access=access,
+        vec_len=vec_len,
+    )
     try:
         parts = [running.first]
         scan = running.scan
@@ -98,7 +150,12 @@ async def _scan_document(body: ScanRequest, pool: PoolDep, limit: int, chunk_rec
     regions = b"".join(parts).rstrip(b",")
     args = scan.args
     document = b'{"pid":%d,"start":%d,"end":%d,"walk_end":%d,"regions":[%s],"pages":%d}' % (
-        body.pid, args.start, args.end, scan.walk_end, regions, scan.pages,
+        body.pid,
+        args.start,
+        args.end,
+        scan.walk_end,
+        regions,
+        scan.pages,
     )
     return Response(document, media_type=JSON)
 
@@ -106,46 +163,47 @@ async def _scan_document(body: ScanRequest, pool: PoolDep, limit: int, chunk_rec
 @router.post(
     "/summary",
     operation_id="summary",
-    summary="Count the pages of a process per category (and per mapping)",
-    response_model=SummaryResponse,
+    summary="Count the pages of a process, or of each process of a cgroup, per category (and per mapping)",
+    response_model=SummaryResponse | CgroupSummaryResponse,
     response_model_exclude_none=True,
     responses=ERRORS,
 )
-async def summary(body: SummaryRequest, pool: PoolDep, kernel: KernelDep, settings: SettingsDep) -> SummaryResponse:
-    kwargs = scan_kwargs(body, chunk_records=settings.chunk_records)
+async def summary(
+    *,
+    body: AuthorizedSummary,
+    request: Request,
+    pool: PoolDep,
+    kernel: KernelDep,
+    settings: SettingsDep,
+) -> SummaryResponse | CgroupSummaryResponse:
+    """With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
+    summary per member process (members that exit meanwhile or may not be scanned are
+    listed under ``skipped``) and the sum of their pages."""
+    deadline = time.monotonic() + settings.scan_timeout_seconds
+    kwargs = scan_kwargs(body, chunk_records=settings.chunk_records, deadline=deadline)
+    if body.cgroup is not None:
+        cgroup = body.cgroup
+        authorize = target_check(request)
+
+        def member(pid: int) -> ProcessAccess:
+            return track(request, "summary", pid, body=body, format="summary", cgroup=cgroup)
+
+        lease = pool.lease()
+        try:
+            return await pool.run(
+                lambda: summarize_cgroup(
+                    cgroup, kwargs, kernel.page_size, by_vma=body.by_vma, authorize=authorize, track=member
+                )
+            )
+        finally:
+            lease.release()
+    pid = body.pid
+    assert pid is not None  # SummaryRequest: exactly one of pid and cgroup
+    access = track(request, "summary", pid, body=body, format="summary")
     lease = pool.lease()
     try:
-        return await pool.run(lambda: _summarize(body, kwargs, kernel.page_size))
+        return await pool.run(
+            lambda: summarize_process(pid, kwargs, kernel.page_size, by_vma=body.by_vma, access=access)
+        )
     finally:
         lease.release()
-
-
-def _summarize(body: SummaryRequest, kwargs: dict[str, Any], page_size: int) -> SummaryResponse:
-    scan = open_scan(body.pid, **kwargs)
-    try:
-        args = scan.args
-        mappings: list[Mapping] | None = None
-        if body.by_vma:
-            mappings = [m for m in scan.target.maps() if m.end > args.start and m.start < args.end]
-        result = summarize(scan, page_size, mappings)
-    finally:
-        scan.close()
-    return SummaryResponse(
-        pid=body.pid,
-        start=args.start,
-        end=args.end,
-        walk_end=result.walk_end,
-        pages=result.total.pages,
-        categories=_named(result.total),
-        vmas=None
-        if result.vmas is None
-        else [
-            {"start": m.start, "end": m.end, "perms": m.perms, "path": m.path, "pages": c.pages,
-             "categories": _named(c)}
-            for m, c in result.vmas
-        ],
-    )
-
-
-def _named(counts: Counts) -> dict[Any, int]:
-    return {Category(c).name: n for c, n in sorted(counts.by_category.items())}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
 
 from ...pagemap.categories import category_names
 from ...pagemap.session import BACKENDS
-from ..deps import KernelDep, PoolDep, SettingsDep
+from ..deps import KernelDep, MetricsDep, PoolDep, SettingsDep
+from ..metrics import CONTENT_TYPE
 from ..schemas import Capabilities
 
 router = APIRouter(tags=["service"])
@@ -32,6 +35,24 @@ async def capabilities(kernel: KernelDep, settings: SettingsDep, pool: PoolDep) 
             "scan_timeout_seconds": settings.scan_timeout_seconds,
         },
     )
+
+
+@router.get(
+    "/metrics",
+    operation_id="get_metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+)
+async def metrics(metrics: MetricsDep) -> Response:
+    """Prometheus metrics (``pmscan_*``); needs a token like every route but /healthz and /readyz."""
+    return Response(metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> dict[str, Any]:
+    """The OpenAPI document; protected like every route but /healthz and /readyz."""
+    document: dict[str, Any] = request.app.openapi()
+    return document
 
 
 @public.get("/healthz", operation_id="healthz", response_model=dict[str, str])

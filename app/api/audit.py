@@ -1,0 +1,182 @@
+"""The audit log: one JSON line for each access of a request to a process.
+
+Routes that touch a process (scan, summary, maps, clear-soft-dirty) call :func:`track`
+first and fill in the returned :class:`ProcessAccess` as they go (the target, the scan,
+an error reported inside a stream). When the request is over (for a stream: when its
+body ends, completed, failed in-band, or cut by the client) the ``observe`` middleware
+settles each access's outcome and :class:`AuditLog` writes it to the ``pmscan.audit``
+logger. A cgroup summary makes one access per process. Requests refused before their
+route runs (by validation, or by the access rules) have touched no process: they are
+not in this log (uvicorn's access log and the metrics have them).
+
+The caller is ``request.state.principal.name`` when the authentication layer sets a
+principal (a token's name, or a peer uid), else ``"anonymous"``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import logging.handlers
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from fastapi import Request
+
+from ..pagemap.categories import ScanFlag
+from ..pagemap.process import TargetProcess
+from ..pagemap.scanner import Scan
+from .schemas import ScanRequest
+
+__all__ = ["LOGGER", "Action", "AuditLog", "JsonFormatter", "ProcessAccess", "caller_of", "track"]
+
+LOGGER = "pmscan.audit"
+
+Action = Literal["scan", "summary", "maps", "clear_soft_dirty"]
+
+
+@dataclass
+class ProcessAccess:
+    """What one request did to one process. ``start``/``end``/``flags`` are the request's
+    until a scan resolves them; ``regions``/``pages`` are what the scan produced."""
+
+    action: Action
+    pid: int
+    start: int | None = None
+    end: int | None = None
+    flags: int = 0
+    format: str | None = None
+    cgroup: str | None = None
+    target: TargetProcess | None = None
+    scan: Scan | None = None
+    #: An error that ended this access while the request itself answered 200: one
+    #: reported inside a stream, or a process skipped by a cgroup summary.
+    error: BaseException | None = None
+    outcome: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    seconds: float = 0.0
+
+    @property
+    def comm(self) -> str | None:
+        target = self.scan.target if self.scan is not None else self.target
+        return target.comm if target is not None else None
+
+    @property
+    def backend(self) -> str | None:
+        return self.scan.backend.name if self.scan is not None else None
+
+    def finish(self) -> None:
+        """The work on this process is over (before the request's end, in a cgroup summary)."""
+        self.ended = time.monotonic()
+
+    def settle(self, outcome: str) -> None:
+        """Fix the outcome (``ok``, an error code, ``client_disconnected``) and the duration."""
+        self.outcome = outcome
+        self.seconds = (self.ended or time.monotonic()) - self.started
+
+    def fields(self) -> dict[str, Any]:
+        start, end, flags = self.start, self.end, self.flags
+        regions = pages = None
+        if self.scan is not None:
+            args = self.scan.args
+            start, end, flags = args.start, args.end, int(args.flags)
+            regions, pages = self.scan.regions, self.scan.pages
+        return {
+            "action": self.action,
+            "pid": self.pid,
+            "comm": self.comm,
+            **({"cgroup": self.cgroup} if self.cgroup is not None else {}),
+            "start": start,
+            "end": end,
+            "flags": [f.name for f in ScanFlag if flags & f],
+            "format": self.format,
+            "backend": self.backend,
+            "regions": regions,
+            "pages": pages,
+            "outcome": self.outcome,
+            "duration_seconds": round(self.seconds, 6),
+        }
+
+
+def track(
+    request: Request,
+    action: Action,
+    pid: int,
+    *,
+    body: ScanRequest | None = None,
+    format: str | None = None,
+    cgroup: str | None = None,
+) -> ProcessAccess:
+    """Start the record of an access to ``pid`` by this request (``body``: the scan asked for)."""
+    access = ProcessAccess(action, pid, format=format, cgroup=cgroup)
+    if body is not None:
+        access.start, access.end, access.flags = body.start, body.end, body.flags
+    accesses: list[ProcessAccess] = getattr(request.state, "accesses", None) or []
+    accesses.append(access)
+    request.state.accesses = accesses
+    return access
+
+
+def caller_of(state: dict[str, Any]) -> str:
+    """The principal's name (set by authentication), or ``"anonymous"``."""
+    name = getattr(state.get("principal"), "name", None)
+    return str(name) if name else "anonymous"
+
+
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON object: ``time`` (RFC 3339, UTC), then its ``audit`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+        fields = getattr(record, "audit", None) or {"message": record.getMessage()}
+        line = {"time": moment.isoformat(timespec="microseconds").replace("+00:00", "Z"), **fields}
+        return json.dumps(line, separators=(",", ":"), ensure_ascii=False)
+
+
+class AuditLog:
+    """Writes accesses to the ``pmscan.audit`` logger, to stderr (``"-"``), a file
+    (created ``0600``, appended to, reopened when rotated away) or nowhere (``""``/None).
+    """
+
+    def __init__(self, destination: str | None) -> None:
+        self.destination = destination or None
+        self.logger = logging.getLogger(LOGGER)
+        self._handler: logging.Handler | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.destination is not None
+
+    def open(self) -> None:
+        """Attach the handler (raises ``OSError`` when the file cannot be opened)."""
+        if self.destination is None or self._handler is not None:
+            return
+        handler: logging.Handler
+        if self.destination == "-":
+            handler = logging.StreamHandler(sys.stderr)
+        else:
+            os.close(os.open(self.destination, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600))
+            handler = logging.handlers.WatchedFileHandler(self.destination, encoding="utf-8")
+        handler.setFormatter(JsonFormatter())
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        self.logger.addHandler(handler)
+        self._handler = handler
+
+    def close(self) -> None:
+        if self._handler is not None:
+            self.logger.removeHandler(self._handler)
+            self._handler.close()
+            self._handler = None
+
+    def write(self, access: ProcessAccess, *, caller: str, client: str | None) -> None:
+        if self._handler is None:
+            return
+        self.logger.info(
+            "process access", extra={"audit": {"caller": caller, "client": client, **access.fields()}}
+        )

@@ -1,0 +1,238 @@
+"""Who is asking, and may they: bearer tokens, Unix-socket peers, scopes, and per-process rules.
+
+Authentication hangs on the ``protected`` router (:func:`authenticate`), so every route under it
+is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. A request is
+one :class:`Principal`:
+
+- a bearer token from the token file: its name and scopes, any process;
+- with ``PMSCAN_UDS_PEER_AUTH=on``, a client on the Unix socket without a token: root gets both
+  scopes on any process; any other uid both scopes on the processes it owns only — what the
+  kernel would let it do by itself, served the way ``criu service`` serves unprivileged clients;
+- with ``PMSCAN_AUTH=off``, everyone gets everything.
+
+Then, for each route: :data:`RequireWrite` where the target's state changes, and one of
+:data:`AuthorizedPid`, :data:`AuthorizedScan`, :data:`AuthorizedSummary` wherever a request names
+a process — they apply the deny list (pmscan's own process always) and a peer's ownership, and
+the write scope for ``WP_MATCHING``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..pagemap.categories import ScanFlag
+from ..pagemap.credentials import read_credentials
+from ..peer import peer_of
+from ..settings import Settings
+from .schemas import ScanRequest, SummaryRequest
+from .tokens import SCOPES, TokenStore
+
+__all__ = [
+    "AuthError",
+    "Authenticator",
+    "AuthorizedPid",
+    "AuthorizedScan",
+    "AuthorizedSummary",
+    "Denied",
+    "MissingScope",
+    "NotOwner",
+    "Principal",
+    "PrincipalDep",
+    "RequireWrite",
+    "Unauthenticated",
+    "authenticate",
+    "bearer",
+    "install",
+    "require_scope",
+    "target_check",
+    "warn_if_off",
+]
+
+log = logging.getLogger("pmscan")
+
+#: Declares the scheme in the OpenAPI document (so generated clients send the token); the 401
+#: itself is ours (``auto_error=False``), in the shape of every other error.
+bearer = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="pmscan_ and 43 base64url characters",
+    description="A token from `pmscan-server token add NAME --scopes read[,write]`.",
+    auto_error=False,
+)
+
+
+class AuthError(Exception):
+    """Base of the refusals decided here; ``code`` goes into the error body."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthenticated(AuthError):
+    """No token, or one the token file does not hold (401, with ``WWW-Authenticate: Bearer``)."""
+
+    code = "UNAUTHENTICATED"
+
+
+class MissingScope(AuthError):
+    """The token (or peer) lacks the scope the operation needs."""
+
+    code = "SCOPE"
+
+
+class Denied(AuthError):
+    """The process is on the deny list (pmscan itself always is)."""
+
+    code = "DENIED"
+
+
+class NotOwner(AuthError):
+    """A Unix-socket peer asked about a process that is not its own."""
+
+    code = "NOT_OWNER"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for: a token's name, ``peer uid N``, or ``anonymous`` (auth off)."""
+
+    name: str
+    scopes: frozenset[str]
+    #: Only the processes this uid owns; ``None``: any process.
+    uid: int | None = None
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise MissingScope(f"{self.name} lacks the {scope!r} scope this operation needs")
+
+
+class Authenticator:
+    """The settings' rules of authentication, held by the app for the requests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.auth == "on"
+        self.peer_auth = settings.uds is not None and settings.uds_peer_auth == "on"
+        self.tokens = TokenStore(settings.token_file)
+        self.deny_pids = frozenset(settings.deny_pids)
+
+    def principal(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+        if not self.enabled:
+            return Principal("anonymous", SCOPES)
+        if credentials is not None:
+            entry = self.tokens.verify(credentials.credentials)
+            if entry is None:
+                raise Unauthenticated("the bearer token is not valid")
+            return Principal(entry.name, entry.scopes)
+        peer = peer_of(request.scope) if self.peer_auth else None
+        if peer is not None:
+            return Principal(f"peer uid {peer.uid}", SCOPES, uid=None if peer.uid == 0 else peer.uid)
+        raise Unauthenticated("a bearer token is required (Authorization: Bearer pmscan_...)")
+
+    def check_target(self, principal: Principal, pid: int) -> None:
+        """Refuse a process on the deny list, or one the principal may not see.
+
+        A thread id reaches its whole process through ``/proc/TID``, so the thread group is
+        what is compared. Raises ``ProcessNotFound`` for an unknown pid.
+        """
+        target = read_credentials(pid)
+        if target.tgid == os.getpid():
+            raise Denied(f"process {pid} is pmscan itself")
+        if {pid, target.tgid} & self.deny_pids:
+            raise Denied(f"process {pid} is on the deny list (PMSCAN_DENY_PIDS)")
+        if principal.uid is not None and not target.owned_by(principal.uid):
+            raise NotOwner(f"process {pid} is not a process of uid {principal.uid} alone")
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Give ``app`` its :class:`Authenticator`."""
+    app.state.authenticator = Authenticator(settings)
+
+
+def warn_if_off(settings: Settings) -> None:
+    """At startup: say loudly that authentication is off, if it is."""
+    if settings.auth == "off":
+        log.warning("PMSCAN_AUTH=off: every request is allowed, on any process, without a token")
+
+
+def _authenticator(request: Request) -> Authenticator:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
+
+
+async def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """The principal of the request, or ``Unauthenticated`` (the protected router's dependency)."""
+    principal = _authenticator(request).principal(request, credentials)
+    request.state.principal = principal  # for the audit log
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_scope(scope: str) -> Any:
+    """A dependency that refuses a principal without ``scope`` (``MissingScope``, 403)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    async def dependency(principal: PrincipalDep) -> None:
+        principal.require(scope)
+
+    dependency.__name__ = f"require_{scope}_scope"
+    return Depends(dependency)
+
+
+RequireWrite = require_scope("write")
+
+
+# Synchronous on purpose: FastAPI runs them in a thread, and they read /proc.
+
+
+def _authorized_pid(
+    request: Request,
+    principal: PrincipalDep,
+    pid: Annotated[int, Path(gt=0, le=(1 << 31) - 1, description="the target process")],
+) -> int:
+    _authenticator(request).check_target(principal, pid)
+    return pid
+
+
+def _authorized_scan(request: Request, principal: PrincipalDep, body: ScanRequest) -> ScanRequest:
+    if body.flags & ScanFlag.WP_MATCHING:
+        principal.require("write")  # write-protecting pages changes the target
+    _authenticator(request).check_target(principal, body.pid)
+    return body
+
+
+def _authorized_summary(request: Request, principal: PrincipalDep, body: SummaryRequest) -> SummaryRequest:
+    if body.pid is not None:
+        _authorized_scan(request, principal, body)
+    elif body.flags & ScanFlag.WP_MATCHING:
+        principal.require("write")
+    # A cgroup's members are checked one by one (target_check): those refused are skipped.
+    return body
+
+
+def target_check(request: Request) -> Callable[[int], None]:
+    """The per-process rule for this request's principal (for requests naming many processes):
+    raises ``Denied``/``NotOwner`` (``AuthError``) or ``ProcessNotFound``."""
+    authenticator = _authenticator(request)
+    principal: Principal = request.state.principal
+    return lambda pid: authenticator.check_target(principal, pid)
+
+
+#: The ``{pid}`` of the path, once the principal may act on that process.
+AuthorizedPid = Annotated[int, Depends(_authorized_pid)]
+#: The scan body, once the principal may scan its process (with ``WP_MATCHING``: write scope).
+AuthorizedScan = Annotated[ScanRequest, Depends(_authorized_scan)]
+AuthorizedSummary = Annotated[SummaryRequest, Depends(_authorized_summary)]

@@ -1,0 +1,122 @@
+"""Where every request ends: counted in the metrics, and audited if it touched a process.
+
+A pure ASGI middleware, outside the routes and the exception handlers, so it sees the
+final status and the real end of a streamed body: the last body message sent (the
+answer is complete), or the app returning without it (the client went away and the
+stream was cancelled). The error the request ended with is the one the exception
+handlers put in ``request.state.error``; an error reported inside a stream is on its
+:class:`~app.api.audit.ProcessAccess`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .audit import AuditLog, ProcessAccess, caller_of
+from .exception_handlers import code_for
+from .metrics import Metrics
+
+__all__ = ["ObserveRequests", "route_template"]
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that served the request, or that would have served one
+    refused before routing (by the body middlewares); ``unmatched`` when there is none."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    app = scope.get("app")
+    if app is None:
+        return "unmatched"
+    templates: list[tuple[str, re.Pattern[str]]] | None = getattr(app.state, "route_templates", None)
+    if templates is None:
+        # The documented paths: a public API, unlike the router's internals.
+        templates = [(t, _template_pattern(t)) for t in app.openapi().get("paths", {})]
+        app.state.route_templates = templates
+    for template, pattern in templates:
+        if pattern.match(scope["path"]):
+            return template
+    return "unmatched"
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)) + "$")
+
+
+class ObserveRequests:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, audit: AuditLog) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.audit = audit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        started = time.monotonic()
+        status = 500
+        complete = False
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, complete
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                complete = True
+
+        raised: BaseException | None = None
+        try:
+            await self.app(scope, receive, observed_send)
+        except BaseException as exc:
+            raised = exc
+            raise
+        finally:
+            error = state.get("error")
+            self.metrics.observe_request(
+                route_template(scope), scope["method"], status, time.monotonic() - started, error
+            )
+            client = "{}:{}".format(*scope["client"]) if scope.get("client") else None
+            for access in state.get("accesses", ()):
+                outcome_error = error if status >= 400 else None
+                self._settle(
+                    access,
+                    state,
+                    error=outcome_error,
+                    complete=complete,
+                    raised=raised,
+                    status=status,
+                    client=client,
+                )
+
+    def _settle(
+        self,
+        access: ProcessAccess,
+        state: dict[str, Any],
+        *,
+        error: BaseException | None,
+        complete: bool,
+        raised: BaseException | None,
+        status: int,
+        client: str | None,
+    ) -> None:
+        own = access.error or error
+        if own is not None:
+            outcome = code_for(own)
+        elif complete:
+            outcome = "ok" if status < 400 else f"HTTP_{status}"
+        elif raised is None or isinstance(raised, OSError | ClientDisconnect):
+            outcome = "client_disconnected"
+        else:
+            outcome = code_for(raised) if isinstance(raised, Exception) else "cancelled"
+            own = raised
+        access.settle(outcome)
+        self.metrics.observe_access(access, own if isinstance(own, Exception) else None)
+        self.audit.write(access, caller=caller_of(state), client=client)

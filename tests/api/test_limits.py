@@ -1,0 +1,284 @@
+"""The limits, on real servers: body size, content type, concurrent scans, scan time, the size of
+application/json answers, and the end of streams when the server is stopped."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.children import many_regions, sleepers
+from tests.support.server import ServerProcess
+
+WORKERS = 2
+MAX_BODY = 1024
+JSON_MAX_REGIONS = 8
+RECORD = struct.Struct("<QQQ")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    with ServerProcess(
+        auth="off", workers=WORKERS, max_body_bytes=MAX_BODY, json_max_regions=JSON_MAX_REGIONS
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    with sleepers(1) as (process,):
+        yield process
+
+
+@pytest.fixture(scope="module")
+def big() -> Iterator[subprocess.Popen[bytes]]:
+    """A target with about 262,000 regions: 21 MB of NDJSON."""
+    with many_regions() as process:
+        yield process
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"", *, rcvbuf: int | None = None) -> socket.socket:
+    """A connection with one request sent (``head`` without the final blank line)."""
+    conn = socket.socket()
+    if rcvbuf is not None:
+        # A small fixed receive window: the server soon blocks on a client that does not read.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    conn.connect(("127.0.0.1", port))
+    conn.sendall(head + b"\r\n\r\n" + body)
+    return conn
+
+
+def read_response(conn: socket.socket) -> tuple[int, bytes]:
+    """Status and body of a response with a Content-Length."""
+    conn.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    length = next(int(line.split(":")[1]) for line in lines if line.lower().startswith("content-length:"))
+    while len(body) < length:
+        body += conn.recv(65536)
+    return int(lines[0].split()[1]), body
+
+
+def scan_request(pid: int) -> tuple[bytes, bytes]:
+    body = json.dumps({"pid": pid}).encode()
+    head = (
+        b"POST /scan HTTP/1.1\r\nHost: pmscan\r\nContent-Type: application/json\r\nContent-Length: %d"
+        % len(body)
+    )
+    return head, body
+
+
+def padded(pid: int, size: int) -> bytes:
+    """``{"pid": pid}`` padded with spaces to ``size`` bytes (still valid JSON)."""
+    body = json.dumps({"pid": pid}).encode()
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+class TestBodySize:
+    def test_content_length_refused_before_the_body_is_sent(self, server: ServerProcess) -> None:
+        head = (
+            b"POST /summary HTTP/1.1\r\nHost: pmscan\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5000"
+        )
+        with raw_request(server.port, head) as conn:  # no body is sent: the answer cannot wait for it
+            status, body = read_response(conn)
+        assert status == 413
+        detail = json.loads(body)["detail"]
+        assert detail["code"] == "BODY_TOO_LARGE"
+        assert str(MAX_BODY) in detail["message"]
+
+    def test_chunked_body_counted_as_it_arrives(
+        self, http: httpx.Client, sleeper: subprocess.Popen[bytes]
+    ) -> None:
+        body = padded(sleeper.pid, 3 * MAX_BODY)
+        chunks = iter([body[i : i + 256] for i in range(0, len(body), 256)])
+        response = http.post("/summary", content=chunks, headers={"Content-Type": "application/json"})
+        assert response.status_code == 413
+        assert response.json()["detail"]["code"] == "BODY_TOO_LARGE"
+
+    @pytest.mark.parametrize("size", [MAX_BODY - 1, MAX_BODY])
+    def test_up_to_the_limit(self, http: httpx.Client, sleeper: subprocess.Popen[bytes], size: int) -> None:
+        content = padded(sleeper.pid, size)
+        assert len(content) == size
+        chunks = iter([content[:100], content[100:]])
+        for body in (content, chunks):
+            response = http.post("/summary", content=body, headers={"Content-Type": "application/json"})
+            assert response.status_code == 200, response.text
+
+
+class TestContentType:
+    @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", None, "application/json"])
+    def test_json_whatever_curl_says(
+        self, http: httpx.Client, sleeper: subprocess.Popen[bytes], content_type: str | None
+    ) -> None:
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = http.post("/summary", content=json.dumps({"pid": sleeper.pid}), headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["pid"] == sleeper.pid
+
+    @pytest.mark.parametrize(
+        "content_type", ["text/plain", "multipart/form-data; boundary=x", "application/xml"]
+    )
+    def test_other_types_refused(
+        self, http: httpx.Client, sleeper: subprocess.Popen[bytes], content_type: str
+    ) -> None:
+        response = http.post(
+            "/summary", content=json.dumps({"pid": sleeper.pid}), headers={"Content-Type": content_type}
+        )
+        assert response.status_code == 415
+        assert response.json()["detail"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+    @pytest.mark.skipif(shutil.which("curl") is None, reason="no curl here")
+    def test_curl_d(self, server: ServerProcess, sleeper: subprocess.Popen[bytes]) -> None:
+        result = subprocess.run(
+            ["curl", "-sS", "-d", json.dumps({"pid": sleeper.pid}), f"{server.url}/summary"],
+            capture_output=True,
+            check=True,
+            timeout=10,
+        )
+        assert json.loads(result.stdout)["pid"] == sleeper.pid
+
+
+class TestConcurrentScans:
+    def test_saturated_pool_refuses_then_recovers(
+        self,
+        server: ServerProcess,
+        http: httpx.Client,
+        big: subprocess.Popen[bytes],
+        sleeper: subprocess.Popen[bytes],
+    ) -> None:
+        # Every worker slot held by a stream whose client reads nothing.
+        streams = [raw_request(server.port, *scan_request(big.pid), rcvbuf=4096) for _ in range(WORKERS)]
+        try:
+            for conn in streams:
+                conn.settimeout(10)
+                assert conn.recv(64).startswith(b"HTTP/1.1 200")
+            assert busy_workers(http) == WORKERS
+            for path in ("/summary", "/scan"):
+                response = http.post(path, json={"pid": sleeper.pid})
+                assert response.status_code == 503, response.text
+                assert response.headers["Retry-After"] == "1"
+                assert response.json()["detail"]["code"] == "BUSY"
+            assert http.get("/healthz").status_code == 200  # the event loop is not blocked
+        finally:
+            for conn in streams:
+                conn.close()
+        # The clients went away: their streams end and give their slots back.
+        deadline = time.monotonic() + 5
+        while (response := http.post("/summary", json={"pid": sleeper.pid})).status_code == 503:
+            assert time.monotonic() < deadline, "the pool did not recover"
+            time.sleep(0.05)
+        assert response.status_code == 200
+        while busy_workers(http):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert 'pmscan_requests_rejected_total{reason="busy"}' in http.get("/metrics").text
+
+
+def busy_workers(http: httpx.Client) -> float:
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith("pmscan_scan_workers_busy "):
+            return float(line.split()[1])
+    raise AssertionError("no pmscan_scan_workers_busy")
+
+
+class TestJsonMaxRegions:
+    def test_too_many_regions(self, http: httpx.Client, sleeper: subprocess.Popen[bytes]) -> None:
+        regions = json.loads(http.post("/scan", json={"pid": sleeper.pid}).text.splitlines()[-1])["regions"]
+        assert regions > JSON_MAX_REGIONS
+        response = http.post("/scan", json={"pid": sleeper.pid}, headers={"Accept": "application/json"})
+        assert response.status_code == 413
+        assert response.json()["detail"]["code"] == "TOO_LARGE"
+        assert str(JSON_MAX_REGIONS) in response.json()["detail"]["message"]
+
+    def test_paged_with_vec_len(self, http: httpx.Client, sleeper: subprocess.Popen[bytes]) -> None:
+        body = {"pid": sleeper.pid, "vec_len": JSON_MAX_REGIONS}
+        response = http.post("/scan", json=body, headers={"Accept": "application/json"})
+        assert response.status_code == 200
+        document = response.json()
+        assert len(document["regions"]) == JSON_MAX_REGIONS
+        assert document["walk_end"] == document["regions"][-1]["end"] < document["end"]
+
+    def test_write_protection_needs_a_bounded_answer(
+        self, http: httpx.Client, sleeper: subprocess.Popen[bytes]
+    ) -> None:
+        body = {"pid": sleeper.pid, "flags": ["WP_MATCHING"]}
+        response = http.post("/scan", json=body, headers={"Accept": "application/json"})
+        assert response.status_code == 413
+
+
+class TestScanTimeLimit:
+    @pytest.fixture(scope="class")
+    def slow_server(self) -> Iterator[ServerProcess]:
+        # 4 regions per kernel call: a 262,000-region scan needs 65,000 calls, far beyond 50 ms.
+        with ServerProcess(auth="off", scan_timeout_seconds=0.05, chunk_records=4) as running:
+            yield running
+
+    @pytest.mark.parametrize(("path", "accept"), [("/summary", None), ("/scan", "application/json")])
+    def test_whole_answers_get_504(
+        self, slow_server: ServerProcess, big: subprocess.Popen[bytes], path: str, accept: str | None
+    ) -> None:
+        with slow_server.client() as http:
+            headers = {"Accept": accept} if accept else {}
+            response = http.post(path, json={"pid": big.pid}, headers=headers)
+            assert response.status_code == 504
+            assert response.json()["detail"]["code"] == "ETIMEDOUT"
+            assert busy_workers(http) == 0
+
+    def test_streams_end_with_the_error_line(
+        self, slow_server: ServerProcess, big: subprocess.Popen[bytes]
+    ) -> None:
+        with slow_server.client() as http:
+            response = http.post("/scan", json={"pid": big.pid})
+            assert response.status_code == 200
+            last = json.loads(response.text.splitlines()[-1])
+            assert last["error"]["code"] == "ETIMEDOUT"
+            response = http.post(
+                "/scan", json={"pid": big.pid}, headers={"Accept": "application/octet-stream"}
+            )
+            assert RECORD.unpack(response.content[-RECORD.size :]) == ((1 << 64) - 2, errno.ETIMEDOUT, 0)
+
+
+class TestGracefulShutdown:
+    GRACE = 2
+
+    def test_sigterm_mid_stream(self, big: subprocess.Popen[bytes]) -> None:
+        with ServerProcess(auth="off", shutdown_grace_seconds=self.GRACE) as server:
+            process = server.process
+            assert process is not None
+            with server.client() as http, http.stream("POST", "/scan", json={"pid": big.pid}) as response:
+                assert response.status_code == 200
+                chunks = response.iter_bytes()
+                received = [next(chunks)]
+                process.send_signal(signal.SIGTERM)
+                signalled = time.monotonic()
+                for chunk in chunks:  # a slow reader at first: the stream outlives half the grace period
+                    received.append(chunk)
+                    if time.monotonic() - signalled < self.GRACE / 2 + 0.5:
+                        time.sleep(0.02)
+            exit_status = process.wait(timeout=self.GRACE + 5)
+            stopped_after = time.monotonic() - signalled
+        body = b"".join(received)
+        assert body.endswith(b"\n")
+        *regions, last = [json.loads(line) for line in body.splitlines()]
+        assert all(set(region) == {"start", "end", "categories"} for region in regions)
+        assert last.get("error", {}).get("code") == "ESHUTDOWN" or set(last) == {
+            "walk_end",
+            "regions",
+            "pages",
+        }
+        assert "error" in last, "the stream was expected to outlive half the grace period"
+        assert stopped_after < self.GRACE + 1.5
+        assert exit_status in (0, -signal.SIGTERM)

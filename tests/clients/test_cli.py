@@ -1,0 +1,205 @@
+"""The ``pmscan`` command: its output against the SDK's answers, and its exit codes.
+
+Most runs call ``main()`` in this process; the console script itself runs as a subprocess for
+the binary format, the environment variables and SIGPIPE."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pmscan_client import Category, Client, _cli
+from pmscan_client._cli import EXIT_CODES, main
+from pmscan_client._progress import Progress
+
+from tests.support.server import ServerProcess, free_port
+from tests.support.target import Area, Target
+
+PMSCAN = Path(sys.executable).with_name("pmscan")
+RECORD = struct.Struct("<QQQ")
+
+
+def pmscan(*argv: object) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = main([str(a) for a in argv], stdout=out, stderr=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def scan_range(area: Area) -> str:
+    return f"{area.start:#x}-{area.end:#x}"
+
+
+class TestScan:
+    def test_ndjson_is_the_servers_format(
+        self, server: ServerProcess, target: Target, patterned: Area
+    ) -> None:
+        status, out, _ = pmscan("scan", target.pid, "--url", server.url, "--range", scan_range(patterned))
+        with server.client() as http:
+            answer = http.post(
+                "/scan", json={"pid": target.pid, "start": patterned.start, "end": patterned.end}
+            )
+        assert status == 0
+        assert [json.loads(line) for line in out.splitlines()] == [
+            json.loads(line) for line in answer.text.splitlines()
+        ]
+
+    def test_category_options(
+        self, client: Client, server: ServerProcess, target: Target, patterned: Area
+    ) -> None:
+        status, out, _ = pmscan(
+            "--url", server.url, "scan", target.pid, "--range", scan_range(patterned),
+            "--present", "--not", "pfnzero", "--return", "present,written", "--format", "json",
+        )  # fmt: skip
+        document = json.loads(out)
+        expected = list(
+            client.scan(
+                target.pid, start=patterned.start, end=patterned.end,
+                category_mask=Category.PRESENT | Category.PFNZERO, category_inverted=Category.PFNZERO,
+                return_mask=Category.PRESENT | Category.WRITTEN,
+            )
+        )  # fmt: skip
+        assert status == 0 and len(expected) == 8
+        assert [(r["start"], r["end"], r["categories"]) for r in document["regions"]] == [
+            (r.start, r.end, ["WRITTEN", "PRESENT"]) for r in expected
+        ]
+        assert (document["pid"], document["walk_end"], document["pages"]) == (target.pid, patterned.end, 8)
+
+    def test_text_format_and_paging(self, server: ServerProcess, target: Target, patterned: Area) -> None:
+        status, out, _ = pmscan(
+            "scan", target.pid, "--url", server.url, "--range", scan_range(patterned), "--format", "text",
+            "--per-request", "1000", "--max-pages", "10",
+        )  # fmt: skip
+        lines = out.splitlines()
+        assert status == 0 and sum(int(line.split()[1]) for line in lines) == 10
+        assert lines[0].startswith(f"{patterned.start:016x}-")
+
+    def test_binary_through_the_console_script_with_environment(
+        self, uds_server: ServerProcess, target: Target, patterned: Area
+    ) -> None:
+        env = {**os.environ, "PMSCAN_UDS": str(uds_server.uds), "PMSCAN_URL": "http://127.0.0.1:1"}
+        done = subprocess.run(
+            [PMSCAN, "scan", str(target.pid), "--range", scan_range(patterned), "--format", "binary"],
+            env=env, capture_output=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        *records, trailer = list(RECORD.iter_unpack(done.stdout))
+        with Client(uds=str(uds_server.uds)) as client:
+            assert records == [
+                tuple(r) for r in client.scan(target.pid, start=patterned.start, end=patterned.end)
+            ]
+        assert trailer == ((1 << 64) - 1, patterned.end, len(records))
+
+    def test_a_closed_pipe_is_quiet(self, server: ServerProcess, target: Target, patterned: Area) -> None:
+        done = subprocess.run(
+            f"{PMSCAN} --url {server.url} scan {target.pid} --range {scan_range(patterned)} | head -1",
+            shell=True, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.stdout.startswith('{"start"') and done.stderr == ""
+
+
+class TestOtherCommands:
+    def test_summary_table_and_json(
+        self, client: Client, server: ServerProcess, target: Target, patterned: Area
+    ) -> None:
+        status, out, _ = pmscan("summary", target.pid, "--url", server.url, "--json")
+        summary = client.summary(target.pid)
+        assert status == 0 and json.loads(out)["categories"] == {
+            c.name: n for c, n in summary.categories.items()
+        }
+        status, out, _ = pmscan("summary", target.pid, "--url", server.url, "--range", scan_range(patterned))
+        rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+        assert status == 0 and rows["PFNZERO"] == ["2048", str(2048 * target.page_size // 1024)]
+        assert f"{patterned.size // target.page_size} pages" in out
+
+    def test_summary_by_vma_reads_like_pmap(
+        self, server: ServerProcess, target: Target, patterned: Area
+    ) -> None:
+        status, out, _ = pmscan("summary", target.pid, "--by-vma", "--url", server.url)
+        header, *rows = out.splitlines()
+        assert status == 0 and header.split()[:4] == ["Address", "Perm", "Size", "Matched"]
+        (row,) = [r for r in rows if r.startswith(f"{patterned.start:x} ")]
+        assert row.split()[1:3] == ["rw-p", str(patterned.size // 1024)]
+        assert rows[-1].split()[-1] == "KiB"
+
+    def test_ps_maps_caps(self, server: ServerProcess, target: Target) -> None:
+        status, out, _ = pmscan("ps", "--comm", "pmtarget", "--url", server.url)
+        assert status == 0 and any(line.split()[0] == str(target.pid) for line in out.splitlines()[1:])
+        status, out, _ = pmscan("ps", "--uid", os.getuid(), "--json", "--url", server.url)
+        assert status == 0 and target.pid in {p["pid"] for p in json.loads(out)}
+        status, out, _ = pmscan("maps", target.pid, "--url", server.url)
+        proc = Path(f"/proc/{target.pid}/maps").read_text().splitlines()
+        assert status == 0 and [line.split()[0] for line in out.splitlines()] == [
+            line.split()[0] for line in proc
+        ]
+        status, out, _ = pmscan("caps", "--json", "--url", server.url)
+        assert status == 0 and json.loads(out)["page_size"] == target.page_size
+        assert pmscan("clear-soft-dirty", target.pid, "--url", server.url)[0] == 0
+
+    def test_fleet(self, server: ServerProcess, target: Target) -> None:
+        dead = f"http://127.0.0.1:{free_port()}"
+        status, out, err = pmscan(
+            "fleet", server.url, dead, "summary", target.pid, "--present", "--scheme", "http"
+        )
+        assert status == 8 and dead in err and "TransportError" in err
+        assert out.splitlines()[1].split()[:2] == [server.url, str(target.pid)]
+        assert out.splitlines()[-1].startswith("total")
+        status, out, _ = pmscan(
+            "fleet",
+            "--service",
+            "127.0.0.1",
+            "--port",
+            server.port,
+            "--scheme",
+            "http",
+            "--json",
+            "summary",
+            target.pid,
+        )
+        assert status == 0 and json.loads(out)["nodes"][server.url]["pid"] == target.pid
+        status, out, _ = pmscan("fleet", server.url, "caps")
+        assert status == 0 and out.startswith(f"== {server.url}")
+
+
+class TestExitCodes:
+    def test_not_found_usage_and_unreachable(self, server: ServerProcess, target: Target) -> None:
+        child = subprocess.Popen(["true"])
+        child.wait()
+        status, _, err = pmscan("scan", child.pid, "--url", server.url)
+        assert status == 3 and "ProcessNotFound" in err and "404" in err
+        assert pmscan("scan", target.pid, "--url", server.url, "--range", "0x1001-")[0] == 2
+        assert pmscan("scan", target.pid, "--url", server.url, "--range", "nonsense")[0] == 2
+        assert pmscan("summary", target.pid, "--url", server.url, "--not", "presnt")[0] == 2
+        assert pmscan("fleet", server.url, "bogus")[0] == 2
+        assert pmscan("caps", "--url", f"http://127.0.0.1:{free_port()}")[0] == 7
+        with pytest.raises(SystemExit) as usage:
+            pmscan("scan", "not-a-pid")
+        assert usage.value.code == 2
+
+    def test_the_table_covers_the_documented_codes(self) -> None:
+        assert _cli.__doc__ is not None
+        documented = {
+            int(line.split()[0]) for line in _cli.__doc__.split("Exit codes:")[1].strip().splitlines()
+        }
+        assert set(EXIT_CODES.values()) | {0, 1, 8} == documented
+
+
+def test_progress_only_on_a_terminal_and_after_a_delay() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    with Progress("scanning", stream=terminal, delay=0, interval=0) as progress:
+        progress.update(10, 20, 0x1000)
+    with Progress("scanning", stream=pipe, delay=0, interval=0) as quiet:
+        quiet.update(10, 20, 0x1000)
+    assert "scanning: 10 regions, 20 pages at 0x1000" in terminal.getvalue() and terminal.getvalue().endswith(
+        "\r"
+    )
+    assert pipe.getvalue() == ""
