@@ -1,0 +1,419 @@
+"""``Client`` and ``AsyncClient``: one pmscan node, its answers as domain objects.
+
+Scans stream over ``httpx`` directly (:mod:`._scan`); every other call goes through the
+generated functions. Error statuses become exceptions in one ``httpx`` response hook, before
+any generated parser sees the response; ``Busy`` answers are retried by :class:`RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+
+from ._categories import Mask
+from ._connection import DEFAULT_URL, Connection
+from ._errors import Busy, ServerError, error_for_response, translate_transport_errors
+from ._generated import AuthenticatedClient
+from ._generated.api.processes import clear_soft_dirty, get_maps, list_processes
+from ._generated.api.scan import summary as summary_operation
+from ._generated.api.service import get_capabilities
+from ._generated.models import Capabilities, MappingInfo, ProcessInfo, SummaryRequest
+from ._generated.types import Response
+from ._models import Summary
+from ._retry import RetryPolicy
+from ._scan import BINARY, Address, AsyncScanStream, ScanQuery, ScanStream, scan_fields
+
+__all__ = ["AsyncClient", "Client"]
+
+T = TypeVar("T")
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    if response.is_error:
+        response.read()
+        raise error_for_response(response)
+
+
+async def _araise_for_status(response: httpx.Response) -> None:
+    if response.is_error:
+        await response.aread()
+        raise error_for_response(response)
+
+
+@contextmanager
+def _parsing() -> Iterator[None]:
+    """A successful answer the generated models cannot read is the server's fault."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as err:
+        raise ServerError(f"the answer does not match the API: {err!r}") from err
+
+
+def _parsed(response: Response[Any]) -> Any:
+    """The model a generated function parsed (error statuses raised in the response hook)."""
+    if response.parsed is None and response.status_code != 204:
+        raise ServerError(f"unexpected answer: HTTP {response.status_code}", status=response.status_code)
+    return response.parsed
+
+
+class _BaseClient:
+    """What both clients share: the options, the httpx hooks, the scan queries."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        uds: str | None = None,
+        token: str | None = None,
+        verify: bool | str | ssl.SSLContext = True,
+        cert: str | tuple[str, str] | None = None,
+        server_name: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        connection: Connection | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """Talk to the node at ``url`` (or over the Unix socket ``uds``); see :class:`Connection`
+        for the options. ``connection`` replaces them all; ``transport`` replaces the network
+        (``httpx.MockTransport`` in tests). ``retry``: how ``Busy`` answers are retried."""
+        self.connection = connection or Connection(
+            url=url, uds=uds, token=token, verify=verify, cert=cert, server_name=server_name, timeout=timeout
+        )
+        self.retry = retry or RetryPolicy()
+        self._transport = transport
+        self._kernel: tuple[int, int] | None = None
+        self._open()
+
+    def _open(self) -> None:
+        """Create the httpx client (sync or async)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """A client for ``PMSCAN_URL`` / ``PMSCAN_UDS`` with ``PMSCAN_TOKEN``; keyword arguments
+        that are not None override them (``retry`` and ``transport`` too)."""
+        retry, transport = overrides.pop("retry", None), overrides.pop("transport", None)
+        return cls(connection=Connection.from_env(**overrides), retry=retry, transport=transport)
+
+    def _httpx_options(self, *, asynchronous: bool) -> dict[str, Any]:
+        """The connection's options, the injected transport, and the hooks: error statuses
+        raise, and ``server_name`` becomes each request's TLS server name."""
+        options = self.connection.httpx_options(asynchronous=asynchronous)
+        if self._transport is not None:
+            options["transport"] = self._transport
+        hooks: dict[str, list[Callable[..., Any]]] = {
+            "response": [_araise_for_status if asynchronous else _raise_for_status]
+        }
+        if self.connection.server_name:
+            name = self.connection.server_name
+
+            def sni(request: httpx.Request) -> None:
+                request.extensions["sni_hostname"] = name
+
+            async def asni(request: httpx.Request) -> None:
+                sni(request)
+
+            hooks["request"] = [asni if asynchronous else sni]
+        options["event_hooks"] = hooks
+        return options
+
+    def _generated_client(self) -> AuthenticatedClient:
+        # Only its type matters: requests go through our httpx client, which carries the token.
+        return AuthenticatedClient(base_url=self.connection.url, token=self.connection.token or "")
+
+    def _query(self, pid: int, fields: dict[str, Any], per_request: int | None) -> ScanQuery:
+        assert self._kernel is not None
+        page_size, address_limit = self._kernel
+        return ScanQuery(
+            pid, fields, per_request=per_request, page_size=page_size, address_limit=address_limit
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.connection.name!r})"
+
+
+class Client(_BaseClient):
+    """A pmscan node, synchronously. Use as a context manager, or call :meth:`close`.
+
+    Every method raises the exceptions of :mod:`pmscan_client` (``ProcessNotFound``,
+    ``AccessDenied``, ``Busy`` after the retries, ``TransportError``, …).
+    """
+
+    def _open(self) -> None:
+        self._http = httpx.Client(**self._httpx_options(asynchronous=False))
+        self._api = self._generated_client().set_httpx_client(self._http)
+
+    def scan(
+        self,
+        pid: int,
+        *,
+        start: Address | None = None,
+        end: Address | None = None,
+        category_mask: Mask = 0,
+        category_anyof_mask: Mask = 0,
+        category_inverted: Mask = 0,
+        return_mask: Mask | None = None,
+        flags: Mask = 0,
+        max_pages: int = 0,
+        vec_len: int | None = None,
+        backend: str = "auto",
+        regions_per_request: int | None = None,
+    ) -> ScanStream:
+        """The regions of process ``pid`` in ``[start, end)`` as ``ioctl(PAGEMAP_SCAN)`` reports
+        them, streamed (see :class:`ScanStream`). The arguments are ``struct pm_scan_arg``'s
+        (masks as ``Category`` bits or names); ``vec_len`` bounds the regions of the whole answer.
+        ``regions_per_request`` pages through the answer, that many regions per request,
+        resuming at ``walk_end``."""
+        fields = scan_fields(
+            start=start,
+            end=end,
+            category_mask=category_mask,
+            category_anyof_mask=category_anyof_mask,
+            category_inverted=category_inverted,
+            return_mask=return_mask,
+            flags=flags,
+            max_pages=max_pages,
+            vec_len=vec_len,
+            backend=backend,
+        )
+
+        def prepare() -> ScanQuery:
+            self._learn_kernel()
+            return self._query(pid, fields, regions_per_request)
+
+        return ScanStream(prepare, self._open_scan)
+
+    def summary(
+        self,
+        pid: int,
+        *,
+        by_vma: bool = False,
+        start: Address | None = None,
+        end: Address | None = None,
+        category_mask: Mask = 0,
+        category_anyof_mask: Mask = 0,
+        category_inverted: Mask = 0,
+        return_mask: Mask | None = None,
+        max_pages: int = 0,
+        backend: str = "auto",
+    ) -> Summary:
+        """Page counts of process ``pid`` per category (and per mapping with ``by_vma``)."""
+        fields = scan_fields(
+            start=start,
+            end=end,
+            category_mask=category_mask,
+            category_anyof_mask=category_anyof_mask,
+            category_inverted=category_inverted,
+            return_mask=return_mask,
+            max_pages=max_pages,
+            backend=backend,
+        )
+        body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **fields})
+        return Summary.from_generated(self._call(summary_operation.sync_detailed, body=body))
+
+    def processes(self, *, comm: str | None = None, uid: int | None = None) -> list[ProcessInfo]:
+        """The processes of the node (``comm``: exact command name; ``uid``: real uid)."""
+        result: list[ProcessInfo] = self._call(list_processes.sync_detailed, comm=comm, uid=uid)
+        return result
+
+    def maps(self, pid: int) -> list[MappingInfo]:
+        """The mappings of process ``pid``, as ``/proc/PID/maps`` lists them."""
+        result: list[MappingInfo] = self._call(get_maps.sync_detailed, pid)
+        return result
+
+    def capabilities(self) -> Capabilities:
+        """What the node's kernel and service can do."""
+        result: Capabilities = self._call(get_capabilities.sync_detailed)
+        self._kernel = (result.page_size, result.user_address_limit)
+        return result
+
+    def clear_soft_dirty(self, pid: int) -> None:
+        """Reset the soft-dirty bits of process ``pid`` (needs the ``write`` scope)."""
+        self._call(clear_soft_dirty.sync_detailed, pid)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _learn_kernel(self) -> None:
+        if self._kernel is None:
+            self.capabilities()
+
+    def _call(self, operation: Callable[..., Response[Any]], *args: Any, **kwargs: Any) -> Any:
+        def call() -> Any:
+            with _parsing():
+                return _parsed(operation(*args, client=self._api, **kwargs))
+
+        return self._retrying(call)
+
+    @contextmanager
+    def _open_scan(self, body: dict[str, Any]) -> Iterator[httpx.Response]:
+        request = self._http.build_request("POST", "/scan", json=body, headers={"Accept": BINARY})
+        response = self._retrying(lambda: self._http.send(request, stream=True))
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                with translate_transport_errors():
+                    return call()
+            except Busy as busy:
+                delay = self.retry.delay(busy, attempt)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+                attempt += 1
+
+
+class AsyncClient(_BaseClient):
+    """:class:`Client` for asyncio: the same methods, awaited (``scan`` returns an
+    :class:`AsyncScanStream` for ``async for``). Use with ``async with`` or call :meth:`aclose`."""
+
+    def _open(self) -> None:
+        self._http = httpx.AsyncClient(**self._httpx_options(asynchronous=True))
+        self._api = self._generated_client().set_async_httpx_client(self._http)
+
+    def scan(
+        self,
+        pid: int,
+        *,
+        start: Address | None = None,
+        end: Address | None = None,
+        category_mask: Mask = 0,
+        category_anyof_mask: Mask = 0,
+        category_inverted: Mask = 0,
+        return_mask: Mask | None = None,
+        flags: Mask = 0,
+        max_pages: int = 0,
+        vec_len: int | None = None,
+        backend: str = "auto",
+        regions_per_request: int | None = None,
+    ) -> AsyncScanStream:
+        """As :meth:`Client.scan`; the request is sent when the ``async for`` starts."""
+        fields = scan_fields(
+            start=start,
+            end=end,
+            category_mask=category_mask,
+            category_anyof_mask=category_anyof_mask,
+            category_inverted=category_inverted,
+            return_mask=return_mask,
+            flags=flags,
+            max_pages=max_pages,
+            vec_len=vec_len,
+            backend=backend,
+        )
+
+        async def prepare() -> ScanQuery:
+            if self._kernel is None:
+                await self.capabilities()
+            return self._query(pid, fields, regions_per_request)
+
+        return AsyncScanStream(prepare, self._open_scan)
+
+    async def summary(
+        self,
+        pid: int,
+        *,
+        by_vma: bool = False,
+        start: Address | None = None,
+        end: Address | None = None,
+        category_mask: Mask = 0,
+        category_anyof_mask: Mask = 0,
+        category_inverted: Mask = 0,
+        return_mask: Mask | None = None,
+        max_pages: int = 0,
+        backend: str = "auto",
+    ) -> Summary:
+        """As :meth:`Client.summary`."""
+        fields = scan_fields(
+            start=start,
+            end=end,
+            category_mask=category_mask,
+            category_anyof_mask=category_anyof_mask,
+            category_inverted=category_inverted,
+            return_mask=return_mask,
+            max_pages=max_pages,
+            backend=backend,
+        )
+        body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **fields})
+        return Summary.from_generated(await self._call(summary_operation.asyncio_detailed, body=body))
+
+    async def processes(self, *, comm: str | None = None, uid: int | None = None) -> list[ProcessInfo]:
+        """As :meth:`Client.processes`."""
+        result: list[ProcessInfo] = await self._call(list_processes.asyncio_detailed, comm=comm, uid=uid)
+        return result
+
+    async def maps(self, pid: int) -> list[MappingInfo]:
+        """As :meth:`Client.maps`."""
+        result: list[MappingInfo] = await self._call(get_maps.asyncio_detailed, pid)
+        return result
+
+    async def capabilities(self) -> Capabilities:
+        """As :meth:`Client.capabilities`."""
+        result: Capabilities = await self._call(get_capabilities.asyncio_detailed)
+        self._kernel = (result.page_size, result.user_address_limit)
+        return result
+
+    async def clear_soft_dirty(self, pid: int) -> None:
+        """As :meth:`Client.clear_soft_dirty`."""
+        await self._call(clear_soft_dirty.asyncio_detailed, pid)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def _call(
+        self, operation: Callable[..., Awaitable[Response[Any]]], *args: Any, **kwargs: Any
+    ) -> Any:
+        async def call() -> Any:
+            with _parsing():
+                return _parsed(await operation(*args, client=self._api, **kwargs))
+
+        return await self._retrying(call)
+
+    @asynccontextmanager
+    async def _open_scan(self, body: dict[str, Any]) -> AsyncIterator[httpx.Response]:
+        request = self._http.build_request("POST", "/scan", json=body, headers={"Accept": BINARY})
+        response = await self._retrying(lambda: self._http.send(request, stream=True))
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            try:
+                with translate_transport_errors():
+                    return await call()
+            except Busy as busy:
+                delay = self.retry.delay(busy, attempt)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                attempt += 1

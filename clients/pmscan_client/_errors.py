@@ -1,0 +1,223 @@
+"""What the SDK raises: HTTP statuses, in-band error records and transport failures become
+the exceptions below here, and only here.
+
+The names are the server's (``app/api/exception_handlers.py`` holds the forward table).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "ERRNO",
+    "STATUS",
+    "AccessDenied",
+    "Busy",
+    "IncompleteResponse",
+    "InvalidRequest",
+    "NotAcceptable",
+    "NotWPAsync",
+    "PayloadTooLarge",
+    "PmscanError",
+    "ProcessGone",
+    "ProcessNotFound",
+    "ScanTimeout",
+    "ServerError",
+    "Timeout",
+    "TransportError",
+    "Unauthenticated",
+    "Unsupported",
+    "UnsupportedMediaType",
+    "error_for_errno",
+    "error_for_response",
+    "retry_after",
+    "translate_transport_errors",
+]
+
+
+class PmscanError(Exception):
+    """Base of everything the SDK raises.
+
+    ``status`` is the HTTP status (``None`` when no response came), ``code`` the server's
+    errno name or short upper-case code (``ESRCH``, ``BUSY``, …) when it gave one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class Unauthenticated(PmscanError):
+    """401: the token is missing or wrong."""
+
+
+class AccessDenied(PmscanError):
+    """403: the token lacks the scope, or the kernel denies access to the process (``code``)."""
+
+
+class ProcessNotFound(PmscanError):
+    """404: no such process, or a kernel thread (no user memory)."""
+
+
+class NotAcceptable(PmscanError):
+    """406: the server cannot produce the requested format."""
+
+
+class NotWPAsync(PmscanError):
+    """409: ``CHECK_WPASYNC`` met a page without async write-protection."""
+
+
+class ProcessGone(PmscanError):
+    """410: the process exited (or is a zombie), before or during the scan."""
+
+
+class PayloadTooLarge(PmscanError):
+    """413: the answer is too large for ``application/json``; stream it instead."""
+
+
+class UnsupportedMediaType(PmscanError):
+    """415: the request body was not JSON."""
+
+
+class InvalidRequest(PmscanError):
+    """422: the server rejected the request; ``errors`` holds FastAPI's validation details."""
+
+    errors: list[dict[str, Any]]
+
+
+class Busy(PmscanError):
+    """429 or 503: every scan worker is busy. ``retry_after`` (seconds) is the server's advice;
+    clients retry a bounded number of times before raising this."""
+
+    retry_after: float | None = None
+
+
+class Unsupported(PmscanError):
+    """501: the request needs a kernel feature this node lacks."""
+
+
+class ScanTimeout(PmscanError):
+    """504: the scan ran past the server's time limit (``PMSCAN_SCAN_TIMEOUT_SECONDS``)."""
+
+
+class ServerError(PmscanError):
+    """Another 5xx, or a failure the server reported in the middle of a stream."""
+
+
+class IncompleteResponse(PmscanError):
+    """The stream ended with neither its trailer nor an error record: the answer was cut short."""
+
+
+class TransportError(PmscanError):
+    """No answer: the connection could not be made or broke (the ``httpx`` error is the cause)."""
+
+
+class Timeout(TransportError):
+    """The server did not answer in time."""
+
+
+#: The one table from HTTP status to exception (the reverse of the server's STATUS table).
+STATUS: dict[int, type[PmscanError]] = {
+    401: Unauthenticated,
+    403: AccessDenied,
+    404: ProcessNotFound,
+    406: NotAcceptable,
+    409: NotWPAsync,
+    410: ProcessGone,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: InvalidRequest,
+    429: Busy,
+    501: Unsupported,
+    503: Busy,
+    504: ScanTimeout,
+}
+
+#: The error record of a binary stream carries an errno: what it means after the stream began
+#: (the server's encoding: a process that exited is ESRCH).
+ERRNO: dict[int, type[PmscanError]] = {
+    errno.ESRCH: ProcessGone,
+    errno.ENOENT: ProcessGone,
+    errno.EACCES: AccessDenied,
+    errno.EPERM: NotWPAsync,
+    errno.EINVAL: InvalidRequest,
+    errno.ENOTTY: Unsupported,
+    errno.ETIMEDOUT: ScanTimeout,
+}
+
+
+def error_for_response(response: httpx.Response) -> PmscanError:
+    """The exception for an error response whose body has been read."""
+    status = response.status_code
+    kind = STATUS.get(status) or (ServerError if status >= 500 else PmscanError)
+    code, message, details = _parse_body(response)
+    error = kind(message or f"HTTP {status} {response.reason_phrase}", status=status, code=code)
+    if isinstance(error, InvalidRequest):
+        error.errors = details
+    if isinstance(error, Busy):
+        error.retry_after = retry_after(response.headers.get("retry-after"))
+    return error
+
+
+def error_for_errno(number: int) -> PmscanError:
+    """The exception for the error record ``(2^64-2, errno, 0)`` that ended a binary stream."""
+    name = errno.errorcode.get(number, str(number))
+    kind = ERRNO.get(number, ServerError)
+    return kind(f"the scan failed after the stream began: {name}", code=name)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _parse_body(response: httpx.Response) -> tuple[str | None, str, list[dict[str, Any]]]:
+    """``(code, message, validation details)`` from ``{"detail": {...}}`` or ``{"detail": [...]}``."""
+    try:
+        detail = response.json().get("detail")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return None, response.text[:200], []
+    if isinstance(detail, dict):
+        return detail.get("code"), str(detail.get("message", "")), []
+    if isinstance(detail, list):
+        parts = [
+            f"{'.'.join(str(p) for p in d.get('loc', ()))}: {d.get('msg', '')}"
+            for d in detail
+            if isinstance(d, dict)
+        ]
+        return None, "; ".join(parts), [d for d in detail if isinstance(d, dict)]
+    return None, str(detail or ""), []
+
+
+@contextmanager
+def translate_transport_errors(*, streaming: bool = False) -> Iterator[None]:
+    """Re-raise ``httpx`` transport errors as :class:`TransportError` (or :class:`Timeout`);
+    while ``streaming`` a body, a broken connection is an :class:`IncompleteResponse`."""
+    try:
+        yield
+    except httpx.TimeoutException as err:
+        raise Timeout(f"timed out: {err}") from err
+    except httpx.TransportError as err:
+        if streaming:
+            raise IncompleteResponse(f"the stream broke off: {err}") from err
+        raise TransportError(f"{type(err).__name__}: {err}") from err

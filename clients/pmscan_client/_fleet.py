@@ -1,0 +1,171 @@
+"""``FleetClient``: the same question to many nodes at once, each answer or error per node.
+
+Nodes are URLs, or the addresses of a Kubernetes headless Service: its DNS name resolves to
+one A/AAAA record per ready pod. ``socket.getaddrinfo`` (the system resolver, run in a
+thread by asyncio) returns all of them, and honours the pod's ``resolv.conf`` search domains
+and ``/etc/hosts`` as every other program there does, so no DNS library is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from ._categories import Category
+from ._client import AsyncClient
+from ._connection import DEFAULT_PORT, Connection
+from ._errors import PmscanError, Timeout, TransportError
+from ._generated.models import Capabilities, ProcessInfo
+from ._models import Summary
+from ._retry import RetryPolicy
+
+__all__ = ["FleetClient", "FleetResult", "FleetSummary", "discover_nodes"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FleetResult(Generic[T]):
+    """Per node (by URL, in the order the nodes were given): its answer, or what went wrong."""
+
+    results: dict[str, T] = field(default_factory=dict)
+    errors: dict[str, Exception] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every node answered."""
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class FleetSummary(FleetResult[Summary]):
+    """Summaries per node, and their sums over the nodes that answered."""
+
+    @property
+    def pages(self) -> int:
+        return sum(s.pages for s in self.results.values())
+
+    @property
+    def categories(self) -> dict[Category, int]:
+        """Pages per category, summed over the nodes (bit order)."""
+        totals: dict[Category, int] = {}
+        for summary in self.results.values():
+            for category, pages in summary.categories.items():
+                totals[category] = totals.get(category, 0) + pages
+        return dict(sorted(totals.items(), key=lambda kv: kv[0].value))
+
+
+async def discover_nodes(service: str, *, port: int = DEFAULT_PORT, scheme: str = "https") -> list[str]:
+    """``scheme://IP:port`` for every address ``service`` resolves to (sorted, IPv4 first).
+
+    Raises ``TransportError`` when the name does not resolve.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(service, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise TransportError(f"cannot resolve {service}: {err.strerror}") from err
+    addresses = sorted({ipaddress.ip_address(info[4][0]) for info in infos}, key=lambda a: (a.version, a))
+    return [f"{scheme}://{f'[{a}]' if a.version == 6 else a}:{port}" for a in addresses]
+
+
+class FleetClient:
+    """Ask many nodes at once: at most ``concurrency`` requests in flight, each node's answer
+    within ``node_timeout`` seconds (else a :class:`Timeout` for that node). A node that fails
+    fails alone: its exception lands in :attr:`FleetResult.errors`.
+
+    ``token``, ``verify``, ``cert``, ``server_name``, ``retry`` apply to every node (see
+    :class:`Connection`; ``server_name`` checks certificates of nodes addressed by IP).
+    """
+
+    def __init__(
+        self,
+        nodes: Iterable[str],
+        *,
+        concurrency: int = 32,
+        node_timeout: float = 30.0,
+        token: str | None = None,
+        verify: bool | str | ssl.SSLContext = True,
+        cert: str | tuple[str, str] | None = None,
+        server_name: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.nodes = list(dict.fromkeys(nodes))
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.node_timeout = node_timeout
+        self._limit = asyncio.Semaphore(concurrency)
+        self._connection = Connection(
+            token=token, verify=verify, cert=cert, server_name=server_name, timeout=node_timeout
+        )
+        self._retry = retry or RetryPolicy(attempts=1)
+        self._clients: dict[str, AsyncClient] = {}
+
+    @classmethod
+    async def from_service(
+        cls, service: str, *, port: int = DEFAULT_PORT, scheme: str = "https", **options: Any
+    ) -> FleetClient:
+        """The nodes behind a headless Service's DNS name (see :func:`discover_nodes`)."""
+        return cls(await discover_nodes(service, port=port, scheme=scheme), **options)
+
+    async def gather(self, call: Callable[[AsyncClient], Awaitable[T]]) -> FleetResult[T]:
+        """``await call(client)`` for every node's :class:`AsyncClient`, concurrently."""
+        outcomes = await asyncio.gather(*(self._ask(node, call) for node in self.nodes))
+        result: FleetResult[T] = FleetResult()
+        for node, (answer, error) in zip(self.nodes, outcomes, strict=True):
+            if error is None:
+                result.results[node] = answer  # type: ignore[assignment]
+            else:
+                result.errors[node] = error
+        return result
+
+    async def summary(self, pid: int, **options: Any) -> FleetSummary:
+        """:meth:`AsyncClient.summary` on every node, with the per-category sums."""
+        result = await self.gather(lambda client: client.summary(pid, **options))
+        return FleetSummary(result.results, result.errors)
+
+    async def capabilities(self) -> FleetResult[Capabilities]:
+        return await self.gather(lambda client: client.capabilities())
+
+    async def processes(
+        self, *, comm: str | None = None, uid: int | None = None
+    ) -> FleetResult[list[ProcessInfo]]:
+        return await self.gather(lambda client: client.processes(comm=comm, uid=uid))
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        await asyncio.gather(*(client.aclose() for client in clients.values()))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _client(self, node: str) -> AsyncClient:
+        client = self._clients.get(node)
+        if client is None:
+            client = self._clients[node] = AsyncClient(
+                connection=self._connection.with_url(node), retry=self._retry
+            )
+        return client
+
+    async def _ask(
+        self, node: str, call: Callable[[AsyncClient], Awaitable[T]]
+    ) -> tuple[T | None, Exception | None]:
+        async with self._limit:
+            try:
+                async with asyncio.timeout(self.node_timeout):
+                    return await call(self._client(node)), None
+            except TimeoutError:
+                return None, Timeout(f"{node} did not answer within {self.node_timeout:g} s")
+            except PmscanError as error:
+                return None, error

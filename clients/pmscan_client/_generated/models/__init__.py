@@ -1,0 +1,79 @@
+""" Contains all the data models used in inputs/outputs """
+
+from .capabilities import Capabilities
+from .capabilities_categories_item import CapabilitiesCategoriesItem
+from .capabilities_limits import CapabilitiesLimits
+from .cgroup_summary_response import CgroupSummaryResponse
+from .cgroup_summary_response_categories import CgroupSummaryResponseCategories
+from .error_body import ErrorBody
+from .error_detail import ErrorDetail
+from .healthz_response_healthz import HealthzResponseHealthz
+from .http_validation_error import HTTPValidationError
+from .mapping_info import MappingInfo
+from .process_info import ProcessInfo
+from .readyz_response_readyz import ReadyzResponseReadyz
+from .region import Region
+from .region_categories_item import RegionCategoriesItem
+from .scan_document import ScanDocument
+from .scan_request import ScanRequest
+from .scan_request_backend import ScanRequestBackend
+from .scan_request_category_anyof_mask_type_1_item import ScanRequestCategoryAnyofMaskType1Item
+from .scan_request_category_inverted_type_1_item import ScanRequestCategoryInvertedType1Item
+from .scan_request_category_mask_type_1_item import ScanRequestCategoryMaskType1Item
+from .scan_request_flags_type_1_item import ScanRequestFlagsType1Item
+from .scan_request_return_mask_type_1_item import ScanRequestReturnMaskType1Item
+from .scan_trailer import ScanTrailer
+from .skipped_process import SkippedProcess
+from .summary_request import SummaryRequest
+from .summary_request_backend import SummaryRequestBackend
+from .summary_request_category_anyof_mask_type_1_item import SummaryRequestCategoryAnyofMaskType1Item
+from .summary_request_category_inverted_type_1_item import SummaryRequestCategoryInvertedType1Item
+from .summary_request_category_mask_type_1_item import SummaryRequestCategoryMaskType1Item
+from .summary_request_flags_type_1_item import SummaryRequestFlagsType1Item
+from .summary_request_return_mask_type_1_item import SummaryRequestReturnMaskType1Item
+from .summary_response import SummaryResponse
+from .summary_response_categories import SummaryResponseCategories
+from .validation_error import ValidationError
+from .validation_error_context import ValidationErrorContext
+from .vma_summary import VmaSummary
+from .vma_summary_categories import VmaSummaryCategories
+
+__all__ = (
+    "Capabilities",
+    "CapabilitiesCategoriesItem",
+    "CapabilitiesLimits",
+    "CgroupSummaryResponse",
+    "CgroupSummaryResponseCategories",
+    "ErrorBody",
+    "ErrorDetail",
+    "HealthzResponseHealthz",
+    "HTTPValidationError",
+    "MappingInfo",
+    "ProcessInfo",
+    "ReadyzResponseReadyz",
+    "Region",
+    "RegionCategoriesItem",
+    "ScanDocument",
+    "ScanRequest",
+    "ScanRequestBackend",
+    "ScanRequestCategoryAnyofMaskType1Item",
+    "ScanRequestCategoryInvertedType1Item",
+    "ScanRequestCategoryMaskType1Item",
+    "ScanRequestFlagsType1Item",
+    "ScanRequestReturnMaskType1Item",
+    "ScanTrailer",
+    "SkippedProcess",
+    "SummaryRequest",
+    "SummaryRequestBackend",
+    "SummaryRequestCategoryAnyofMaskType1Item",
+    "SummaryRequestCategoryInvertedType1Item",
+    "SummaryRequestCategoryMaskType1Item",
+    "SummaryRequestFlagsType1Item",
+    "SummaryRequestReturnMaskType1Item",
+    "SummaryResponse",
+    "SummaryResponseCategories",
+    "ValidationError",
+    "ValidationErrorContext",
+    "VmaSummary",
+    "VmaSummaryCategories",
+)
