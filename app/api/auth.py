@@ -10,25 +10,26 @@ one :class:`Principal`:
   kernel would let it do by itself, served the way ``criu service`` serves unprivileged clients;
 - with ``PMSCAN_AUTH=off``, everyone gets everything.
 
-Then, for each route: :data:`RequireWrite` where the target's state changes, and one of
-:data:`AuthorizedPid`, :data:`AuthorizedScan`, :data:`AuthorizedSummary` wherever a request names
-a process — they apply the deny list (pmscan's own process always) and a peer's ownership, and
-the write scope for ``WP_MATCHING``.
+Then, for each route: :data:`RequireWrite` where the target's state changes (and
+:data:`AuthorizedScan`, :data:`AuthorizedSummary`: the write scope for ``WP_MATCHING``), and
+:data:`TargetRule` wherever a request names a process: the deny list (pmscan's own process
+always) and a peer's ownership. The rule is handed to the domain, which applies it to the
+credentials of the very process it opened — checking by pid beforehand would let a reused pid
+slip through.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..pagemap.categories import ScanFlag
-from ..pagemap.credentials import read_credentials
+from ..pagemap.credentials import Authorize, ProcessCredentials
 from ..peer import peer_of
 from ..settings import Settings
 from .schemas import ScanRequest, SummaryRequest
@@ -37,7 +38,6 @@ from .tokens import SCOPES, TokenStore
 __all__ = [
     "AuthError",
     "Authenticator",
-    "AuthorizedPid",
     "AuthorizedScan",
     "AuthorizedSummary",
     "Denied",
@@ -46,12 +46,12 @@ __all__ = [
     "Principal",
     "PrincipalDep",
     "RequireWrite",
+    "TargetRule",
     "Unauthenticated",
     "authenticate",
     "bearer",
     "install",
     "require_scope",
-    "target_check",
     "warn_if_off",
 ]
 
@@ -137,19 +137,24 @@ class Authenticator:
             return Principal(f"peer uid {peer.uid}", SCOPES, uid=None if peer.uid == 0 else peer.uid)
         raise Unauthenticated("a bearer token is required (Authorization: Bearer pmscan_...)")
 
-    def check_target(self, principal: Principal, pid: int) -> None:
-        """Refuse a process on the deny list, or one the principal may not see.
+    def rule(self, principal: Principal) -> Authorize:
+        """The per-process rule for ``principal``: refuse a process on the deny list, or one
+        the principal may not see.
 
         A thread id reaches its whole process through ``/proc/TID``, so the thread group is
-        what is compared. Raises ``ProcessNotFound`` for an unknown pid.
+        what is compared.
         """
-        target = read_credentials(pid)
-        if target.tgid == os.getpid():
-            raise Denied(f"process {pid} is pmscan itself")
-        if {pid, target.tgid} & self.deny_pids:
-            raise Denied(f"process {pid} is on the deny list (PMSCAN_DENY_PIDS)")
-        if principal.uid is not None and not target.owned_by(principal.uid):
-            raise NotOwner(f"process {pid} is not a process of uid {principal.uid} alone")
+        own = os.getpid()
+
+        def check(target: ProcessCredentials) -> None:
+            if target.tgid == own:
+                raise Denied(f"process {target.pid} is pmscan itself")
+            if {target.pid, target.tgid} & self.deny_pids:
+                raise Denied(f"process {target.pid} is on the deny list (PMSCAN_DENY_PIDS)")
+            if principal.uid is not None and not target.owned_by(principal.uid):
+                raise NotOwner(f"process {target.pid} is not a process of uid {principal.uid} alone")
+
+        return check
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -195,44 +200,27 @@ def require_scope(scope: str) -> Any:
 RequireWrite = require_scope("write")
 
 
-# Synchronous on purpose: FastAPI runs them in a thread, and they read /proc.
+# Cheap checks only: a plain ``def`` dependency would cost a thread hop per request.
 
 
-def _authorized_pid(
-    request: Request,
-    principal: PrincipalDep,
-    pid: Annotated[int, Path(gt=0, le=(1 << 31) - 1, description="the target process")],
-) -> int:
-    _authenticator(request).check_target(principal, pid)
-    return pid
-
-
-def _authorized_scan(request: Request, principal: PrincipalDep, body: ScanRequest) -> ScanRequest:
+async def _authorized_scan(principal: PrincipalDep, body: ScanRequest) -> ScanRequest:
     if body.flags & ScanFlag.WP_MATCHING:
         principal.require("write")  # write-protecting pages changes the target
-    _authenticator(request).check_target(principal, body.pid)
     return body
 
 
-def _authorized_summary(request: Request, principal: PrincipalDep, body: SummaryRequest) -> SummaryRequest:
-    if body.pid is not None:
-        _authorized_scan(request, principal, body)
-    elif body.flags & ScanFlag.WP_MATCHING:
+async def _authorized_summary(principal: PrincipalDep, body: SummaryRequest) -> SummaryRequest:
+    if body.flags & ScanFlag.WP_MATCHING:
         principal.require("write")
-    # A cgroup's members are checked one by one (target_check): those refused are skipped.
     return body
 
 
-def target_check(request: Request) -> Callable[[int], None]:
-    """The per-process rule for this request's principal (for requests naming many processes):
-    raises ``Denied``/``NotOwner`` (``AuthError``) or ``ProcessNotFound``."""
-    authenticator = _authenticator(request)
-    principal: Principal = request.state.principal
-    return lambda pid: authenticator.check_target(principal, pid)
+async def _target_rule(request: Request, principal: PrincipalDep) -> Authorize:
+    return _authenticator(request).rule(principal)
 
 
-#: The ``{pid}`` of the path, once the principal may act on that process.
-AuthorizedPid = Annotated[int, Depends(_authorized_pid)]
-#: The scan body, once the principal may scan its process (with ``WP_MATCHING``: write scope).
+#: The scan body, once the principal may scan with its flags (``WP_MATCHING``: write scope).
 AuthorizedScan = Annotated[ScanRequest, Depends(_authorized_scan)]
 AuthorizedSummary = Annotated[SummaryRequest, Depends(_authorized_summary)]
+#: The per-process rule to hand to the domain (``open_scan``/``TargetProcess``'s ``authorize``).
+TargetRule = Annotated[Authorize, Depends(_target_rule)]

@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as readable ``Annotated`` aliases."""
+"""Dependencies of the routes, as readable ``Annotated`` aliases.
+
+All ``async``: FastAPI runs a plain ``def`` dependency in a thread, a hop that cost more
+than the scan of a small process.
+"""
 
 from __future__ import annotations
 
@@ -15,27 +19,27 @@ from .shutdown import Shutdown
 __all__ = ["KernelDep", "MetricsDep", "PoolDep", "SettingsDep", "ShutdownDep"]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_pool(request: Request) -> ScanPool:
+async def get_pool(request: Request) -> ScanPool:
     pool: ScanPool = request.app.state.pool
     return pool
 
 
-def get_kernel(request: Request) -> KernelCapabilities:
+async def get_kernel(request: Request) -> KernelCapabilities:
     kernel: KernelCapabilities = request.app.state.kernel
     return kernel
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def get_shutdown(request: Request) -> Shutdown:
+async def get_shutdown(request: Request) -> Shutdown:
     shutdown: Shutdown = request.app.state.shutdown
     return shutdown
 

@@ -66,6 +66,18 @@ class ScanPool:
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         return self._executor.submit(fn)
 
+    async def run_leased(self, fn: Callable[[], T]) -> T:
+        """Take a slot (``Busy`` when none is free), run ``fn`` in a scan thread, and give
+        the slot back when ``fn`` has returned — not when the caller stops waiting."""
+        lease = self.lease()
+        try:
+            future = self.submit(fn)
+        except BaseException:
+            lease.release()
+            raise
+        future.add_done_callback(lambda _: lease.release())
+        return await asyncio.wrap_future(future)
+
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in a scan thread (the caller holds a lease)."""
         return await asyncio.wrap_future(self.submit(fn))

@@ -116,7 +116,9 @@ class ScanRequest(BaseModel):
         "at or below the user address-space limit",
     )
     flags: FlagMask = Field(default=0, description="WP_MATCHING (needs the write scope), CHECK_WPASYNC")
-    max_pages: int = Field(default=0, ge=0, le=MAX_COUNT, description="stop after this many pages; 0: no limit")
+    max_pages: int = Field(
+        default=0, ge=0, le=MAX_COUNT, description="stop after this many pages; 0: no limit"
+    )
     category_inverted: CategoryMask = 0
     category_mask: CategoryMask = 0
     category_anyof_mask: CategoryMask = 0

@@ -68,10 +68,10 @@ def summarize_cgroup(
     page_size: int,
     *,
     by_vma: bool,
-    authorize: Callable[[int], None],
     track: Callable[[int], ProcessAccess],
 ) -> CgroupSummaryResponse:
-    """Summarize every member of ``cgroup`` that ``authorize`` allows (blocks: run in a worker).
+    """Summarize every member of ``cgroup`` that ``kwargs["authorize"]`` allows (blocks: run
+    in a worker).
 
     ``track(pid)`` records the access to each member for the audit log. Raises
     ``CgroupNotFound``, and the errors that concern the request rather than a member
@@ -84,7 +84,6 @@ def summarize_cgroup(
     for entry in list_processes(cgroup=spec):
         access = track(entry.pid)
         try:
-            authorize(entry.pid)
             summary = summarize_process(entry.pid, kwargs, page_size, by_vma=by_vma, access=access)
         except SKIPPED as exc:
             access.error = exc

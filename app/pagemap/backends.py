@@ -6,7 +6,7 @@ A backend answers one bounded step of a scan with the C layer's contract:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from . import _pagemap
@@ -28,7 +28,7 @@ class ScanArgs:
 
     start: int
     end: int
-    flags: ScanFlag = ScanFlag(0)
+    flags: ScanFlag = field(default=ScanFlag(0))
     category_inverted: int = 0
     category_mask: int = 0
     category_anyof_mask: int = 0

@@ -7,11 +7,12 @@ own processes) before anything is opened that the kernel guards. Any user may re
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import NamedTuple
 
 from .exceptions import ProcessGone, translate_errors
 
-__all__ = ["ProcessCredentials", "credentials_at", "parse_status", "read_credentials"]
+__all__ = ["Authorize", "ProcessCredentials", "credentials_at", "parse_status", "read_credentials"]
 
 
 class ProcessCredentials(NamedTuple):
@@ -30,6 +31,10 @@ class ProcessCredentials(NamedTuple):
         dumpable (it did not change credentials or run a set-id program), and it holds no
         capability."""
         return self.owner == uid and all(u == uid for u in self.uids) and self.cap_permitted == 0
+
+
+#: A rule deciding whether a process may be acted on: raises to refuse it.
+Authorize = Callable[[ProcessCredentials], None]
 
 
 def parse_status(pid: int, owner: int, text: str) -> ProcessCredentials:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import NamedTuple, Self
 
 from . import _pagemap
+from .credentials import Authorize, credentials_at
 from .exceptions import ProcessGone, ProcessNotFound, translate_errors
 from .maps import Mapping, parse_maps
 
@@ -76,14 +77,27 @@ def _query_range(maps_fd: int, start_stack: int, limit: int) -> tuple[int, int]:
     return lowest[0], high
 
 
+def _pidfd_open(pid: int) -> int:
+    try:
+        return os.pidfd_open(pid)
+    except OSError as err:
+        # A thread id has a /proc entry but no pidfd of its own.
+        if err.errno == errno.ENOENT and os.path.exists(f"/proc/{pid}"):
+            raise ProcessNotFound(f"{pid} is a thread, not a process: scan its thread group leader") from err
+        raise
+
+
 class TargetProcess:
     """An open process: pidfd, ``/proc/PID`` directory fd, and (lazily) its pagemap fd.
 
     Raises ``ProcessNotFound`` for an unknown pid or a kernel thread, ``ProcessGone``
-    for a zombie, ``AccessDenied`` when the kernel refuses. Use as a context manager.
+    for a zombie, ``AccessDenied`` when the kernel refuses, and whatever ``authorize``
+    raises: it is given the credentials of exactly the process opened (read through the
+    held directory, so a reused pid cannot slip past it), before its memory is touched.
+    Use as a context manager.
     """
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, *, authorize: Authorize | None = None) -> None:
         self.pid = pid
         self._pidfd = -1
         self._dir_fd = -1
@@ -93,12 +107,14 @@ class TargetProcess:
             raise ProcessNotFound(f"no such process: {pid}")
         try:
             with translate_errors("open", subject):
-                self._pidfd = os.pidfd_open(pid)
+                self._pidfd = _pidfd_open(pid)
                 self._dir_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             with translate_errors("read", subject):
                 self.stat = read_stat(_read_at(self._dir_fd, "stat").decode(errors="replace"))
             if self.stat.kernel_thread:
                 raise ProcessNotFound(f"process {pid} is a kernel thread: it has no user memory")
+            if authorize is not None:
+                authorize(credentials_at(self._dir_fd, pid))
             self.ensure_alive()
         except BaseException:
             self.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .backends import Backend, IoctlBackend, ScanArgs
 from .categories import Category, ScanFlag
+from .credentials import Authorize
 from .emulation import PagemapBackend
 from .exceptions import Unsupported
 from .probe import KernelCapabilities, probe
@@ -40,6 +41,7 @@ def open_scan(
     max_pages: int = 0,
     vec_len: int | None = None,
     backend: str = "auto",
+    authorize: Authorize | None = None,
     chunk_records: int = DEFAULT_CHUNK_RECORDS,
     deadline: float | None = None,
 ) -> Scan:
@@ -58,7 +60,7 @@ def open_scan(
     if missing:
         names = ", ".join(c.name or hex(c.value) for c in Category(missing))
         raise Unsupported(f"backend {chosen.name!r} cannot report the category {names} on this machine")
-    target = TargetProcess(pid)
+    target = TargetProcess(pid, authorize=authorize)
     try:
         if start is None or end is None:
             # [vsyscall] lies above the user address-space limit: it is left out.

@@ -36,7 +36,9 @@ def ndjson(http: httpx.Client, body: dict[str, Any]) -> tuple[list[tuple[int, in
     return [(r["start"], r["end"], mask_of(r["categories"])) for r in lines], last
 
 
-def binary(http: httpx.Client, body: dict[str, Any]) -> tuple[list[tuple[int, int, int]], tuple[int, int, int]]:
+def binary(
+    http: httpx.Client, body: dict[str, Any]
+) -> tuple[list[tuple[int, int, int]], tuple[int, int, int]]:
     response = http.post("/scan", json=body, headers={"Accept": "application/octet-stream"})
     assert response.status_code == 200, response.text
     *records, last = list(RECORD.iter_unpack(response.content))
@@ -63,7 +65,9 @@ class TestFormatsAgreeWithTheKernel:
         assert trailer == {"walk_end": mixed.end, "regions": len(expected), "pages": pages}
 
     def test_categories_are_names_in_bit_order(self, http: httpx.Client, target: Target, mixed: Area) -> None:
-        response = http.post("/scan", json={"pid": target.pid, "start": hex(mixed.start), "end": hex(mixed.end)})
+        response = http.post(
+            "/scan", json={"pid": target.pid, "start": hex(mixed.start), "end": hex(mixed.end)}
+        )
         first = json.loads(response.text.splitlines()[0])
         order = [c.name for c in Category]
         assert first["categories"] == sorted(first["categories"], key=order.index)
@@ -80,15 +84,23 @@ class TestFormatsAgreeWithTheKernel:
         document = response.json()
         assert [(r["start"], r["end"], mask_of(r["categories"])) for r in document["regions"]] == expected
         assert document["pid"] == target.pid
-        assert (document["start"], document["end"], document["walk_end"]) == (mixed.start, mixed.end, mixed.end)
+        assert (document["start"], document["end"], document["walk_end"]) == (
+            mixed.start,
+            mixed.end,
+            mixed.end,
+        )
         assert document["pages"] == sum(e - s for s, e, _ in expected) // target.page_size
 
     def test_binary_records_and_trailer(self, http: httpx.Client, target: Target, mixed: Area) -> None:
         _, expected = target.kernel_scan(mixed.start, mixed.end, anyof=Category.PFNZERO | Category.GUARD)
         records, trailer = binary(
             http,
-            {"pid": target.pid, "start": mixed.start, "end": mixed.end,
-             "category_anyof_mask": int(Category.PFNZERO | Category.GUARD)},
+            {
+                "pid": target.pid,
+                "start": mixed.start,
+                "end": mixed.end,
+                "category_anyof_mask": int(Category.PFNZERO | Category.GUARD),
+            },
         )
         assert records == expected
         assert trailer == (TRAILER, mixed.end, len(expected))
@@ -102,8 +114,12 @@ class TestFormatsAgreeWithTheKernel:
 class TestDefaultRange:
     def test_defaults_are_the_mapped_range_without_vsyscall(self, http: httpx.Client, target: Target) -> None:
         maps = Path(f"/proc/{target.pid}/maps").read_text().splitlines()
-        ranges = [tuple(int(x, 16) for x in line.split()[0].split("-")) for line in maps if "[vsyscall]" not in line]
-        response = http.post("/scan", json={"pid": target.pid, "vec_len": 1}, headers={"Accept": "application/json"})
+        ranges = [
+            tuple(int(x, 16) for x in line.split()[0].split("-")) for line in maps if "[vsyscall]" not in line
+        ]
+        response = http.post(
+            "/scan", json={"pid": target.pid, "vec_len": 1}, headers={"Accept": "application/json"}
+        )
         document = response.json()
         assert document["start"] == min(s for s, _ in ranges)
         assert document["end"] == max(e for _, e in ranges)
@@ -125,7 +141,9 @@ class TestPagination:
         collected: list[tuple[int, int, int]] = []
         position = mixed.start
         for _ in range(len(expected) + 2):
-            regions, trailer = ndjson(http, {"pid": target.pid, "start": position, "end": mixed.end, "vec_len": 2})
+            regions, trailer = ndjson(
+                http, {"pid": target.pid, "start": position, "end": mixed.end, "vec_len": 2}
+            )
             assert len(regions) <= 2 and trailer["regions"] == len(regions)
             collected.extend(regions)
             position = trailer["walk_end"]
@@ -136,7 +154,14 @@ class TestPagination:
     def test_max_pages(self, http: httpx.Client, target: Target, mixed: Area) -> None:
         _, expected = target.kernel_scan(mixed.start, mixed.end, mask=Category.PRESENT, max_pages=70)
         regions, trailer = ndjson(
-            http, {"pid": target.pid, "start": mixed.start, "end": mixed.end, "category_mask": ["PRESENT"], "max_pages": 70}
+            http,
+            {
+                "pid": target.pid,
+                "start": mixed.start,
+                "end": mixed.end,
+                "category_mask": ["PRESENT"],
+                "max_pages": 70,
+            },
         )
         assert regions == expected
         assert trailer["pages"] == 70
@@ -161,10 +186,14 @@ class TestWriteTracking:
         target.uffd_wp(area)
         target.write(area, 2, 3)
         body = {
-            "pid": target.pid, "start": area.start, "end": area.end,
-            "flags": ["WP_MATCHING"], "category_mask": ["WRITTEN"], "return_mask": ["WRITTEN"],
+            "pid": target.pid,
+            "start": area.start,
+            "end": area.end,
+            "flags": ["WP_MATCHING"],
+            "category_mask": ["WRITTEN"],
+            "return_mask": ["WRITTEN"],
         }
-        regions, trailer = ndjson(http, body)
+        regions, _ = ndjson(http, body)
         assert regions == [(target.page(area, 2), target.page(area, 5), Category.WRITTEN)]
         assert ndjson(http, body)[0] == []
         target.write(area, 7)
@@ -175,8 +204,13 @@ class TestWriteTracking:
         target.write(area, 0, 4)
         response = http.post(
             "/scan",
-            json={"pid": target.pid, "start": area.start, "end": area.end,
-                  "flags": int(ScanFlag.WP_MATCHING | ScanFlag.CHECK_WPASYNC), "category_mask": ["WRITTEN"]},
+            json={
+                "pid": target.pid,
+                "start": area.start,
+                "end": area.end,
+                "flags": int(ScanFlag.WP_MATCHING | ScanFlag.CHECK_WPASYNC),
+                "category_mask": ["WRITTEN"],
+            },
         )
         assert response.status_code == 409
         assert response.json()["detail"]["code"] == "EPERM"
@@ -196,7 +230,9 @@ class TestSummary:
         assert summary["walk_end"] == area.end
 
     def test_by_vma_matches_maps(self, http: httpx.Client, target: Target) -> None:
-        response = http.post("/summary", json={"pid": target.pid, "by_vma": True, "category_mask": ["PRESENT"]})
+        response = http.post(
+            "/summary", json={"pid": target.pid, "by_vma": True, "category_mask": ["PRESENT"]}
+        )
         summary = response.json()
         maps = {}
         for line in Path(f"/proc/{target.pid}/maps").read_text().splitlines():
@@ -247,7 +283,10 @@ class TestExitMidStream:
         area = target.anon("big", 262144)
         target.write(area, 0, 131072, 2)
         body = {"pid": target.pid, "start": area.start, "end": area.end, "category_mask": ["PRESENT"]}
-        with small_chunks.client() as http, http.stream("POST", "/scan", json=body, headers={"Accept": accept}) as response:
+        with (
+            small_chunks.client() as http,
+            http.stream("POST", "/scan", json=body, headers={"Accept": accept}) as response,
+        ):
             assert response.status_code == 200
             chunks = response.iter_raw()
             received = next(chunks)

@@ -48,7 +48,9 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("body", "field"), [(b, f) for _, b, f in CASES], ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("route", ["/scan", "/summary"])
-def test_422_names_the_field(http: httpx.Client, target: Target, route: str, body: dict[str, Any], field: str) -> None:
+def test_422_names_the_field(
+    http: httpx.Client, target: Target, route: str, body: dict[str, Any], field: str
+) -> None:
     body = {"pid": target.pid, **body} if "pid" not in body and body != {} else body
     response = http.post(route, json=body)
     assert response.status_code == 422, response.text
@@ -72,7 +74,10 @@ def test_hex_and_int_addresses_are_the_same(http: httpx.Client, target: Target) 
     area = target.anon("a", 4)
     target.write(area, 0, 4)
     as_int = http.post("/scan", json={"pid": target.pid, "start": area.start, "end": area.end})
-    as_hex = http.post("/scan", json={"pid": target.pid, "start": hex(area.start), "end": hex(area.end).upper().replace("0X", "0x")})
+    as_hex = http.post(
+        "/scan",
+        json={"pid": target.pid, "start": hex(area.start), "end": hex(area.end).upper().replace("0X", "0x")},
+    )
     assert as_int.status_code == as_hex.status_code == 200
     assert as_int.text == as_hex.text
 
@@ -80,6 +85,8 @@ def test_hex_and_int_addresses_are_the_same(http: httpx.Client, target: Target) 
 def test_end_is_rounded_up_to_a_page(http: httpx.Client, target: Target) -> None:
     area = target.anon("a", 4)
     response = http.post(
-        "/scan", json={"pid": target.pid, "start": area.start, "end": area.start + 1}, headers={"Accept": "application/json"}
+        "/scan",
+        json={"pid": target.pid, "start": area.start, "end": area.start + 1},
+        headers={"Accept": "application/json"},
     )
     assert response.json()["end"] == area.start + PAGE

@@ -3,6 +3,7 @@ its error paths, and repeated calls without growing memory (psutil's memleak ide
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -29,7 +30,9 @@ class TestEncodeRegionsEqualsJson:
     def test_same_text_as_json_dumps(self, records: list[tuple[int, int, int]], separator: bytes) -> None:
         packed = b"".join(RECORD.pack(*r) for r in records)
         expected = b"".join(
-            json.dumps({"start": s, "end": e, "categories": category_names(c)}, separators=(",", ":")).encode()
+            json.dumps(
+                {"start": s, "end": e, "categories": category_names(c)}, separators=(",", ":")
+            ).encode()
             + separator
             for s, e, c in records
         )
@@ -50,7 +53,9 @@ class TestCountPagesEqualsPython:
         st.lists(st.tuples(st.integers(0, 1200), st.integers(1, 300)), max_size=8),
     )
     @settings(max_examples=200, deadline=None)
-    def test_totals_and_per_bounds(self, runs: list[tuple[int, int, int]], pairs: list[tuple[int, int]]) -> None:
+    def test_totals_and_per_bounds(
+        self, runs: list[tuple[int, int, int]], pairs: list[tuple[int, int]]
+    ) -> None:
         page = 4096
         records, position = [], 0
         for gap, length, categories in runs:  # sorted, non-overlapping, as the kernel returns them
@@ -121,10 +126,8 @@ class TestNoLeaks:
             records, _, _ = _pagemap.scan(fd, area.start, area.end, return_mask=511, vec_len=4096)
             _pagemap.encode_regions(records, NAMES, b"\n")
             _pagemap.count_pages(records, 4096, struct.pack("<QQ", area.start, area.end))
-            try:
+            with contextlib.suppress(OSError):
                 _pagemap.scan(fd, area.start, area.end, return_mask=1 << 20, vec_len=8)
-            except OSError:
-                pass
 
         try:
             for _ in range(200):

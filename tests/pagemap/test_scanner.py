@@ -16,6 +16,7 @@ import pytest
 
 from app.pagemap import (
     Category,
+    NotWPAsync,
     ProcessGone,
     ProcessNotFound,
     Scan,
@@ -58,7 +59,9 @@ def mixed(target: Target) -> Area:
 
 class TestScanEqualsKernelAnswer:
     @pytest.mark.parametrize("chunk_records", [1, 2, 3, 7, 64, 8192])
-    def test_every_chunk_size_gives_the_kernel_regions(self, target: Target, mixed: Area, chunk_records: int) -> None:
+    def test_every_chunk_size_gives_the_kernel_regions(
+        self, target: Target, mixed: Area, chunk_records: int
+    ) -> None:
         expected_end, expected = target.kernel_scan(mixed.start, mixed.end)
         scan, got = domain_scan(target, mixed, chunk_records=chunk_records)
         assert got == expected
@@ -68,7 +71,7 @@ class TestScanEqualsKernelAnswer:
         assert scan.pages == sum(e - s for s, e, _ in expected) // target.page_size
 
     @pytest.mark.parametrize(
-        ("mask", "anyof", "inverted", "return_mask"),
+        "masks",
         [
             (Category.PRESENT, 0, 0, ALL),
             (0, Category.PFNZERO | Category.GUARD, 0, ALL),
@@ -78,8 +81,9 @@ class TestScanEqualsKernelAnswer:
         ],
     )
     def test_masks_give_the_kernel_regions(
-        self, target: Target, mixed: Area, mask: int, anyof: int, inverted: int, return_mask: int
+        self, target: Target, mixed: Area, masks: tuple[int, int, int, int]
     ) -> None:
+        mask, anyof, inverted, return_mask = masks
         _, expected = target.kernel_scan(
             mixed.start, mixed.end, mask=mask, anyof=anyof, inverted=inverted, return_mask=return_mask
         )
@@ -96,8 +100,10 @@ class TestScanEqualsKernelAnswer:
 
     @pytest.mark.parametrize("max_pages", [1, 10, 63, 64, 65, 200, 5000])
     def test_max_pages_like_the_kernel(self, target: Target, mixed: Area, max_pages: int) -> None:
-        kernel_end, expected = target.kernel_scan(mixed.start, mixed.end, mask=Category.PRESENT, max_pages=max_pages)
-        scan, got = domain_scan(target, mixed, category_mask=Category.PRESENT, max_pages=max_pages, chunk_records=3)
+        _, expected = target.kernel_scan(mixed.start, mixed.end, mask=Category.PRESENT, max_pages=max_pages)
+        scan, got = domain_scan(
+            target, mixed, category_mask=Category.PRESENT, max_pages=max_pages, chunk_records=3
+        )
         assert got == expected
         assert scan.pages == min(max_pages, sum(e - s for s, e, _ in expected) // target.page_size)
         # A correct resume point: at or past every returned page, never past a page not returned.
@@ -116,7 +122,9 @@ class TestPaginationThroughWalkEnd:
         collected: list[tuple[int, int, int]] = []
         position, calls = mixed.start, 0
         while position < mixed.end:
-            scan = open_scan(target.pid, start=position, end=mixed.end, return_mask=ALL, vec_len=vec_len, chunk_records=2)
+            scan = open_scan(
+                target.pid, start=position, end=mixed.end, return_mask=ALL, vec_len=vec_len, chunk_records=2
+            )
             with scan.target:
                 page = records_of(scan)
             assert len(page) <= vec_len
@@ -177,19 +185,24 @@ class TestWriteTracking:
         area = target.anon("tracked", 16)
         target.uffd_wp(area)
         target.write(area, 0, 4)
-        scan, got = domain_scan(target, area, flags=ScanFlag.WP_MATCHING, vec_len=0, category_mask=Category.WRITTEN)
+        scan, got = domain_scan(
+            target, area, flags=ScanFlag.WP_MATCHING, vec_len=0, category_mask=Category.WRITTEN
+        )
         assert got == []
         assert scan.pages == 4
         _, after = target.kernel_scan(area.start, area.end, mask=Category.WRITTEN)
         assert after == []
 
     def test_check_wpasync_refuses_unregistered_memory(self, target: Target) -> None:
-        from app.pagemap import NotWPAsync
-
         area = target.anon("plain", 4)
         target.write(area, 0, 4)
         with pytest.raises(NotWPAsync):
-            domain_scan(target, area, flags=ScanFlag.WP_MATCHING | ScanFlag.CHECK_WPASYNC, category_mask=Category.WRITTEN)
+            domain_scan(
+                target,
+                area,
+                flags=ScanFlag.WP_MATCHING | ScanFlag.CHECK_WPASYNC,
+                category_mask=Category.WRITTEN,
+            )
 
 
 class TestTargetIdentity:

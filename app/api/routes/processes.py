@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from ...pagemap.cgroups import parse_cgroup
 from ...pagemap.process import TargetProcess
 from ...pagemap.processes import list_processes
 from ..audit import track
-from ..auth import AuthorizedPid, RequireWrite
+from ..auth import RequireWrite, TargetRule
 from ..deps import PoolDep
 from ..schemas import CgroupPath, ErrorBody, MappingInfo, ProcessInfo
 from .scan import ERRORS
@@ -36,16 +36,19 @@ async def processes(
     return [ProcessInfo(**e._asdict()) for e in entries]
 
 
+Pid = Annotated[int, Path(gt=0, le=(1 << 31) - 1, description="the target process")]
+
+
 @router.get("/{pid}/maps", operation_id="get_maps", response_model=list[MappingInfo], responses=ERRORS)
-async def maps(request: Request, pool: PoolDep, pid: AuthorizedPid) -> list[MappingInfo]:
+async def maps(request: Request, pool: PoolDep, pid: Pid, rule: TargetRule) -> list[MappingInfo]:
     access = track(request, "maps", pid)
 
     def read() -> list[MappingInfo]:
-        with TargetProcess(pid) as target:
+        with TargetProcess(pid, authorize=rule) as target:
             access.target = target
             return [MappingInfo(**m._asdict()) for m in target.maps()]
 
-    return await pool.run(read)
+    return await pool.run_leased(read)
 
 
 @router.post(
@@ -55,13 +58,13 @@ async def maps(request: Request, pool: PoolDep, pid: AuthorizedPid) -> list[Mapp
     responses=ERRORS,
     dependencies=[RequireWrite],
 )
-async def clear_soft_dirty(request: Request, pool: PoolDep, pid: AuthorizedPid) -> Response:
+async def clear_soft_dirty(request: Request, pool: PoolDep, pid: Pid, rule: TargetRule) -> Response:
     access = track(request, "clear_soft_dirty", pid)
 
     def clear() -> None:
-        with TargetProcess(pid) as target:
+        with TargetProcess(pid, authorize=rule) as target:
             access.target = target
             target.clear_soft_dirty()
 
-    await pool.run(clear)
+    await pool.run_leased(clear)
     return Response(status_code=204)

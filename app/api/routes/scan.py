@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from ...pagemap.categories import ScanFlag
+from ...pagemap.credentials import Authorize
 from ...settings import Settings
 from ..audit import ProcessAccess, track
-from ..auth import AuthorizedScan, AuthorizedSummary, target_check
+from ..auth import AuthorizedScan, AuthorizedSummary, TargetRule
 from ..deps import KernelDep, PoolDep, SettingsDep, ShutdownDep
 from ..exception_handlers import PayloadTooLarge
 from ..formats import (
@@ -88,6 +89,7 @@ SCAN_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def scan(
     *,
     body: AuthorizedScan,
+    rule: TargetRule,
     request: Request,
     pool: PoolDep,
     settings: SettingsDep,
@@ -96,7 +98,7 @@ async def scan(
     media_type = choose_format(request.headers.get("accept"))
     access = track(request, "scan", body.pid, body=body, format=SHORT_NAMES[media_type])
     if media_type == JSON:
-        return await _scan_document(body, pool, settings, access)
+        return await _scan_document(body, pool, settings, access, rule)
     encoder = BinaryEncoder() if media_type == BINARY else NdjsonEncoder()
     running = await start_scan(
         pool,
@@ -105,6 +107,7 @@ async def scan(
         timeout=settings.scan_timeout_seconds,
         encode=encoder.regions,
         access=access,
+        authorize=rule,
     )
     return ScanStreamResponse(
         stream_scan(running, pool, encoder, shutdown=shutdown),
@@ -114,7 +117,7 @@ async def scan(
 
 
 async def _scan_document(
-    body: ScanRequest, pool: PoolDep, settings: Settings, access: ProcessAccess
+    body: ScanRequest, pool: PoolDep, settings: Settings, access: ProcessAccess, rule: Authorize
 ) -> Response:
     """The whole answer as one JSON document (bounded: larger answers must stream)."""
     limit = settings.json_max_regions
@@ -134,6 +137,7 @@ async def _scan_document(
         encode=json_region_list,
         access=access,
         vec_len=vec_len,
+        authorize=rule,
     )
     try:
         parts = [running.first]
@@ -171,6 +175,7 @@ async def _scan_document(
 async def summary(
     *,
     body: AuthorizedSummary,
+    rule: TargetRule,
     request: Request,
     pool: PoolDep,
     kernel: KernelDep,
@@ -180,30 +185,19 @@ async def summary(
     summary per member process (members that exit meanwhile or may not be scanned are
     listed under ``skipped``) and the sum of their pages."""
     deadline = time.monotonic() + settings.scan_timeout_seconds
-    kwargs = scan_kwargs(body, chunk_records=settings.chunk_records, deadline=deadline)
+    kwargs = scan_kwargs(body, chunk_records=settings.chunk_records, deadline=deadline, authorize=rule)
     if body.cgroup is not None:
         cgroup = body.cgroup
-        authorize = target_check(request)
 
         def member(pid: int) -> ProcessAccess:
             return track(request, "summary", pid, body=body, format="summary", cgroup=cgroup)
 
-        lease = pool.lease()
-        try:
-            return await pool.run(
-                lambda: summarize_cgroup(
-                    cgroup, kwargs, kernel.page_size, by_vma=body.by_vma, authorize=authorize, track=member
-                )
-            )
-        finally:
-            lease.release()
+        return await pool.run_leased(
+            lambda: summarize_cgroup(cgroup, kwargs, kernel.page_size, by_vma=body.by_vma, track=member)
+        )
     pid = body.pid
     assert pid is not None  # SummaryRequest: exactly one of pid and cgroup
     access = track(request, "summary", pid, body=body, format="summary")
-    lease = pool.lease()
-    try:
-        return await pool.run(
-            lambda: summarize_process(pid, kwargs, kernel.page_size, by_vma=body.by_vma, access=access)
-        )
-    finally:
-        lease.release()
+    return await pool.run_leased(
+        lambda: summarize_process(pid, kwargs, kernel.page_size, by_vma=body.by_vma, access=access)
+    )

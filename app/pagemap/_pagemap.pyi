@@ -1,0 +1,27 @@
+"""ioctl(PAGEMAP_SCAN) and the byte-level loops over its records (see _pagemap.c)."""
+
+from typing import overload
+
+RECORD_SIZE: int
+PAGEMAP_SCAN: int
+CATEGORY_BITS: int
+
+def scan(
+    fd: int,
+    start: int,
+    end: int,
+    *,
+    flags: int = 0,
+    category_inverted: int = 0,
+    category_mask: int = 0,
+    category_anyof_mask: int = 0,
+    return_mask: int = 0,
+    max_pages: int = 0,
+    vec_len: int,
+) -> tuple[bytes, int, int]: ...
+def vma_at(maps_fd: int, address: int, /) -> tuple[int, int] | None: ...
+def encode_regions(records: bytes, names: tuple[bytes, ...], separator: bytes, /) -> bytes: ...
+@overload
+def count_pages(records: bytes, page_size: int, bounds: None = None) -> tuple[int, ...]: ...
+@overload
+def count_pages(records: bytes, page_size: int, bounds: bytes) -> list[tuple[int, ...]]: ...

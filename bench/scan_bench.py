@@ -1,0 +1,193 @@
+"""How close the HTTP service comes to the raw kernel call, measured in one run.
+
+For each layout, the raw C scan of the target (``_pagemap.scan`` with a buffer large
+enough for the whole answer: the physical limit) is timed next to the same scan
+through a real pmscan server in each response format. Speed is printed as a fraction
+of the raw scan: raw time / service time (1.0 = as fast as the kernel alone).
+
+Layouts: 1 GiB with every other page present (131072 regions); a 16 GiB reserved
+range with 64 MiB touched; a small real process (python3 with numpy imported,
+about 300 mappings) over one keep-alive connection. Also the server's RSS growth
+while it streams a million regions.
+
+Run: ``make bench`` (or ``.venv/bin/python bench/scan_bench.py [--quick]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from app.pagemap import _pagemap  # noqa: E402
+from app.pagemap.categories import Category  # noqa: E402
+from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.target import Target, build_target  # noqa: E402
+
+FORMATS = {"binary": "application/octet-stream", "ndjson": "application/x-ndjson", "json": "application/json"}
+TARGETS = {"binary": 0.85, "ndjson": 0.5, "json": 0.25, "small": 0.5}
+ALL = int(sum(Category))
+
+
+def best_of(fn: Callable[[], object], runs: int) -> float:
+    """The median of ``runs`` timings (seconds) after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+class Http:
+    """A lean keep-alive HTTP/1.1 client (http.client): measures the server, not a client library."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def post(self, path: str, body: dict[str, object], accept: str) -> int:
+        self.connection.request(
+            "POST", path, json.dumps(body), {"Content-Type": "application/json", "Accept": accept}
+        )
+        response = self.connection.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"{response.status}: {response.read()[:300]!r}")
+        size = 0
+        while chunk := response.read(1 << 20):
+            size += len(chunk)
+        return size
+
+
+def raw_scan(pid: int, start: int, end: int, vec_len: int, **masks: int) -> Callable[[], int]:
+    fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
+
+    def scan() -> int:
+        records, walk_end, _ = _pagemap.scan(fd, start, end, return_mask=ALL, vec_len=vec_len, **masks)
+        assert walk_end == end or len(records) < vec_len * 24
+        return len(records) // 24
+
+    return scan
+
+
+def vm_rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def report(name: str, raw: float, service: dict[str, float]) -> None:
+    print(f"\n{name}: raw C scan {raw * 1e3:.2f} ms")
+    for fmt, seconds in service.items():
+        target = TARGETS.get(fmt if fmt in TARGETS else "small")
+        ratio = raw / seconds
+        verdict = "ok" if ratio >= target else "BELOW TARGET"
+        print(
+            f"  {fmt:7s} {seconds * 1e3:8.2f} ms   speed {ratio:5.2f} of raw   (target >= {target}) {verdict}"
+        )
+
+
+def bench_range(server: ServerProcess, target: Target, name: str, span: tuple[int, int], runs: int) -> None:
+    start, end = span
+    body = {"pid": target.pid, "start": start, "end": end, "category_mask": ["PRESENT"]}
+    raw = raw_scan(target.pid, start, end, 1 << 21, category_mask=Category.PRESENT)
+    regions = raw()
+    client = Http(server.port)
+    service = {
+        fmt: best_of(lambda a=accept: client.post("/scan", body, a), runs) for fmt, accept in FORMATS.items()
+    }
+    report(f"{name} ({regions} regions)", best_of(raw, runs), service)
+
+
+def small_process(server: ServerProcess, runs: int) -> None:
+    python = shutil.which("python3") or sys.executable
+    code = "import numpy, sys; sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()"
+    child = subprocess.Popen([python, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        if child.stdout.readline() != b"ready\n":
+            print("\nsmall process: python3 with numpy is not available here; skipped")
+            return
+        maps = Path(f"/proc/{child.pid}/maps").read_text().splitlines()
+        ranges = [
+            tuple(int(x, 16) for x in line.split()[0].split("-")) for line in maps if "vsyscall" not in line
+        ]
+        start, end = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        raw = raw_scan(child.pid, start, end, 1 << 16)
+        regions = raw()
+        client = Http(server.port)
+        body = {"pid": child.pid}
+        per_request = best_of(lambda: client.post("/scan", body, FORMATS["ndjson"]), runs * 20)
+        per_binary = best_of(lambda: client.post("/scan", body, FORMATS["binary"]), runs * 20)
+        report(
+            f"small process ({len(maps)} mappings, {regions} regions, one keep-alive connection)",
+            best_of(raw, runs * 20),
+            {"small/ndjson": per_request, "small/binary": per_binary},
+        )
+        print(f"  = {1 / per_request:.0f} NDJSON scans/s on one connection")
+    finally:
+        child.kill()
+        child.wait()
+
+
+def memory_while_streaming(server: ServerProcess, target: Target) -> None:
+    pages = 1 << 21  # 8 GiB of address space; reading every other page maps the zero page: no RSS
+    area = target.anon("million", pages)
+    target.read(area, 0, pages // 2, 2)
+    assert server.process is not None
+    before = vm_rss_kib(server.process.pid)
+    client = Http(server.port)
+    size = client.post("/scan", {"pid": target.pid, "start": area.start, "end": area.end}, FORMATS["ndjson"])
+    peak = vm_rss_kib(server.process.pid, "VmHWM")
+    print(
+        f"\nstreaming {pages} regions ({size / 1e6:.0f} MB of NDJSON): "
+        f"server RSS {before / 1024:.0f} MiB before, "
+        f"peak {peak / 1024:.0f} MiB: growth {(peak - before) / 1024:.1f} MiB (target < 50)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer runs, no million-region stream")
+    parser.add_argument("--runs", type=int, default=7)
+    options = parser.parse_args()
+    runs = 3 if options.quick else options.runs
+    print(
+        f"pmscan scan benchmark, {time.strftime('%Y-%m-%d')}, "
+        f"kernel {os.uname().release}, {os.cpu_count()} CPUs"
+    )
+    with (
+        tempfile.TemporaryDirectory() as build,
+        Target(build_target(Path(build))) as target,
+        ServerProcess(auth="off") as server,
+    ):
+        page = target.page_size
+        area = target.anon("sparse", (1 << 30) // page)
+        target.write(area, 0, (1 << 30) // page // 2, 2)
+        bench_range(server, target, "1 GiB, every other page", (area.start, area.end), runs)
+        reserved = target.reserve("reserved", 16 << 30)
+        target.write(reserved, 0, (64 << 20) // page)
+        bench_range(server, target, "16 GiB reserved, 64 MiB touched", (reserved.start, reserved.end), runs)
+        small_process(server, runs)
+        if not options.quick:
+            target.unmap(area)
+            memory_while_streaming(server, target)
+
+
+if __name__ == "__main__":
+    main()
