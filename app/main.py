@@ -11,6 +11,7 @@ from . import openapi
 from .api import auth, exception_handlers
 from .api.audit import AuditLog
 from .api.body import BodyLimit, JsonBody
+from .api.deps import Services
 from .api.metrics import Metrics
 from .api.observe import ObserveRequests
 from .api.pool import ScanPool
@@ -33,6 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.kernel = probe()
         app.state.pool = ScanPool(settings.workers, retry_after=settings.retry_after_seconds)
         app.state.metrics.describe(VERSION, app.state.kernel, app.state.pool)
+        app.state.services = Services(
+            settings, app.state.kernel, app.state.pool, app.state.metrics, app.state.shutdown
+        )
         app.state.audit.open()
         try:
             yield

@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     options: dict[str, object] = {
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        # The audit log records the peer address: do not let X-Forwarded-For rewrite it.
+        "proxy_headers": False,
+        # One line per request to stderr as well as the audit log: the audit log is the record.
+        "access_log": False,
     }
     if settings.auth == "on":
         _first_start(settings)

@@ -10,12 +10,12 @@ one :class:`Principal`:
   kernel would let it do by itself, served the way ``criu service`` serves unprivileged clients;
 - with ``PMSCAN_AUTH=off``, everyone gets everything.
 
-Then, for each route: :data:`RequireWrite` where the target's state changes (and
-:data:`AuthorizedScan`, :data:`AuthorizedSummary`: the write scope for ``WP_MATCHING``), and
-:data:`TargetRule` wherever a request names a process: the deny list (pmscan's own process
-always) and a peer's ownership. The rule is handed to the domain, which applies it to the
-credentials of the very process it opened — checking by pid beforehand would let a reused pid
-slip through.
+Then, for each route: :data:`RequireWrite` where the target's state changes (for a scan body,
+:data:`AuthorizedScan` and :data:`AuthorizedSummary` check ``WP_MATCHING``'s write scope), and a
+rule (:data:`TargetRule`, or the one those two carry) wherever a request names a process:
+the deny list (pmscan's own process always) and a peer's ownership. The rule is handed to the
+domain, which applies it to the credentials of the very process it opened — checking by pid
+beforehand would let a reused pid slip through.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,6 +38,7 @@ from .tokens import SCOPES, TokenStore
 __all__ = [
     "AuthError",
     "Authenticator",
+    "Authorized",
     "AuthorizedScan",
     "AuthorizedSummary",
     "Denied",
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("pmscan")
+
+Body = TypeVar("Body", ScanRequest, SummaryRequest)
 
 #: Declares the scheme in the OpenAPI document (so generated clients send the token); the 401
 #: itself is ours (``auto_error=False``), in the shape of every other error.
@@ -200,27 +203,41 @@ def require_scope(scope: str) -> Any:
 RequireWrite = require_scope("write")
 
 
-# Cheap checks only: a plain ``def`` dependency would cost a thread hop per request.
-
-
-async def _authorized_scan(principal: PrincipalDep, body: ScanRequest) -> ScanRequest:
-    if body.flags & ScanFlag.WP_MATCHING:
-        principal.require("write")  # write-protecting pages changes the target
-    return body
-
-
-async def _authorized_summary(principal: PrincipalDep, body: SummaryRequest) -> SummaryRequest:
-    if body.flags & ScanFlag.WP_MATCHING:
-        principal.require("write")
-    return body
+# Each rule is one dependency node: FastAPI resolves every node on every request.
 
 
 async def _target_rule(request: Request, principal: PrincipalDep) -> Authorize:
     return _authenticator(request).rule(principal)
 
 
-#: The scan body, once the principal may scan with its flags (``WP_MATCHING``: write scope).
-AuthorizedScan = Annotated[ScanRequest, Depends(_authorized_scan)]
-AuthorizedSummary = Annotated[SummaryRequest, Depends(_authorized_summary)]
-#: The per-process rule to hand to the domain (``open_scan``/``TargetProcess``'s ``authorize``).
+@dataclass(frozen=True)
+class Authorized(Generic[Body]):
+    """A request body whose flags the principal may use, and the per-process rule to apply."""
+
+    body: Body
+    rule: Authorize
+
+
+async def _authorized_scan(
+    request: Request, principal: PrincipalDep, body: ScanRequest
+) -> Authorized[ScanRequest]:
+    if body.flags & ScanFlag.WP_MATCHING:
+        principal.require("write")  # write-protecting pages changes the target
+    return Authorized(body, _authenticator(request).rule(principal))
+
+
+async def _authorized_summary(
+    request: Request, principal: PrincipalDep, body: SummaryRequest
+) -> Authorized[SummaryRequest]:
+    if body.flags & ScanFlag.WP_MATCHING:
+        principal.require("write")
+    return Authorized(body, _authenticator(request).rule(principal))
+
+
+#: The per-process rule to hand to the domain (``TargetProcess``/``open_scan``'s ``authorize``):
+#: the deny list and a peer's ownership, applied to the process actually opened.
 TargetRule = Annotated[Authorize, Depends(_target_rule)]
+#: The body (declared here only, so that it is validated once) and the rule, once the body's
+#: flags are allowed (``WP_MATCHING`` needs the write scope).
+AuthorizedScan = Annotated[Authorized[ScanRequest], Depends(_authorized_scan)]
+AuthorizedSummary = Annotated[Authorized[SummaryRequest], Depends(_authorized_summary)]

@@ -1,11 +1,13 @@
 """Dependencies of the routes, as readable ``Annotated`` aliases.
 
-All ``async``: FastAPI runs a plain ``def`` dependency in a thread, a hop that cost more
-than the scan of a small process.
+The services a route works with come as one bundle, built at start-up: FastAPI resolves
+every dependency node on every request, and a node per service cost more than the scan of
+a small process. All dependencies are ``async``: a plain ``def`` one runs in a thread.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,36 +18,24 @@ from .metrics import Metrics
 from .pool import ScanPool
 from .shutdown import Shutdown
 
-__all__ = ["KernelDep", "MetricsDep", "PoolDep", "SettingsDep", "ShutdownDep"]
+__all__ = ["Services", "ServicesDep"]
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+@dataclass(frozen=True)
+class Services:
+    """What the routes work with: the settings, the probed kernel, the scan pool, the
+    metrics and the shutdown state of this app."""
+
+    settings: Settings
+    kernel: KernelCapabilities
+    pool: ScanPool
+    metrics: Metrics
+    shutdown: Shutdown
 
 
-async def get_pool(request: Request) -> ScanPool:
-    pool: ScanPool = request.app.state.pool
-    return pool
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-async def get_kernel(request: Request) -> KernelCapabilities:
-    kernel: KernelCapabilities = request.app.state.kernel
-    return kernel
-
-
-async def get_metrics(request: Request) -> Metrics:
-    metrics: Metrics = request.app.state.metrics
-    return metrics
-
-
-async def get_shutdown(request: Request) -> Shutdown:
-    shutdown: Shutdown = request.app.state.shutdown
-    return shutdown
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-PoolDep = Annotated[ScanPool, Depends(get_pool)]
-KernelDep = Annotated[KernelCapabilities, Depends(get_kernel)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-ShutdownDep = Annotated[Shutdown, Depends(get_shutdown)]
+ServicesDep = Annotated[Services, Depends(get_services)]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic_core import to_json
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from ..pagemap.exceptions import (
     AccessDenied,
@@ -120,6 +126,27 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422, able to quote any input: Python's JSON parser reads ``1e400`` as infinity
+    (and accepts ``NaN``), which JSON cannot carry, and FastAPI's own handler then fails (500)."""
+    assert isinstance(exc, RequestValidationError)
+    body = to_json({"detail": jsonable_encoder(exc.errors())}, inf_nan_mode="strings")
+    return Response(body, status_code=422, media_type="application/json")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer to an HTTPException, except its 400 for a body that ``json.loads`` refuses
+    with another error than a syntax error (not UTF-8, an integer of more than 4300 digits, nesting
+    too deep): that is invalid JSON like any other, 422 ``json_invalid``."""
+    assert isinstance(exc, HTTPException)
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, ValueError | RecursionError):
+        error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}
+        error["ctx"] = {"error": str(cause) or type(cause).__name__}
+        return await _invalid_request(request, RequestValidationError([error]))
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
     for kind in (
         PagemapError,
@@ -132,3 +159,5 @@ def install(app: FastAPI) -> None:
     ):
         app.add_exception_handler(kind, _handle)
     app.add_exception_handler(AuthError, _handle)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)

@@ -69,19 +69,24 @@ async def start_scan(
     The scan must end within ``timeout`` seconds from now; ``access`` records it.
     """
     lease = pool.lease()
-    scan: Scan | None = None
+    opened: list[Scan] = []
     try:
         deadline = time.monotonic() + timeout
         kwargs = scan_kwargs(body, chunk_records=chunk_records, deadline=deadline, **overrides)
-        scan = await pool.run(lambda: open_scan(body.pid, **kwargs))
-        if access is not None:
-            access.scan = scan
-        opened = scan
-        first = await pool.run(lambda: encode(opened.next_chunk()))
+
+        def open_and_scan_first_chunk() -> bytes:
+            # One thread hop for both: for most processes the first chunk is the whole answer.
+            opened.append(open_scan(body.pid, **kwargs))
+            if access is not None:
+                access.scan = opened[0]
+            return encode(opened[0].next_chunk())
+
+        first = await pool.run(open_and_scan_first_chunk)
+        scan = opened[0]
         return RunningScan(scan, lease, first, access)
     except BaseException:
-        if scan is not None:
-            scan.close()
+        if opened:
+            opened[0].close()
         lease.release()
         raise
 

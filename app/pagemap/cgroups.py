@@ -10,6 +10,7 @@ in its mounted hierarchy when one is mounted here (``/proc/self/mountinfo``).
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -115,5 +116,13 @@ def cgroup_directory(spec: CgroupSpec, mountinfo: Path = _MOUNTINFO) -> Path | N
 def check_exists(spec: CgroupSpec) -> None:
     """Raise ``CgroupNotFound`` when ``spec``'s hierarchy is mounted here and lacks it."""
     directory = cgroup_directory(spec)
-    if directory is not None and not directory.is_dir():
+    if directory is None:
+        return
+    try:
+        exists = directory.is_dir()
+    except OSError as err:
+        if err.errno != errno.ENAMETOOLONG:
+            raise
+        exists = False  # longer than PATH_MAX once under the mount point: it names no cgroup
+    if not exists:
         raise CgroupNotFound(f"no such cgroup: {spec} (looked in {directory})")

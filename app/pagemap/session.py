@@ -65,7 +65,9 @@ def open_scan(
         if start is None or end is None:
             # [vsyscall] lies above the user address-space limit: it is left out.
             low, high = target.mapped_range(kernel.user_address_limit)
-            start = low if start is None else start
+            if start is None:
+                # An end below every mapping makes the range empty, not reversed (EFAULT).
+                start = low if end is None else min(low, end - end % kernel.page_size)
             end = max(high, start) if end is None else end
         args = ScanArgs(
             start=start,

@@ -177,7 +177,7 @@ class TestEveryRouteIsCovered:
     def test_every_route_naming_a_process_checks_it(self) -> None:
         """By construction: a route with a ``pid`` (path or body) depends on the per-process rule
         that the domain applies to the process it opens."""
-        checks = {auth._target_rule}
+        checks = {auth._target_rule, auth._authorized_scan, auth._authorized_summary}
         app = create_app(Settings(auth="off"))
         naming = 0
         for context in iter_route_contexts(app.routes):

@@ -11,7 +11,7 @@ from ...pagemap.process import TargetProcess
 from ...pagemap.processes import list_processes
 from ..audit import track
 from ..auth import RequireWrite, TargetRule
-from ..deps import PoolDep
+from ..deps import ServicesDep
 from ..schemas import CgroupPath, ErrorBody, MappingInfo, ProcessInfo
 from .scan import ERRORS
 
@@ -25,14 +25,14 @@ router = APIRouter(prefix="/processes", tags=["processes"])
     responses={404: {"model": ErrorBody, "description": "no such cgroup"}},
 )
 async def processes(
-    pool: PoolDep,
+    services: ServicesDep,
     comm: str | None = Query(default=None, max_length=64, description="exact command name"),
     uid: int | None = Query(default=None, ge=0, le=(1 << 32) - 1),
     cgroup: Annotated[CgroupPath | None, Query()] = None,
 ) -> list[ProcessInfo]:
     """User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it."""
     spec = parse_cgroup(cgroup) if cgroup is not None else None
-    entries = await pool.run(lambda: list(list_processes(comm=comm, uid=uid, cgroup=spec)))
+    entries = await services.pool.run_leased(lambda: list(list_processes(comm=comm, uid=uid, cgroup=spec)))
     return [ProcessInfo(**e._asdict()) for e in entries]
 
 
@@ -40,7 +40,7 @@ Pid = Annotated[int, Path(gt=0, le=(1 << 31) - 1, description="the target proces
 
 
 @router.get("/{pid}/maps", operation_id="get_maps", response_model=list[MappingInfo], responses=ERRORS)
-async def maps(request: Request, pool: PoolDep, pid: Pid, rule: TargetRule) -> list[MappingInfo]:
+async def maps(request: Request, services: ServicesDep, pid: Pid, rule: TargetRule) -> list[MappingInfo]:
     access = track(request, "maps", pid)
 
     def read() -> list[MappingInfo]:
@@ -48,7 +48,7 @@ async def maps(request: Request, pool: PoolDep, pid: Pid, rule: TargetRule) -> l
             access.target = target
             return [MappingInfo(**m._asdict()) for m in target.maps()]
 
-    return await pool.run_leased(read)
+    return await services.pool.run_leased(read)
 
 
 @router.post(
@@ -58,7 +58,7 @@ async def maps(request: Request, pool: PoolDep, pid: Pid, rule: TargetRule) -> l
     responses=ERRORS,
     dependencies=[RequireWrite],
 )
-async def clear_soft_dirty(request: Request, pool: PoolDep, pid: Pid, rule: TargetRule) -> Response:
+async def clear_soft_dirty(request: Request, services: ServicesDep, pid: Pid, rule: TargetRule) -> Response:
     access = track(request, "clear_soft_dirty", pid)
 
     def clear() -> None:
@@ -66,5 +66,5 @@ async def clear_soft_dirty(request: Request, pool: PoolDep, pid: Pid, rule: Targ
             access.target = target
             target.clear_soft_dirty()
 
-    await pool.run_leased(clear)
+    await services.pool.run_leased(clear)
     return Response(status_code=204)

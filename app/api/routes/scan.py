@@ -9,10 +9,9 @@ from fastapi import APIRouter, Request, Response
 
 from ...pagemap.categories import ScanFlag
 from ...pagemap.credentials import Authorize
-from ...settings import Settings
 from ..audit import ProcessAccess, track
-from ..auth import AuthorizedScan, AuthorizedSummary, TargetRule
-from ..deps import KernelDep, PoolDep, SettingsDep, ShutdownDep
+from ..auth import AuthorizedScan, AuthorizedSummary
+from ..deps import Services, ServicesDep
 from ..exception_handlers import PayloadTooLarge
 from ..formats import (
     BINARY,
@@ -88,17 +87,16 @@ SCAN_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def scan(
     *,
-    body: AuthorizedScan,
-    rule: TargetRule,
+    authorized: AuthorizedScan,
     request: Request,
-    pool: PoolDep,
-    settings: SettingsDep,
-    shutdown: ShutdownDep,
+    services: ServicesDep,
 ) -> Response:
+    body, rule = authorized.body, authorized.rule
+    pool, settings = services.pool, services.settings
     media_type = choose_format(request.headers.get("accept"))
     access = track(request, "scan", body.pid, body=body, format=SHORT_NAMES[media_type])
     if media_type == JSON:
-        return await _scan_document(body, pool, settings, access, rule)
+        return await _scan_document(body, services, access, rule)
     encoder = BinaryEncoder() if media_type == BINARY else NdjsonEncoder()
     running = await start_scan(
         pool,
@@ -109,17 +107,25 @@ async def scan(
         access=access,
         authorize=rule,
     )
+    if running.scan.done:
+        # The whole answer fit in the first chunk (most processes): one plain response with
+        # a Content-Length costs far less than the streaming machinery.
+        try:
+            return Response(running.first + encoder.trailer(running.scan), media_type=media_type)
+        finally:
+            running.close()
     return ScanStreamResponse(
-        stream_scan(running, pool, encoder, shutdown=shutdown),
+        stream_scan(running, pool, encoder, shutdown=services.shutdown),
         media_type=media_type,
         headers={"X-Accel-Buffering": "no"},
     )
 
 
 async def _scan_document(
-    body: ScanRequest, pool: PoolDep, settings: Settings, access: ProcessAccess, rule: Authorize
+    body: ScanRequest, services: Services, access: ProcessAccess, rule: Authorize
 ) -> Response:
     """The whole answer as one JSON document (bounded: larger answers must stream)."""
+    pool, settings = services.pool, services.settings
     limit = settings.json_max_regions
     fits = body.vec_len is not None and body.vec_len <= limit
     if body.flags & ScanFlag.WP_MATCHING and not fits:
@@ -174,16 +180,15 @@ async def _scan_document(
 )
 async def summary(
     *,
-    body: AuthorizedSummary,
-    rule: TargetRule,
+    authorized: AuthorizedSummary,
     request: Request,
-    pool: PoolDep,
-    kernel: KernelDep,
-    settings: SettingsDep,
+    services: ServicesDep,
 ) -> SummaryResponse | CgroupSummaryResponse:
     """With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
     summary per member process (members that exit meanwhile or may not be scanned are
     listed under ``skipped``) and the sum of their pages."""
+    body, rule = authorized.body, authorized.rule
+    pool, kernel, settings = services.pool, services.kernel, services.settings
     deadline = time.monotonic() + settings.scan_timeout_seconds
     kwargs = scan_kwargs(body, chunk_records=settings.chunk_records, deadline=deadline, authorize=rule)
     if body.cgroup is not None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from ...pagemap.categories import category_names
 from ...pagemap.session import BACKENDS
-from ..deps import KernelDep, MetricsDep, PoolDep, SettingsDep
+from ..deps import ServicesDep
 from ..metrics import CONTENT_TYPE
 from ..schemas import Capabilities
 
@@ -17,7 +17,8 @@ public = APIRouter(tags=["service"])
 
 
 @router.get("/capabilities", operation_id="get_capabilities", response_model=Capabilities)
-async def capabilities(kernel: KernelDep, settings: SettingsDep, pool: PoolDep) -> Capabilities:
+async def capabilities(services: ServicesDep) -> Capabilities:
+    kernel, settings, pool = services.kernel, services.settings, services.pool
     return Capabilities(
         kernel_release=kernel.kernel_release,
         page_size=kernel.page_size,
@@ -43,9 +44,9 @@ async def capabilities(kernel: KernelDep, settings: SettingsDep, pool: PoolDep) 
     response_class=Response,
     responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
 )
-async def metrics(metrics: MetricsDep) -> Response:
+async def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics (``pmscan_*``); needs a token like every route but /healthz and /readyz."""
-    return Response(metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+    return Response(services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 @router.get("/openapi.json", include_in_schema=False)
@@ -62,6 +63,6 @@ async def healthz() -> dict[str, str]:
 
 
 @public.get("/readyz", operation_id="readyz", response_model=dict[str, str])
-async def readyz(kernel: KernelDep, pool: PoolDep) -> dict[str, str]:
+async def readyz(services: ServicesDep) -> dict[str, str]:
     """Readiness: the kernel probe ran and the scan pool is up. No authentication."""
-    return {"status": "ready", "default_backend": "ioctl" if kernel.pagemap_scan else "pagemap"}
+    return {"status": "ready", "default_backend": "ioctl" if services.kernel.pagemap_scan else "pagemap"}
