@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +29,7 @@ sys.path.insert(0, str(REPO))
 from app.pagemap import ScanArgs, TargetProcess, _pagemap, _pagemapfile, probe  # noqa: E402
 from app.pagemap.categories import Category  # noqa: E402
 from app.pagemap.emulation import PagemapBackend, _pack_mappings, emulation_support  # noqa: E402
+from bench._timing import median_time  # noqa: E402
 from tests.support.target import Target, build_target  # noqa: E402
 
 GIB = 1 << 30
@@ -40,17 +38,6 @@ MIB = 1 << 20
 COMMON = int(probe().categories & emulation_support().categories)
 VEC_LEN = 1 << 19
 TARGET_RATIO = 0.5
-
-
-def median_time(fn: Callable[[], object], runs: int) -> float:
-    """The median of ``runs`` timings (seconds) after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def bench(target: Target, name: str, start: int, end: int, runs: int, *, category_mask: int = 0) -> None:

@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,23 +32,13 @@ sys.path.insert(0, str(REPO))
 
 from app.pagemap import _pagemap  # noqa: E402
 from app.pagemap.categories import Category  # noqa: E402
+from bench._timing import median_time  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.target import Target, build_target  # noqa: E402
 
 FORMATS = {"binary": "application/octet-stream", "ndjson": "application/x-ndjson", "json": "application/json"}
 TARGETS = {"binary": 0.85, "ndjson": 0.5, "json": 0.25, "small": 0.5}
 ALL = int(sum(Category))
-
-
-def best_of(fn: Callable[[], object], runs: int) -> float:
-    """The median of ``runs`` timings (seconds) after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 class Http:
@@ -107,9 +96,10 @@ def bench_range(server: ServerProcess, target: Target, name: str, span: tuple[in
     regions = raw()
     client = Http(server.port)
     service = {
-        fmt: best_of(lambda a=accept: client.post("/scan", body, a), runs) for fmt, accept in FORMATS.items()
+        fmt: median_time(lambda a=accept: client.post("/scan", body, a), runs)
+        for fmt, accept in FORMATS.items()
     }
-    report(f"{name} ({regions} regions)", best_of(raw, runs), service)
+    report(f"{name} ({regions} regions)", median_time(raw, runs), service)
 
 
 def small_process(server: ServerProcess, runs: int) -> None:
@@ -130,11 +120,11 @@ def small_process(server: ServerProcess, runs: int) -> None:
         regions = raw()
         client = Http(server.port)
         body = {"pid": child.pid}
-        per_request = best_of(lambda: client.post("/scan", body, FORMATS["ndjson"]), runs * 20)
-        per_binary = best_of(lambda: client.post("/scan", body, FORMATS["binary"]), runs * 20)
+        per_request = median_time(lambda: client.post("/scan", body, FORMATS["ndjson"]), runs * 20)
+        per_binary = median_time(lambda: client.post("/scan", body, FORMATS["binary"]), runs * 20)
         report(
             f"small process ({len(maps)} mappings, {regions} regions, one keep-alive connection)",
-            best_of(raw, runs * 20),
+            median_time(raw, runs * 20),
             {"small/ndjson": per_request, "small/binary": per_binary},
         )
         print(f"  = {1 / per_request:.0f} NDJSON scans/s on one connection")

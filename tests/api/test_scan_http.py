@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import struct
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import httpx
 import pytest
 
 from app.pagemap import Category, ScanFlag
+from tests.support.children import zombie
 from tests.support.server import ServerProcess
 from tests.support.target import Area, Target
 
@@ -258,16 +257,9 @@ class TestProcessErrors:
         assert "kernel thread" in response.json()["detail"]["message"]
 
     def test_zombie(self, http: httpx.Client) -> None:
-        child = subprocess.Popen(["true"])
-        deadline = time.monotonic() + 5
-        while Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] != "Z":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        try:
-            response = http.post("/summary", json={"pid": child.pid})
-            assert response.status_code == 410
-        finally:
-            child.wait()
+        with zombie() as pid:
+            response = http.post("/summary", json={"pid": pid})
+        assert response.status_code == 410
 
 
 class TestExitMidStream:

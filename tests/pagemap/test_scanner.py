@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from app.pagemap import (
     open_scan,
 )
 from app.pagemap.region import RECORD
+from tests.support.children import zombie
 from tests.support.target import Area, Target
 
 ALL = int(sum(Category))
@@ -216,16 +215,8 @@ class TestTargetIdentity:
             TargetProcess(kthreadd)
 
     def test_zombie_is_gone(self) -> None:
-        child = subprocess.Popen(["true"])
-        deadline = time.monotonic() + 5
-        while Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] != "Z":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        try:
-            with pytest.raises(ProcessGone):
-                TargetProcess(child.pid)
-        finally:
-            child.wait()
+        with zombie() as pid, pytest.raises(ProcessGone):
+            TargetProcess(pid)
 
     def test_exit_during_the_scan_is_not_an_empty_success(self, target: Target) -> None:
         area = target.anon("data", 8192)

@@ -9,12 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANY_REGIONS_PAGES", "many_regions", "named_sleep", "sleepers", "stop"]
+__all__ = ["MANY_REGIONS_PAGES", "many_regions", "named_sleep", "sleepers", "stop", "zombie"]
 
 #: 2^18 pages (1 GiB of address space) every other one read: about 262,000 regions,
 #: about 21 MB of NDJSON, while the process stays at about 10 MB resident.
@@ -87,3 +88,18 @@ def many_regions(pages: int = MANY_REGIONS_PAGES) -> Iterator[subprocess.Popen[b
         yield process
     finally:
         stop(process)
+
+
+@contextlib.contextmanager
+def zombie(timeout: float = 5.0) -> Iterator[int]:
+    """The pid of a child that has exited and is not yet reaped (state ``Z``); reaped after."""
+    child = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] != "Z":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"process {child.pid} did not become a zombie")
+            time.sleep(0.01)
+        yield child.pid
+    finally:
+        child.wait()
