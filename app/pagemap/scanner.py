@@ -21,6 +21,9 @@ __all__ = ["DEFAULT_CHUNK_RECORDS", "Scan"]
 RECORD_SIZE = _pagemap.RECORD_SIZE
 #: Records per kernel call: 8192 x 24 bytes = 192 KiB per chunk.
 DEFAULT_CHUNK_RECORDS = 8192
+#: The first call asks for fewer: the answer starts sooner, and a server sends it while the
+#: next, larger chunks are scanned. Chunks double up to ``chunk_records``.
+FIRST_CHUNK_RECORDS = 1024
 
 
 class Scan:
@@ -53,6 +56,7 @@ class Scan:
         self.pages = 0
         self.done = False
         self._chunk = chunk_records
+        self._chunk_now = min(chunk_records, FIRST_CHUNK_RECORDS)
         self._deadline = deadline
         self._discard = args.vec_len == 0
         self._held = b""
@@ -77,8 +81,8 @@ class Scan:
 
     def _remaining_regions(self) -> int:
         if self.args.vec_len is None or self._discard:
-            return self._chunk
-        return min(self._chunk, self.args.vec_len - self.regions)
+            return self._chunk_now
+        return min(self._chunk_now, self.args.vec_len - self.regions)
 
     def _remaining_pages(self) -> int | None:
         """Pages still allowed by max_pages: 0 means no limit, None means none left."""
@@ -98,6 +102,7 @@ class Scan:
         )
         self.pages += pages
         self.walk_end = walk_end
+        self._chunk_now = min(self._chunk_now * 2, self._chunk)
         ready = b"" if self._discard else self._append(records)
         if walk_end >= self.args.end:
             return ready + self._finish(self.args.end)
@@ -113,16 +118,19 @@ class Scan:
             return b""
         self.regions += len(records) // RECORD_SIZE
         held = self._held
+        rest = memoryview(records)  # slices of it copy nothing: each chunk is copied once
         if held:
             h_start, h_end, h_categories = RECORD.unpack(held)
             r_start, r_end, r_categories = RECORD.unpack_from(records)
             if h_end == r_start and h_categories == r_categories:
                 held = RECORD.pack(h_start, r_end, h_categories)
-                records = records[RECORD_SIZE:]
+                rest = rest[RECORD_SIZE:]
                 self.regions -= 1
-        combined = held + records
-        self._held = combined[-RECORD_SIZE:]
-        return combined[:-RECORD_SIZE]
+        if not rest:
+            self._held = held
+            return b""
+        self._held = bytes(rest[-RECORD_SIZE:])
+        return b"".join((held, rest[:-RECORD_SIZE]))
 
     def _resume_point_after_limit(self) -> int:
         """vec_len or max_pages is used up: is anything matching left in the range?
