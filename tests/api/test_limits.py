@@ -219,13 +219,14 @@ class TestJsonMaxRegions:
         assert response.status_code == 413
 
 
-class TestScanTimeLimit:
-    @pytest.fixture(scope="class")
-    def slow_server(self) -> Iterator[ServerProcess]:
-        # 4 regions per kernel call: a 262,000-region scan needs 65,000 calls, far beyond 50 ms.
-        with ServerProcess(auth="off", scan_timeout_seconds=0.05, chunk_records=4) as running:
-            yield running
+@pytest.fixture(scope="class")
+def slow_server() -> Iterator[ServerProcess]:
+    # 4 regions per kernel call: a 262,000-region scan needs 65,000 calls, far beyond 50 ms.
+    with ServerProcess(auth="off", scan_timeout_seconds=0.05, chunk_records=4) as running:
+        yield running
 
+
+class TestScanTimeLimit:
     @pytest.mark.parametrize(("path", "accept"), [("/summary", None), ("/scan", "application/json")])
     def test_whole_answers_get_504(
         self, slow_server: ServerProcess, big: subprocess.Popen[bytes], path: str, accept: str | None

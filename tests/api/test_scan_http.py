@@ -262,12 +262,13 @@ class TestProcessErrors:
         assert response.status_code == 410
 
 
-class TestExitMidStream:
-    @pytest.fixture(scope="class")
-    def small_chunks(self) -> Any:
-        with ServerProcess(auth="off", chunk_records=16) as running:
-            yield running
+@pytest.fixture(scope="class")
+def small_chunks() -> Any:
+    with ServerProcess(auth="off", chunk_records=16) as running:
+        yield running
 
+
+class TestExitMidStream:
     @pytest.mark.parametrize("accept", ["application/x-ndjson", "application/octet-stream"])
     def test_the_stream_ends_with_an_error_not_a_trailer(
         self, small_chunks: ServerProcess, target: Target, accept: str

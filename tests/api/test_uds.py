@@ -155,14 +155,15 @@ class TestPeerCredentials:
         ]
 
 
+@pytest.fixture(scope="class")
+def server(shared: Path) -> Iterator[ServerProcess]:
+    with ServerProcess(uds=shared / "plain.sock") as running:
+        yield running
+
+
 @pytest.mark.root
 @needs_root
 class TestWithoutPeerAuth:
-    @pytest.fixture(scope="class")
-    def server(self, shared: Path) -> Iterator[ServerProcess]:
-        with ServerProcess(uds=shared / "plain.sock") as running:
-            yield running
-
     def test_the_socket_is_root_only_without_a_group(self, server: ServerProcess) -> None:
         assert server.uds is not None
         st = server.uds.lstat()

@@ -172,27 +172,28 @@ class TestTransport:
                 client.capabilities()
 
 
+@pytest.fixture(scope="class")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    token_file = tmp_path_factory.mktemp("tokens") / "tokens"
+    made: dict[str, str] = {"file": str(token_file)}
+    for name, scopes in (("reader", "read"), ("writer", "read,write")):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            assert (
+                server_main(["token", "--token-file", str(token_file), "add", name, "--scopes", scopes]) == 0
+            )
+        made[name] = buffer.getvalue().strip()
+    return made
+
+
+@pytest.fixture(scope="class")
+def auth_server(tokens: dict[str, str]) -> Iterator[ServerProcess]:
+    with ServerProcess(auth="on", token_file=tokens["file"]) as server:
+        yield server
+
+
 @pytest.mark.skipif(not AUTH, reason="authentication (app.api.auth) has not landed")
 class TestAuthentication:
-    @pytest.fixture(scope="class")
-    def tokens(self, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-        token_file = tmp_path_factory.mktemp("tokens") / "tokens"
-        made: dict[str, str] = {"file": str(token_file)}
-        for name, scopes in (("reader", "read"), ("writer", "read,write")):
-            buffer = io.StringIO()
-            with contextlib.redirect_stdout(buffer):
-                assert (
-                    server_main(["token", "--token-file", str(token_file), "add", name, "--scopes", scopes])
-                    == 0
-                )
-            made[name] = buffer.getvalue().strip()
-        return made
-
-    @pytest.fixture(scope="class")
-    def auth_server(self, tokens: dict[str, str]) -> Iterator[ServerProcess]:
-        with ServerProcess(auth="on", token_file=tokens["file"]) as server:
-            yield server
-
     def test_401_without_or_with_a_wrong_token(self, auth_server: ServerProcess) -> None:
         for token in (None, "pmscan_" + "A" * 43):
             with Client(auth_server.url, token=token) as client, pytest.raises(Unauthenticated) as raised:

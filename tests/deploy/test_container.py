@@ -276,32 +276,33 @@ def free_port() -> int:
         return port
 
 
+@pytest.fixture(scope="class")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not (REPO / "pyproject.toml").exists():
+        pytest.skip("the repository has no pyproject.toml yet")
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed (the build step needs it)")
+    root = tmp_path_factory.mktemp("image")
+    source = copy_of_repository(root / "src")
+    out = root / "out"
+    subprocess.run(["sh", str(BUILD_STEPS), "build", str(source), str(out)], check=True)
+    assert len(list((out / "dist").glob("*.whl"))) == 1
+
+    environment = root / "venv"
+    venv.EnvBuilder(with_pip=True).create(environment)
+    bare = {"PATH": str(environment / "bin"), "HOME": str(root), "CC": "/bin/false"}
+    subprocess.run(
+        ["/bin/sh", str(BUILD_STEPS), "install", str(out)],
+        env=bare | {"PYTHON": str(environment / "bin" / "python")},
+        check=True,
+    )
+    return environment
+
+
 @pytest.mark.slow
 class TestImageSteps:
     """build-steps.sh, run here as the Dockerfile runs it: `build` with a compiler on PATH, `install`
     into a fresh environment with nothing but that environment on PATH."""
-
-    @pytest.fixture(scope="class")
-    def installed(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
-        if not (REPO / "pyproject.toml").exists():
-            pytest.skip("the repository has no pyproject.toml yet")
-        if shutil.which("gcc") is None:
-            pytest.skip("gcc is not installed (the build step needs it)")
-        root = tmp_path_factory.mktemp("image")
-        source = copy_of_repository(root / "src")
-        out = root / "out"
-        subprocess.run(["sh", str(BUILD_STEPS), "build", str(source), str(out)], check=True)
-        assert len(list((out / "dist").glob("*.whl"))) == 1
-
-        environment = root / "venv"
-        venv.EnvBuilder(with_pip=True).create(environment)
-        bare = {"PATH": str(environment / "bin"), "HOME": str(root), "CC": "/bin/false"}
-        subprocess.run(
-            ["/bin/sh", str(BUILD_STEPS), "install", str(out)],
-            env=bare | {"PYTHON": str(environment / "bin" / "python")},
-            check=True,
-        )
-        return environment
 
     def test_wheel_has_the_compiled_extension(self, installed: Path) -> None:
         extensions = list((installed / "lib").glob("python3*/site-packages/app/pagemap/_pagemap*.so"))
