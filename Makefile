@@ -11,7 +11,7 @@ export CFLAGS += -Werror
 
 SOURCES := pyproject.toml $(wildcard app/pagemap/*.c app/pagemap/*.h) $(wildcard clients/pyproject.toml)
 
-.PHONY: serve test install ext openapi sdk wheel bench lint clean
+.PHONY: serve test install ext openapi sdk wheel bench stress asan lint clean
 
 serve: $(STAMP)
 	$(VENV)/bin/pmscan-server
@@ -47,6 +47,16 @@ wheel: $(PY)
 
 bench: $(STAMP)
 	$(PY) bench/scan_bench.py
+	$(PY) bench/backends_bench.py
+	$(PY) bench/client_bench.py
+
+# The long proofs (docs/proof.md): full fuzzing, a 10,000-request soak, faults, load.
+stress: $(STAMP)
+	$(PY) bench/stress.py
+
+# The C extensions' tests under AddressSanitizer and UBSan (gcc's libasan).
+asan: $(STAMP)
+	$(PY) -m tests.support.asan
 
 lint: $(STAMP)
 	$(PY) -m ruff check app tests bench

@@ -71,6 +71,10 @@ def _mask_of(kind: type[Category] | type[ScanFlag]) -> Any:
     def parse(value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("a mask is an integer or a list of names, not a boolean")
+        if isinstance(value, str):
+            raise ValueError("a mask is an integer or a list of names, not a string")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 8.0 is an integer to JSON Schema: its bits are checked like 8's
         if isinstance(value, int | list | tuple):
             if isinstance(value, list | tuple) and not all(isinstance(v, str) for v in value):
                 raise ValueError("a list of names must hold strings")
@@ -133,6 +137,14 @@ class ScanRequest(BaseModel):
     )
     backend: Literal["auto", "ioctl", "pagemap"] = "auto"
 
+    @field_validator("pid", "max_pages", "vec_len", mode="before")
+    @classmethod
+    def _integer(cls, value: Any) -> Any:
+        # JSON numbers only (8.0 is one, to JSON Schema): pydantic reads true as 1 (a pid!), "5" as 5.
+        if isinstance(value, bool | str):
+            raise ValueError("must be an integer")
+        return value
+
     @field_validator("start")
     @classmethod
     def _start_in_user_space(cls, start: int | None) -> int | None:
@@ -186,7 +198,7 @@ class SummaryRequest(ScanRequest):
         default=None, gt=0, le=(1 << 31) - 1, description="the target process (or give cgroup)"
     )
     cgroup: CgroupPath | None = Field(default=None, description="every process of this cgroup (or give pid)")
-    by_vma: bool = Field(default=False, description="also count pages per mapping")
+    by_vma: bool = Field(default=False, strict=True, description="also count pages per mapping")
 
     @model_validator(mode="before")
     @classmethod

@@ -139,7 +139,8 @@ class TargetProcess:
     def pagemap_fd(self) -> int:
         """The open ``/proc/PID/pagemap`` (opened on first use, then checked alive)."""
         if self._pagemap_fd < 0:
-            with translate_errors("open", f"/proc/{self.pid}/pagemap"):
+            # A file of a process already found, like maps: ESRCH means it exited since (410).
+            with translate_errors("read", f"/proc/{self.pid}/pagemap"):
                 self._pagemap_fd = os.open("pagemap", os.O_RDONLY | os.O_CLOEXEC, dir_fd=self._dir_fd)
             self.ensure_alive()
         return self._pagemap_fd

@@ -3,18 +3,23 @@ its error paths, and repeated calls without growing memory (psutil's memleak ide
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
+import gc
 import json
 import os
 import struct
+import sys
+import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.pagemap import _pagemap, category_names
+from app.pagemap import _pagemap, _pagemapfile, category_names
 from tests.support.target import Target
 
 RECORD = struct.Struct("<QQQ")
@@ -113,7 +118,12 @@ class TestScanErrors:
             os.close(fd)
 
 
+#: Under AddressSanitizer (``make asan``) freed memory is held in quarantine: RSS says nothing.
+SANITIZED = "ASAN_OPTIONS" in os.environ
+
+
 class TestNoLeaks:
+    @pytest.mark.skipif(SANITIZED, reason="RSS grows with ASan's quarantine")
     def test_repeated_calls_keep_rss_flat(self, target: Target) -> None:
         area = target.anon("a", 4096)
         target.write(area, 0, 2048, 2)
@@ -140,3 +150,159 @@ class TestNoLeaks:
             os.close(fd)
         # Each round trip allocates ~100 KiB of results; a leak of them would show as ~200 MB.
         assert grown < 8 * 1024, f"RSS grew by {grown} KiB over 2000 calls"
+
+
+@pytest.fixture(scope="class")
+def scanned(target_binary: Path) -> Iterator[tuple[Target, int, int, bytes]]:
+    """A target with 2048 regions, its pagemap and maps open, and its mappings packed for
+    ``_pagemapfile.scan``."""
+    with Target(target_binary) as target:
+        area = target.anon("a", 4096)
+        target.write(area, 0, 2048, 2)
+        pagemap = os.open(f"/proc/{target.pid}/pagemap", os.O_RDONLY)
+        maps = os.open(f"/proc/{target.pid}/maps", os.O_RDONLY)
+        vmas = b"".join(struct.pack("<QQQQ", s, e, 0, 0) for s, e in _mappings(target.pid))
+        try:
+            yield target, pagemap, maps, vmas
+        finally:
+            os.close(pagemap)
+            os.close(maps)
+
+
+class TestNoLeaksOnAnyPath:
+    """Every function of both extensions, on its success and its error paths, called thousands
+    of times: the memory the Python allocators hold (tracemalloc: objects, buffers of ``bytes``,
+    ``PyMem_Malloc``) and the process's RSS do not grow, and the arguments' reference counts come
+    back (an unreleased ``Py_buffer`` keeps its ``bytes`` alive).
+
+    Inputs are large where a path allocates (a 480 KB result buffer before the kernel refuses):
+    one leaked allocation per call would be gigabytes; any other leak is an object per call.
+    """
+
+    CALLS = 3000
+    #: Cases whose every call allocates hundreds of KB: a leak shows within fewer calls.
+    HEAVY = frozenset({"scan", "file scan", "encode_regions"})
+    #: Bytes of traced memory the loop may leave behind (caches, free lists): under 6 per call.
+    TRACED_SLACK = 16 * 1024
+    RSS_SLACK_KIB = 4 * 1024
+
+    @staticmethod
+    def calls(
+        scanned: tuple[Target, int, int, bytes],
+    ) -> tuple[list[object], dict[str, tuple[Callable[[], object], type[BaseException] | None]]]:
+        """Each case: a call and the exception it must raise (None: it succeeds); and the
+        arguments the calls share."""
+        target, pagemap, maps, vmas = scanned
+        lo, hi = _mappings(target.pid)[0][0], _mappings(target.pid)[-1][1]
+        many = RECORD.pack(4096, 8192, 8) * 4000  # 96 KB of records, 390 KB of NDJSON
+        bad_last = many + RECORD.pack(8192, 12288, 512)
+        bounds = b"".join(struct.pack("<QQ", k << 30, (k + 1) << 30) for k in range(50))
+        null = os.open("/dev/null", os.O_RDONLY)
+        atexit.register(os.close, null)
+        big = 20_000  # records of result buffer: 480 KB allocated before the kernel is asked
+        file_scan = _pagemapfile.scan
+        shared: list[object] = [vmas, many, bad_last, bounds, NAMES]
+        return shared, {
+            "scan": (lambda: _pagemap.scan(pagemap, lo, hi, return_mask=511, vec_len=big), None),
+            "scan EINVAL": (
+                lambda: _pagemap.scan(pagemap, lo, hi, return_mask=1 << 20, vec_len=big),
+                OSError,
+            ),
+            "scan EBADF": (lambda: _pagemap.scan(-1, lo, hi, vec_len=big), OSError),
+            "scan ENOTTY": (lambda: _pagemap.scan(null, lo, hi, vec_len=big), OSError),
+            "scan vec_len": (lambda: _pagemap.scan(pagemap, lo, hi, vec_len=0), ValueError),
+            "scan types": (lambda: _pagemap.scan(pagemap, "lo", hi, vec_len=1), TypeError),
+            "vma_at": (lambda: _pagemap.vma_at(maps, 0), None),
+            "vma_at none": (lambda: _pagemap.vma_at(maps, 1 << 47), None),
+            "vma_at ENOTTY": (lambda: _pagemap.vma_at(null, 0), OSError),
+            "vma_at EBADF": (lambda: _pagemap.vma_at(-1, 0), OSError),
+            "encode_regions": (lambda: _pagemap.encode_regions(many, NAMES, b"\n"), None),
+            "encode_regions unknown": (lambda: _pagemap.encode_regions(bad_last, NAMES, b"\n"), ValueError),
+            "encode_regions partial": (
+                lambda: _pagemap.encode_regions(many + b"\0", NAMES, b"\n"),
+                ValueError,
+            ),
+            "encode_regions names": (
+                lambda: _pagemap.encode_regions(many, (*NAMES[:-1], "x"), b","),
+                TypeError,
+            ),
+            "encode_regions many names": (lambda: _pagemap.encode_regions(many, NAMES * 9, b","), ValueError),
+            "encode_regions separator": (lambda: _pagemap.encode_regions(many, NAMES, "\n"), TypeError),
+            "count_pages": (lambda: _pagemap.count_pages(many, 4096), None),
+            "count_pages bounds": (lambda: _pagemap.count_pages(many, 4096, bounds), None),
+            "count_pages odd bounds": (lambda: _pagemap.count_pages(many, 4096, bounds + b"\0"), ValueError),
+            "count_pages page_size": (lambda: _pagemap.count_pages(many, 0, bounds), ValueError),
+            "file scan": (lambda: file_scan(pagemap, vmas, lo, hi, return_mask=511, vec_len=big), None),
+            "file scan EINVAL": (lambda: file_scan(pagemap, vmas, lo + 1, hi, vec_len=big), OSError),
+            "file scan EFAULT": (lambda: file_scan(pagemap, vmas, hi, lo, vec_len=big), OSError),
+            "file scan EBADF": (lambda: file_scan(-1, vmas, lo, hi, return_mask=511, vec_len=big), OSError),
+            "file scan EPERM": (
+                lambda: file_scan(pagemap, vmas, lo, hi, category_mask=2, vec_len=big, check_wpasync=True),
+                OSError,
+            ),
+            "file scan vmas": (lambda: file_scan(pagemap, vmas + b"\0", lo, hi, vec_len=big), ValueError),
+            "file scan unsorted": (
+                lambda: file_scan(pagemap, vmas[32:] + vmas[:32], lo, hi, vec_len=8),
+                ValueError,
+            ),
+            "file scan vec_len": (lambda: file_scan(pagemap, vmas, lo, hi, vec_len=0), ValueError),
+        }
+
+    CASES = (
+        "scan", "scan EINVAL", "scan EBADF", "scan ENOTTY", "scan vec_len", "scan types",
+        "vma_at", "vma_at none", "vma_at ENOTTY", "vma_at EBADF",
+        "encode_regions", "encode_regions unknown", "encode_regions partial", "encode_regions names",
+        "encode_regions many names", "encode_regions separator",
+        "count_pages", "count_pages bounds", "count_pages odd bounds", "count_pages page_size",
+        "file scan", "file scan EINVAL", "file scan EFAULT", "file scan EBADF", "file scan EPERM",
+        "file scan vmas", "file scan unsorted", "file scan vec_len",
+    )  # fmt: skip
+
+    @pytest.mark.parametrize("case", CASES)
+    def test_flat(self, scanned: tuple[Target, int, int, bytes], case: str) -> None:
+        shared, cases = self.calls(scanned)
+        call, raises = cases[case]
+        del cases
+
+        def once() -> None:
+            if raises is None:
+                call()
+            else:
+                with contextlib.suppress(raises):
+                    call()
+                    raise AssertionError(f"{case}: no {raises.__name__}")
+
+        references = [sys.getrefcount(a) for a in shared]
+        for _ in range(100):
+            once()
+        gc.collect()
+        rss = _rss_kib()
+        tracemalloc.start()
+        try:
+            traced = tracemalloc.get_traced_memory()[0]
+            calls = self.CALLS // 10 if case in self.HEAVY else self.CALLS
+            for _ in range(calls):
+                once()
+            gc.collect()
+            traced_growth = tracemalloc.get_traced_memory()[0] - traced
+        finally:
+            tracemalloc.stop()
+        rss_growth = _rss_kib() - rss
+        assert traced_growth < self.TRACED_SLACK, f"{case}: {traced_growth} bytes after {calls} calls"
+        assert SANITIZED or rss_growth < self.RSS_SLACK_KIB, f"{case}: RSS grew by {rss_growth} KiB"
+        kept = [now - before for now, before in zip(map(sys.getrefcount, shared), references, strict=True)]
+        assert max(kept) <= 0, f"{case}: arguments still referenced: {kept}"
+
+
+def _rss_kib() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _mappings(pid: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of the mappings in ``/proc/PID/maps`` below the user address-space limit."""
+    ranges = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        start, end = (int(x, 16) for x in line.split()[0].split("-"))
+        if end <= 1 << 47:
+            ranges.append((start, end))
+    return ranges

@@ -1,0 +1,103 @@
+"""The C extensions' tests under AddressSanitizer and UndefinedBehaviorSanitizer (``make asan``).
+
+Builds ``_pagemap`` and ``_pagemapfile`` with ``-fsanitize=address,undefined`` into a copy of the
+tree under ``build/asan`` (the developer's in-place build is left alone), then runs the tests of
+the C layer there with gcc's ASan runtime preloaded into the interpreter and
+``PYTHONMALLOC=malloc``, so that every Python object and every ``bytes`` buffer the extensions
+write into is an allocation ASan guards: an overrun by one byte stops the run with a report.
+
+Leaks are not LeakSanitizer's job here (CPython frees little at exit, and every such block would
+be reported): tests/pagemap/test_extension.py ``TestNoLeaksOnAnyPath`` counts them, and runs
+under ASan too. Valgrind is no alternative: it does not know ``PAGEMAP_SCAN`` nor
+``PROCMAP_QUERY``, so every record the kernel writes would read as uninitialised.
+
+Run: ``make asan`` or ``.venv/bin/python -m tests.support.asan [PYTEST ARGS]`` (the tests of
+``tests/pagemap`` unless an argument names tests). Needs gcc and its ``libasan`` (Debian:
+``libasan8``, a dependency of ``gcc``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "build" / "asan"
+EXTENSIONS = ("_pagemap", "_pagemapfile")
+FLAGS = (
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=undefined",
+    "-fno-omit-frame-pointer",
+    "-g",
+    "-O1",
+    "-std=gnu11",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+)
+DEFAULT_TESTS = ["tests/pagemap"]
+
+
+def _copy_tree() -> None:
+    if BUILD.exists():
+        shutil.rmtree(BUILD)
+    ignore = shutil.ignore_patterns("*.so", "__pycache__", ".hypothesis")
+    for name in ("app", "tests"):
+        shutil.copytree(REPO / name, BUILD / name, ignore=ignore)
+    shutil.copy(REPO / "pyproject.toml", BUILD / "pyproject.toml")
+    (BUILD / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+
+
+#: Imported at the interpreter's start (``sitecustomize`` on PYTHONPATH): the ASan runtime is
+#: loaded by then, and the processes the tests start (targets, ``sleep``) must not load it too,
+#: or their scans would walk its terabytes of shadow mappings.
+_SITECUSTOMIZE = """import os
+os.environ.pop("LD_PRELOAD", None)
+"""
+
+
+def _compile(name: str) -> None:
+    source = BUILD / "app" / "pagemap" / f"{name}.c"
+    output = source.with_name(name + sysconfig.get_config_var("EXT_SUFFIX"))
+    include = sysconfig.get_paths()["include"]
+    command = ["gcc", *FLAGS, "-shared", "-fPIC", f"-I{include}", str(source), "-o", str(output)]
+    subprocess.run(command, check=True)
+
+
+def _runtime() -> str:
+    path = subprocess.run(
+        ["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if not os.path.isabs(path):
+        raise SystemExit("gcc has no libasan.so here (Debian: apt-get install libasan8)")
+    return path
+
+
+def main(argv: list[str]) -> int:
+    _copy_tree()
+    for name in EXTENSIONS:
+        _compile(name)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_PRELOAD")}
+    env.update(
+        {
+            "LD_PRELOAD": _runtime(),
+            "PYTHONMALLOC": "malloc",
+            "PYTHONPATH": str(BUILD),
+            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:halt_on_error=1:exitcode=86",
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        }
+    )
+    chosen = any(arg.startswith("tests") for arg in argv)
+    tests = argv if chosen else [*argv, *DEFAULT_TESTS]
+    # --capture=sys: a sanitizer writes its report to file descriptor 2, which must reach the terminal.
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--capture=sys", "-q", *tests]
+    print(f"ASan build in {BUILD}: {' '.join(command)}", flush=True)
+    return subprocess.run(command, cwd=BUILD, env=env, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
