@@ -1,7 +1,8 @@
 """Who a process is: its thread group, its ids and capabilities, from ``/proc/PID``.
 
 Used to decide *whether* a process may be scanned (a deny list, a client that may scan only its
-own processes) before anything is opened that the kernel guards. Any user may read these files.
+own processes), read through the ``/proc/PID`` directory the scan holds, before anything is
+opened that the kernel guards. Any user may read these files.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import NamedTuple
 
 from .exceptions import ProcessGone, translate_errors
 
-__all__ = ["Authorize", "ProcessCredentials", "credentials_at", "parse_status", "read_credentials"]
+__all__ = ["Authorize", "ProcessCredentials", "credentials_at", "parse_status"]
 
 
 class ProcessCredentials(NamedTuple):
@@ -48,19 +49,6 @@ def parse_status(pid: int, owner: int, text: str) -> ProcessCredentials:
         uids=(uids[0], uids[1], uids[2], uids[3]),
         cap_permitted=int(fields["CapPrm"], 16),
     )
-
-
-def read_credentials(pid: int) -> ProcessCredentials:
-    """The credentials of process (or thread) ``pid``.
-
-    Raises ``ProcessNotFound`` for an unknown pid, ``ProcessGone`` if it exits while read.
-    """
-    with translate_errors("open", f"process {pid}"):
-        dir_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        return credentials_at(dir_fd, pid)
-    finally:
-        os.close(dir_fd)
 
 
 def credentials_at(dir_fd: int, pid: int) -> ProcessCredentials:
