@@ -3,28 +3,66 @@
 Used to decide *whether* a process may be scanned (a deny list, a client that may scan only its
 own processes), read through the ``/proc/PID`` directory the scan holds, before anything is
 opened that the kernel guards. Any user may read these files.
+
+``/proc/PID/status`` is read only when a rule asks for what only it holds (the uids and
+capabilities): the kernel formats some sixty lines for it, which cost more than the scan of a
+small process, and most rules (a token's, the deny list) never look at them.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import NamedTuple
+from functools import cached_property
 
 from .exceptions import ProcessGone, translate_errors
 
 __all__ = ["Authorize", "ProcessCredentials", "credentials_at", "parse_status"]
 
 
-class ProcessCredentials(NamedTuple):
-    pid: int
-    #: The thread group (the process) ``pid`` belongs to: ``/proc/TID`` of any thread reaches it.
-    tgid: int
-    #: The owner of ``/proc/PID``: the effective uid while the process is dumpable, else 0.
-    owner: int
-    #: Real, effective, saved and filesystem uid.
-    uids: tuple[int, int, int, int]
-    cap_permitted: int
+class ProcessCredentials:
+    """The credentials of one process; ``status`` gives the text of its ``/proc/PID/status``
+    (called at most once, when :attr:`uids` or :attr:`cap_permitted` is first asked for)."""
+
+    def __init__(self, pid: int, tgid: int, owner: int, status: Callable[[], str]) -> None:
+        self.pid = pid
+        #: The thread group (the process) ``pid`` belongs to: ``/proc/TID`` of any thread reaches it.
+        self.tgid = tgid
+        #: The owner of ``/proc/PID``: the effective uid while the process is dumpable, else 0.
+        self.owner = owner
+        self._status = status
+
+    @cached_property
+    def _fields(self) -> dict[str, str]:
+        text = self._status()
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if "Uid" not in fields or "CapPrm" not in fields:
+            raise ProcessGone(f"process {self.pid} exited while its status was read")
+        return fields
+
+    @property
+    def uids(self) -> tuple[int, int, int, int]:
+        """Real, effective, saved and filesystem uid."""
+        try:
+            real, effective, saved, filesystem = (int(u) for u in self._fields["Uid"].split())
+        except ValueError:
+            raise ProcessGone(f"process {self.pid} exited while its status was read") from None
+        return real, effective, saved, filesystem
+
+    @property
+    def cap_permitted(self) -> int:
+        try:
+            return int(self._fields["CapPrm"], 16)
+        except ValueError:
+            raise ProcessGone(f"process {self.pid} exited while its status was read") from None
+
+    def seal(self) -> None:
+        """The directory read from is no longer held: what was not read yet cannot be."""
+
+        def released() -> str:
+            raise RuntimeError(f"the credentials of process {self.pid} were asked for after the check")
+
+        self._status = released
 
     def owned_by(self, uid: int) -> bool:
         """Whether ``uid`` alone stands behind this process, a stricter form of the kernel's own
@@ -39,29 +77,26 @@ Authorize = Callable[[ProcessCredentials], None]
 
 
 def parse_status(pid: int, owner: int, text: str) -> ProcessCredentials:
-    """The credentials in the text of ``/proc/PID/status``."""
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    uids = tuple(int(u) for u in fields["Uid"].split())
-    return ProcessCredentials(
-        pid=pid,
-        tgid=int(fields["Tgid"]),
-        owner=owner,
-        uids=(uids[0], uids[1], uids[2], uids[3]),
-        cap_permitted=int(fields["CapPrm"], 16),
-    )
+    """The credentials in the text of ``/proc/PID/status`` (read by any other means)."""
+    credentials = ProcessCredentials(pid, pid, owner, lambda: text)
+    credentials.tgid = int(credentials._fields["Tgid"])
+    return credentials
 
 
 def credentials_at(dir_fd: int, pid: int) -> ProcessCredentials:
     """The credentials of the process whose open ``/proc/PID`` directory is ``dir_fd``: for a
-    check that must concern exactly the process opened (no pid reuse in between)."""
-    owner = os.fstat(dir_fd).st_uid
-    with translate_errors("read", f"/proc/{pid}/status"):
-        fd = os.open("status", os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
-        try:
-            text = os.read(fd, 1 << 16).decode(errors="replace")
-        finally:
-            os.close(fd)
-    try:
-        return parse_status(pid, owner, text)
-    except (KeyError, ValueError, IndexError):
-        raise ProcessGone(f"process {pid} exited while its status was read") from None
+    check that must concern exactly the process opened (no pid reuse in between).
+
+    ``pid`` must be a thread-group leader (the caller holds a pidfd of it: only a process has
+    one), so it is its own thread group.
+    """
+
+    def status() -> str:
+        with translate_errors("read", f"/proc/{pid}/status"):
+            fd = os.open("status", os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+            try:
+                return os.read(fd, 1 << 16).decode(errors="replace")
+            finally:
+                os.close(fd)
+
+    return ProcessCredentials(pid, pid, os.fstat(dir_fd).st_uid, status)

@@ -114,7 +114,11 @@ class TargetProcess:
             if self.stat.kernel_thread:
                 raise ProcessNotFound(f"process {pid} is a kernel thread: it has no user memory")
             if authorize is not None:
-                authorize(credentials_at(self._dir_fd, pid))
+                credentials = credentials_at(self._dir_fd, pid)
+                try:
+                    authorize(credentials)
+                finally:
+                    credentials.seal()
             self.ensure_alive()
         except BaseException:
             self.close()
