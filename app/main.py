@@ -32,7 +32,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         auth.warn_if_off(settings)
         app.state.kernel = probe()
-        app.state.pool = ScanPool(settings.workers, retry_after=settings.retry_after_seconds)
+        app.state.pool = ScanPool(
+            settings.workers,
+            retry_after=settings.retry_after_seconds,
+            queue_limit=settings.queue_limit,
+            queue_seconds=settings.queue_seconds,
+        )
         app.state.metrics.describe(VERSION, app.state.kernel, app.state.pool)
         app.state.services = Services(
             settings, app.state.kernel, app.state.pool, app.state.metrics, app.state.shutdown

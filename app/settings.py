@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
 
     workers: int = Field(default_factory=lambda: max(2, 2 * (os.cpu_count() or 1)), ge=1, le=256)
+    queue_limit: int = Field(
+        default=64, ge=0, le=65536, description="requests that may wait for a busy scan worker (0: none)"
+    )
+    queue_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="how long a request waits for a scan worker before 503"
+    )
     chunk_records: int = Field(default=8192, ge=1, le=1 << 20)
     json_max_regions: int = Field(default=262_144, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

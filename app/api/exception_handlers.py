@@ -26,16 +26,19 @@ from ..pagemap.exceptions import (
 )
 from .auth import AuthError, Denied, MissingScope, NotOwner, Unauthenticated
 from .formats import NotAcceptable, error_code
-from .pool import Busy
+from .pool import Busy, ClientGone
 from .shutdown import ShuttingDown
 
 __all__ = [
+    "HANDLED",
     "STATUS",
+    "UNDELIVERED",
     "BodyTooLarge",
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "code_for",
     "error_response",
+    "handle",
     "install",
     "status_for",
 ]
@@ -59,7 +62,10 @@ STATUS: dict[type[Exception], int] = {
     MissingScope: 403,
     Denied: 403,
     NotOwner: 403,
+    ClientGone: 499,
 }
+#: Statuses no client ever receives: 499 is nginx's "client closed request", for the metrics.
+UNDELIVERED = frozenset({499})
 
 
 class PayloadTooLarge(Exception):
@@ -80,6 +86,7 @@ STATUS[UnsupportedMediaType] = 415
 
 _CODES: dict[type[BaseException], str] = {
     Busy: "BUSY",
+    ClientGone: "CLIENT_GONE",
     NotAcceptable: "NOT_ACCEPTABLE",
     PayloadTooLarge: "TOO_LARGE",
     BodyTooLarge: "BODY_TOO_LARGE",
@@ -118,7 +125,9 @@ def error_response(exc: Exception) -> JSONResponse:
     return JSONResponse(_body(exc), status_code=status_for(exc), headers=headers)
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
+async def handle(request: Request, exc: Exception) -> JSONResponse:
+    """The error response for one of the :data:`HANDLED` exceptions (the app's handler of
+    them, also called by app.api.fastlane outside the framework)."""
     # The error the request ended with, for the metrics and the audit log (app.api.observe).
     request.state.error = exc
     if status_for(exc) >= 500 and status_for(exc) not in _EXPECTED_5XX:
@@ -147,17 +156,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+#: The exceptions :func:`handle` answers; any other is a bug (500, with a traceback in the log).
+HANDLED: tuple[type[Exception], ...] = (
+    PagemapError,
+    Busy,
+    ClientGone,
+    NotAcceptable,
+    PayloadTooLarge,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    OSError,
+    AuthError,
+)
+
+
 def install(app: FastAPI) -> None:
-    for kind in (
-        PagemapError,
-        Busy,
-        NotAcceptable,
-        PayloadTooLarge,
-        BodyTooLarge,
-        UnsupportedMediaType,
-        OSError,
-    ):
-        app.add_exception_handler(kind, _handle)
-    app.add_exception_handler(AuthError, _handle)
+    for kind in HANDLED:
+        app.add_exception_handler(kind, handle)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)

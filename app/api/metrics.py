@@ -69,6 +69,9 @@ class Metrics:
         )
         self.workers_busy = Gauge("pmscan_scan_workers_busy", "Scan workers in use", registry=registry)
         self.workers = Gauge("pmscan_scan_workers", "Scan workers in the pool", registry=registry)
+        self.queue_waiting = Gauge(
+            "pmscan_scan_queue_waiting", "Requests waiting for a scan worker", registry=registry
+        )
         self.build_info = Gauge(
             "pmscan_build_info",
             "Always 1: the version and the kernel",
@@ -90,6 +93,7 @@ class Metrics:
             self.category_supported.labels(category=category.name).set(int(supported))
         self.workers_busy.set_function(lambda: pool.in_use)
         self.workers.set_function(lambda: pool.size)
+        self.queue_waiting.set_function(lambda: pool.waiting)
 
     def observe_request(
         self, route: str, method: str, status: int, seconds: float, error: BaseException | None

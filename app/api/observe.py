@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .audit import AuditLog, ProcessAccess, caller_of
 from .exception_handlers import code_for
 from .metrics import Metrics
+from .pool import ClientGone
 
 __all__ = ["ObserveRequests", "route_template"]
 
@@ -108,7 +109,9 @@ class ObserveRequests:
         client: str | None,
     ) -> None:
         own = access.error or error
-        if own is not None:
+        if isinstance(own, ClientGone):
+            outcome = "client_disconnected"  # while waiting for a worker: nothing was scanned
+        elif own is not None:
             outcome = code_for(own)
         elif complete:
             outcome = "ok" if status < 400 else f"HTTP_{status}"

@@ -1,29 +1,57 @@
-"""A bounded pool of scan threads with admission control instead of a queue.
+"""A bounded pool of scan threads, with a short, bounded queue in front of it.
 
 The C layer releases the GIL around the ioctl, so scans in different threads run in
-parallel. A request that finds every slot taken is refused at once (503 with
-Retry-After) rather than queued: a node agent must not pile up work it cannot do.
+parallel. Work is admitted by *slots* (:class:`Lease`), one per thread: a request that finds
+every slot taken waits for one, in arrival order — but only while fewer than
+``queue_limit`` requests are waiting and for at most ``queue_seconds``. Past either bound
+it is refused (``Busy``: 503 with Retry-After): a node agent must not pile up work it
+cannot do. A waiting request whose client goes away leaves the queue at once.
+
+The threads are plain ones taking jobs from a ``SimpleQueue`` and handing results back with
+one ``call_soon_threadsafe``: for the scan of a small process the hop there and back is
+most of the cost, and ``concurrent.futures`` with ``asyncio.wrap_future`` doubles it.
+Slots are counted on the event loop's thread only; a thread that ends a job hands its
+bookkeeping to the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from collections import deque
+from collections.abc import Callable, Generator
+from queue import SimpleQueue
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Busy", "Lease", "ScanPool"]
+from starlette.types import Receive
+
+__all__ = ["Busy", "ClientGone", "Job", "Lease", "ScanPool", "client_gone"]
 
 T = TypeVar("T")
 
+log = logging.getLogger("pmscan")
+
 
 class Busy(Exception):
-    """Every scan slot is taken."""
+    """Every scan slot is taken, and the queue is full or was waited in for too long."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("all scan workers are busy; retry later")
         self.retry_after = retry_after
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its request waited for a slot."""
+
+    def __init__(self) -> None:
+        super().__init__("the client went away while the request waited for a scan worker")
+
+
+async def client_gone(receive: Receive) -> None:
+    """Return when the client has closed the connection (the request body already read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class Lease:
@@ -35,52 +63,193 @@ class Lease:
 
     def release(self) -> None:
         """Give the slot back (idempotent; callable from any thread)."""
-        with self._pool._lock:
-            if not self._released:
-                self._released = True
-                self._pool._in_use -= 1
+        if self._released:
+            return
+        self._released = True
+        self._pool._release_soon()
+
+
+class Job(Generic[T]):
+    """``fn`` running in a scan thread; awaitable for its result.
+
+    Cancelling the awaiting task does not stop ``fn`` (a kernel call is never cut short):
+    :meth:`after` runs a callback on the event loop once ``fn`` has really returned — where
+    whatever ``fn`` uses may be closed.
+    """
+
+    __slots__ = ("_after", "_done", "_fn", "_loop", "future")
+
+    def __init__(self, fn: Callable[[], T], loop: asyncio.AbstractEventLoop) -> None:
+        self._fn = fn
+        self._loop = loop
+        self._done = False
+        self._after: list[Callable[[], None]] = []
+        self.future: asyncio.Future[T] = loop.create_future()
+
+    def after(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on the event loop when ``fn`` has returned (now if it has)."""
+        if self._done:
+            callback()
+        else:
+            self._after.append(callback)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self.future.__await__()
+
+    def _run(self) -> None:  # in a scan thread
+        try:
+            result = self._fn()
+        except BaseException as exc:
+            self._loop.call_soon_threadsafe(self._finish, None, exc)
+        else:
+            self._loop.call_soon_threadsafe(self._finish, result, None)
+
+    def _finish(self, result: T | None, error: BaseException | None) -> None:  # on the loop
+        self._done = True
+        future = self.future
+        if not future.done():
+            if error is None:
+                future.set_result(result)  # type: ignore[arg-type]
+            else:
+                future.set_exception(error)
+        elif error is not None and not isinstance(error, Exception):
+            log.error("a scan job ended with %r after its caller stopped waiting", error)
+        for callback in self._after:
+            callback()
+        self._after.clear()
 
 
 class ScanPool:
-    def __init__(self, workers: int, *, retry_after: int = 1) -> None:
+    """``workers`` scan threads and as many slots; ``queue_limit`` requests may wait up to
+    ``queue_seconds`` for a slot (``queue_limit`` 0: none wait)."""
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        retry_after: int = 1,
+        queue_limit: int = 0,
+        queue_seconds: float = 1.0,
+    ) -> None:
         self.size = workers
         self.retry_after = retry_after
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pmscan-scan")
-        self._lock = threading.Lock()
-        self._in_use = 0
+        self.queue_limit = queue_limit
+        self.queue_seconds = queue_seconds
         self.rejected = 0
+        self._in_use = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._jobs: SimpleQueue[Job[Any] | None] = SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = -1
+        self._threads = [
+            threading.Thread(target=self._work, name=f"pmscan-scan-{n}", daemon=True) for n in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def in_use(self) -> int:
+        """Slots taken (by running scans, and by scans between two chunks)."""
         return self._in_use
 
-    def lease(self) -> Lease:
-        """A slot, or ``Busy`` when all are taken."""
-        with self._lock:
-            if self._in_use >= self.size:
-                self.rejected += 1
-                raise Busy(self.retry_after)
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot."""
+        return len(self._waiters)
+
+    # -- slots (on the event loop) ---------------------------------------------------------------
+
+    async def lease(self, receive: Receive | None = None) -> Lease:
+        """A slot: at once when one is free, else after waiting in the queue. ``Busy`` when the
+        queue is full or the wait too long; ``ClientGone`` when ``receive`` (the request's ASGI
+        ``receive``, its body already read) reports the client gone meanwhile."""
+        self._bind()
+        if self._in_use < self.size and not self._waiters:
             self._in_use += 1
+            return Lease(self)
+        if len(self._waiters) >= self.queue_limit:
+            self.rejected += 1
+            raise Busy(self.retry_after)
+        assert self._loop is not None
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._waiters.append(waiter)
+        watcher = asyncio.ensure_future(client_gone(receive)) if receive is not None else None
+        if watcher is not None:
+            watcher.add_done_callback(lambda _: waiter.cancel())
+        granted = False
+        try:
+            async with asyncio.timeout(self.queue_seconds):
+                await waiter
+            granted = True
+        except TimeoutError:
+            self.rejected += 1
+            raise Busy(self.retry_after) from None
+        except asyncio.CancelledError:
+            if watcher is not None and watcher.done() and not watcher.cancelled():
+                raise ClientGone() from None
+            raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif not granted and waiter.done() and not waiter.cancelled():
+                # Handed a slot at the last moment (the timeout or a cancellation came first):
+                # pass it on.
+                self._release()
         return Lease(self)
 
-    def submit(self, fn: Callable[[], T]) -> Future[T]:
-        return self._executor.submit(fn)
+    def _bind(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
 
-    async def run_leased(self, fn: Callable[[], T]) -> T:
-        """Take a slot (``Busy`` when none is free), run ``fn`` in a scan thread, and give
-        the slot back when ``fn`` has returned — not when the caller stops waiting."""
-        lease = self.lease()
+    def _release_soon(self) -> None:
+        if threading.get_ident() == self._loop_thread:
+            self._release()
+        elif self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._release)
+
+    def _release(self) -> None:
+        """A slot comes free: to the first request still waiting, else back to the pool."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes on; in_use is unchanged
+                return
+        self._in_use -= 1
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def submit(self, fn: Callable[[], T]) -> Job[T]:
+        """Run ``fn`` in a scan thread (the caller holds a lease)."""
+        job = Job(fn, asyncio.get_running_loop())
+        self._jobs.put(job)
+        return job
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a scan thread and wait for it (the caller holds a lease)."""
+        return await self.submit(fn)
+
+    async def run_leased(self, fn: Callable[[], T], receive: Receive | None = None) -> T:
+        """Take a slot (see :meth:`lease`), run ``fn`` in a scan thread, and give the slot back
+        when ``fn`` has returned — not when the caller stops waiting."""
+        lease = await self.lease(receive)
         try:
-            future = self.submit(fn)
+            job = self.submit(fn)
         except BaseException:
             lease.release()
             raise
-        future.add_done_callback(lambda _: lease.release())
-        return await asyncio.wrap_future(future)
+        job.after(lease.release)
+        return await job
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` in a scan thread (the caller holds a lease)."""
-        return await asyncio.wrap_future(self.submit(fn))
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job._run()
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Let the threads finish the jobs already submitted, then stop them."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()

@@ -11,11 +11,9 @@ calls) and, while the server shuts down, by :class:`~app.api.shutdown.Shutdown`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +24,7 @@ from ..pagemap.scanner import Scan
 from ..pagemap.session import open_scan
 from .audit import ProcessAccess
 from .formats import Encoder
-from .pool import Lease, ScanPool
+from .pool import Job, Lease, ScanPool
 from .schemas import ScanRequest
 from .shutdown import Shutdown
 
@@ -57,6 +55,7 @@ class RunningScan:
 async def start_scan(
     pool: ScanPool,
     body: ScanRequest,
+    receive: Receive,
     *,
     chunk_records: int,
     timeout: float,
@@ -66,10 +65,12 @@ async def start_scan(
 ) -> RunningScan:
     """Take a pool slot, open the target and scan the first chunk (raises domain errors).
 
-    The scan must end within ``timeout`` seconds from now; ``access`` records it.
+    The scan must end within ``timeout`` seconds from now; ``access`` records it; ``receive``
+    is the request's (to leave the pool's queue if the client goes away while waiting).
     """
-    lease = pool.lease()
+    lease = await pool.lease(receive)
     opened: list[Scan] = []
+    job: Job[bytes] | None = None
     try:
         deadline = time.monotonic() + timeout
         kwargs = scan_kwargs(body, chunk_records=chunk_records, deadline=deadline, **overrides)
@@ -81,13 +82,20 @@ async def start_scan(
                 access.scan = opened[0]
             return encode(opened[0].next_chunk())
 
-        first = await pool.run(open_and_scan_first_chunk)
-        scan = opened[0]
-        return RunningScan(scan, lease, first, access)
+        job = pool.submit(open_and_scan_first_chunk)
+        first = await job
+        return RunningScan(opened[0], lease, first, access)
     except BaseException:
-        if opened:
-            opened[0].close()
-        lease.release()
+
+        def clean_up() -> None:
+            if opened:
+                opened[0].close()
+            lease.release()
+
+        if job is None:
+            clean_up()
+        else:
+            job.after(clean_up)  # not while a scan thread may still be inside the scan
         raise
 
 
@@ -97,7 +105,7 @@ async def stream_scan(
     """The body: chunks, then the trailer, or the error trailer. Frees the slot at the
     end, on error, and when the client goes away (the generator is closed)."""
     scan = running.scan
-    pending: Future[bytes] | None = None
+    pending: Job[bytes] | None = None
     try:
         chunk = running.first
         while True:
@@ -112,7 +120,7 @@ async def stream_scan(
             if pending is None:
                 break
             try:
-                chunk = await asyncio.wrap_future(pending)
+                chunk = await pending
             except Exception as exc:  # the stream has begun: report in-band
                 pending = None
                 log.info("scan of %d ended with %r", scan.target.pid, exc)
@@ -121,9 +129,9 @@ async def stream_scan(
             pending = None
         yield encoder.trailer(scan)
     finally:
-        if pending is not None and not pending.done():
-            # A worker is still inside this scan: free everything when it returns.
-            pending.add_done_callback(lambda _: running.close())
+        if pending is not None:
+            # A worker may still be inside this scan: free everything when it returns.
+            pending.after(running.close)
         else:
             running.close()
 

@@ -11,7 +11,8 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -20,6 +21,8 @@ from tests.support.children import many_regions, sleepers
 from tests.support.server import ServerProcess
 
 WORKERS = 2
+QUEUE_LIMIT = 1
+QUEUE_SECONDS = 3.0
 MAX_BODY = 1024
 JSON_MAX_REGIONS = 8
 RECORD = struct.Struct("<QQQ")
@@ -28,7 +31,12 @@ RECORD = struct.Struct("<QQQ")
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
     with ServerProcess(
-        auth="off", workers=WORKERS, max_body_bytes=MAX_BODY, json_max_regions=JSON_MAX_REGIONS
+        auth="off",
+        workers=WORKERS,
+        queue_limit=QUEUE_LIMIT,
+        queue_seconds=QUEUE_SECONDS,
+        max_body_bytes=MAX_BODY,
+        json_max_regions=JSON_MAX_REGIONS,
     ) as running:
         yield running
 
@@ -151,47 +159,121 @@ class TestContentType:
         assert json.loads(result.stdout)["pid"] == sleeper.pid
 
 
+@pytest.fixture
+def full_pool(server: ServerProcess, http: httpx.Client, big: subprocess.Popen[bytes]) -> Iterator[None]:
+    """Every worker slot held by a stream whose client reads nothing; when the test is over,
+    the clients go away and their streams end, giving their slots back."""
+    streams = [raw_request(server.port, *scan_request(big.pid), rcvbuf=4096) for _ in range(WORKERS)]
+    try:
+        for conn in streams:
+            conn.settimeout(10)
+            assert conn.recv(64).startswith(b"HTTP/1.1 200")
+        assert metric(http, "pmscan_scan_workers_busy") == WORKERS
+        yield
+    finally:
+        for conn in streams:
+            conn.close()
+    until(lambda: metric(http, "pmscan_scan_workers_busy") == 0, "the streams gave their slots back")
+
+
 class TestConcurrentScans:
-    def test_saturated_pool_refuses_then_recovers(
+    """A request that finds every worker busy waits in a bounded queue (QUEUE_LIMIT requests,
+    QUEUE_SECONDS each), else gets 503 BUSY with Retry-After."""
+
+    @pytest.mark.parametrize("path", ["/summary", "/scan"])
+    def test_waits_for_a_worker_then_is_served(
         self,
         server: ServerProcess,
         http: httpx.Client,
         big: subprocess.Popen[bytes],
         sleeper: subprocess.Popen[bytes],
+        path: str,
     ) -> None:
-        # Every worker slot held by a stream whose client reads nothing.
         streams = [raw_request(server.port, *scan_request(big.pid), rcvbuf=4096) for _ in range(WORKERS)]
-        try:
-            for conn in streams:
-                conn.settimeout(10)
-                assert conn.recv(64).startswith(b"HTTP/1.1 200")
-            assert busy_workers(http) == WORKERS
-            for path in ("/summary", "/scan"):
-                response = http.post(path, json={"pid": sleeper.pid})
+        with ThreadPoolExecutor(1) as waiting:
+            try:
+                for conn in streams:
+                    conn.settimeout(10)
+                    assert conn.recv(64).startswith(b"HTTP/1.1 200")
+                answer = waiting.submit(http.post, path, json={"pid": sleeper.pid})
+                until(lambda: metric(http, "pmscan_scan_queue_waiting") == 1, "the request is queued")
+                assert not answer.done()
+                assert http.get("/healthz").status_code == 200  # the event loop is not blocked
+            finally:
+                for conn in streams:
+                    conn.close()  # a slot comes free: the queued request takes it
+            response = answer.result(timeout=QUEUE_SECONDS)
+        assert response.status_code == 200, response.text
+        assert metric(http, "pmscan_scan_queue_waiting") == 0
+        until(lambda: metric(http, "pmscan_scan_workers_busy") == 0, "every slot is free again")
+
+    @pytest.mark.usefixtures("full_pool")
+    def test_waits_no_longer_than_queue_seconds(
+        self, http: httpx.Client, sleeper: subprocess.Popen[bytes]
+    ) -> None:
+        rejected = metric(http, "pmscan_requests_rejected_total", 'reason="busy"')
+        started = time.monotonic()
+        response = http.post("/scan", json={"pid": sleeper.pid})
+        waited = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "1"
+        assert response.json()["detail"]["code"] == "BUSY"
+        assert waited >= QUEUE_SECONDS - 0.1  # it did wait its turn first
+        assert metric(http, "pmscan_requests_rejected_total", 'reason="busy"') == rejected + 1
+        assert metric(http, "pmscan_scan_queue_waiting") == 0
+
+    @pytest.mark.usefixtures("full_pool")
+    def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_leaves_it(
+        self, server: ServerProcess, http: httpx.Client, sleeper: subprocess.Popen[bytes]
+    ) -> None:
+        with raw_request(server.port, *scan_request(sleeper.pid)):
+            until(lambda: metric(http, "pmscan_scan_queue_waiting") == QUEUE_LIMIT, "the queue is full")
+            started = time.monotonic()
+            pid = {"pid": sleeper.pid}
+            for response in (
+                http.post("/summary", json=pid),
+                http.post("/scan", json=pid),
+                http.get("/processes"),
+            ):
                 assert response.status_code == 503, response.text
-                assert response.headers["Retry-After"] == "1"
                 assert response.json()["detail"]["code"] == "BUSY"
-            assert http.get("/healthz").status_code == 200  # the event loop is not blocked
-        finally:
-            for conn in streams:
-                conn.close()
-        # The clients went away: their streams end and give their slots back.
-        deadline = time.monotonic() + 5
-        while (response := http.post("/summary", json={"pid": sleeper.pid})).status_code == 503:
-            assert time.monotonic() < deadline, "the pool did not recover"
-            time.sleep(0.05)
-        assert response.status_code == 200
-        while busy_workers(http):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert 'pmscan_requests_rejected_total{reason="busy"}' in http.get("/metrics").text
+            assert time.monotonic() - started < QUEUE_SECONDS / 2  # refused without waiting
+            left = time.monotonic()
+        # The waiting client closed its connection: its place in the queue is freed at once, not
+        # when its wait would have timed out, and it took no worker.
+        until(lambda: metric(http, "pmscan_scan_queue_waiting") == 0, "the client left the queue")
+        assert time.monotonic() - left < QUEUE_SECONDS / 2
+        assert metric(http, "pmscan_scan_workers_busy") == WORKERS
+
+    def test_no_queue_refuses_at_once(
+        self, big: subprocess.Popen[bytes], sleeper: subprocess.Popen[bytes]
+    ) -> None:
+        with ServerProcess(auth="off", workers=1, queue_limit=0) as server, server.client() as http:
+            with raw_request(server.port, *scan_request(big.pid), rcvbuf=4096) as stream:
+                stream.settimeout(10)
+                assert stream.recv(64).startswith(b"HTTP/1.1 200")
+                response = http.post("/summary", json={"pid": sleeper.pid})
+                assert response.status_code == 503
+                assert response.json()["detail"]["code"] == "BUSY"
+            until(lambda: http.post("/summary", json={"pid": sleeper.pid}).status_code == 200, "recovered")
 
 
-def busy_workers(http: httpx.Client) -> float:
+def metric(http: httpx.Client, name: str, labels: str = "") -> float:
+    """The value of one sample of /metrics (``labels`` as in the exposition: ``reason="busy"``)."""
+    prefix = f"{name}{{{labels}}} " if labels else f"{name} "
     for line in http.get("/metrics").text.splitlines():
-        if line.startswith("pmscan_scan_workers_busy "):
-            return float(line.split()[1])
-    raise AssertionError("no pmscan_scan_workers_busy")
+        if line.startswith(prefix):
+            return float(line.split()[-1])
+    if labels:
+        return 0.0  # a labelled series appears with its first sample
+    raise AssertionError(f"no {name} in /metrics")
+
+
+def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.02)
 
 
 class TestJsonMaxRegions:
@@ -236,7 +318,7 @@ class TestScanTimeLimit:
             response = http.post(path, json={"pid": big.pid}, headers=headers)
             assert response.status_code == 504
             assert response.json()["detail"]["code"] == "ETIMEDOUT"
-            assert busy_workers(http) == 0
+            assert metric(http, "pmscan_scan_workers_busy") == 0
 
     def test_streams_end_with_the_error_line(
         self, slow_server: ServerProcess, big: subprocess.Popen[bytes]

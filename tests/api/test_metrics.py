@@ -79,6 +79,7 @@ class TestExposition:
         assert value(samples, "pmscan_build_info", version=VERSION, kernel_release=os.uname().release) == 1
         assert value(samples, "pmscan_scan_workers") == WORKERS
         assert value(samples, "pmscan_scan_workers_busy") == 0
+        assert value(samples, "pmscan_scan_queue_waiting") == 0
         categories = http.get("/capabilities").json()["categories"]
         supported = {
             dict(labels)["category"]: v
@@ -100,6 +101,7 @@ class TestExposition:
             "pmscan_scan_errors",
             "pmscan_scan_workers_busy",
             "pmscan_scan_workers",
+            "pmscan_scan_queue_waiting",
             "pmscan_requests_rejected",
             "pmscan_build_info",
             "pmscan_category_supported",

@@ -39,7 +39,8 @@ def test_categories_and_flags_equal_the_servers() -> None:
 def test_exception_names_are_the_servers() -> None:
     server: dict[int, set[str]] = {}
     for kind, status in exception_handlers.STATUS.items():
-        server.setdefault(status, set()).add(kind.__name__)
+        if status not in exception_handlers.UNDELIVERED:
+            server.setdefault(status, set()).add(kind.__name__)
     for status, names in server.items():
         ours = STATUS.get(status)
         assert ours is not None, f"the SDK has no exception for HTTP {status} ({', '.join(sorted(names))})"

@@ -25,6 +25,7 @@ router = APIRouter(prefix="/processes", tags=["processes"])
     responses={404: {"model": ErrorBody, "description": "no such cgroup"}},
 )
 async def processes(
+    request: Request,
     services: ServicesDep,
     comm: str | None = Query(default=None, max_length=64, description="exact command name"),
     uid: int | None = Query(default=None, ge=0, le=(1 << 32) - 1),
@@ -32,7 +33,9 @@ async def processes(
 ) -> list[ProcessInfo]:
     """User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it."""
     spec = parse_cgroup(cgroup) if cgroup is not None else None
-    entries = await services.pool.run_leased(lambda: list(list_processes(comm=comm, uid=uid, cgroup=spec)))
+    entries = await services.pool.run_leased(
+        lambda: list(list_processes(comm=comm, uid=uid, cgroup=spec)), request.receive
+    )
     return [ProcessInfo(**e._asdict()) for e in entries]
 
 
@@ -48,7 +51,7 @@ async def maps(request: Request, services: ServicesDep, pid: Pid, rule: TargetRu
             access.target = target
             return [MappingInfo(**m._asdict()) for m in target.maps()]
 
-    return await services.pool.run_leased(read)
+    return await services.pool.run_leased(read, request.receive)
 
 
 @router.post(
@@ -66,5 +69,5 @@ async def clear_soft_dirty(request: Request, services: ServicesDep, pid: Pid, ru
             access.target = target
             target.clear_soft_dirty()
 
-    await services.pool.run_leased(clear)
+    await services.pool.run_leased(clear, request.receive)
     return Response(status_code=204)

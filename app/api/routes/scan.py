@@ -96,11 +96,12 @@ async def scan(
     media_type = choose_format(request.headers.get("accept"))
     access = track(request, "scan", body.pid, body=body, format=SHORT_NAMES[media_type])
     if media_type == JSON:
-        return await _scan_document(body, services, access, rule)
+        return await _scan_document(body, request, services, access, rule)
     encoder = BinaryEncoder() if media_type == BINARY else NdjsonEncoder()
     running = await start_scan(
         pool,
         body,
+        request.receive,
         chunk_records=settings.chunk_records,
         timeout=settings.scan_timeout_seconds,
         encode=encoder.regions,
@@ -122,7 +123,7 @@ async def scan(
 
 
 async def _scan_document(
-    body: ScanRequest, services: Services, access: ProcessAccess, rule: Authorize
+    body: ScanRequest, request: Request, services: Services, access: ProcessAccess, rule: Authorize
 ) -> Response:
     """The whole answer as one JSON document (bounded: larger answers must stream)."""
     pool, settings = services.pool, services.settings
@@ -138,6 +139,7 @@ async def _scan_document(
     running = await start_scan(
         pool,
         body,
+        request.receive,
         chunk_records=settings.chunk_records,
         timeout=settings.scan_timeout_seconds,
         encode=json_region_list,
@@ -198,11 +200,13 @@ async def summary(
             return track(request, "summary", pid, body=body, format="summary", cgroup=cgroup)
 
         return await pool.run_leased(
-            lambda: summarize_cgroup(cgroup, kwargs, kernel.page_size, by_vma=body.by_vma, track=member)
+            lambda: summarize_cgroup(cgroup, kwargs, kernel.page_size, by_vma=body.by_vma, track=member),
+            request.receive,
         )
     pid = body.pid
     assert pid is not None  # SummaryRequest: exactly one of pid and cgroup
     access = track(request, "summary", pid, body=body, format="summary")
     return await pool.run_leased(
-        lambda: summarize_process(pid, kwargs, kernel.page_size, by_vma=body.by_vma, access=access)
+        lambda: summarize_process(pid, kwargs, kernel.page_size, by_vma=body.by_vma, access=access),
+        request.receive,
     )

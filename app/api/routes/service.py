@@ -30,6 +30,8 @@ async def capabilities(services: ServicesDep) -> Capabilities:
         default_backend="ioctl" if kernel.pagemap_scan else "pagemap",
         limits={
             "workers": pool.size,
+            "queue_limit": pool.queue_limit,
+            "queue_seconds": pool.queue_seconds,
             "chunk_records": settings.chunk_records,
             "json_max_regions": settings.json_max_regions,
             "max_body_bytes": settings.max_body_bytes,
