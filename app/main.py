@@ -12,6 +12,7 @@ from .api import auth, exception_handlers
 from .api.audit import AuditLog
 from .api.body import BodyLimit, JsonBody
 from .api.deps import Services
+from .api.fastlane import ScanFastLane
 from .api.metrics import Metrics
 from .api.observe import ObserveRequests
 from .api.pool import ScanPool
@@ -72,10 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _install_limits_and_observation(app: FastAPI, settings: Settings) -> None:
     """Metrics, audit log, shutdown state, and the ASGI middlewares, outermost first:
-    observation (sees every final status), the body size limit, the JSON body rule."""
+    observation (sees every final status), the fast lane of ordinary scans, the body size
+    limit, the JSON body rule."""
     app.state.metrics = Metrics()
     app.state.audit = AuditLog(settings.audit_log)
     app.state.shutdown = Shutdown()
     app.add_middleware(JsonBody)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ScanFastLane, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ObserveRequests, metrics=app.state.metrics, audit=app.state.audit)

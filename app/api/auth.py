@@ -1,8 +1,10 @@
 """Who is asking, and may they: bearer tokens, Unix-socket peers, scopes, and per-process rules.
 
 Authentication hangs on the ``protected`` router (:func:`authenticate`), so every route under it
-is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. A request is
-one :class:`Principal`:
+is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. (The fast
+lane of ``POST /scan``, app.api.fastlane, calls the same :class:`Authenticator` and
+:func:`authorize_body`, and hands every request they refuse to the router.) A request is one
+:class:`Principal`:
 
 - a bearer token from the token file: its name and scopes, any process;
 - with ``PMSCAN_UDS_PEER_AUTH=on``, a client on the Unix socket without a token: root gets both
@@ -27,6 +29,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from ..pagemap.categories import ScanFlag
 from ..pagemap.credentials import Authorize, ProcessCredentials
@@ -50,6 +53,7 @@ __all__ = [
     "TargetRule",
     "Unauthenticated",
     "authenticate",
+    "authorize_body",
     "bearer",
     "install",
     "require_scope",
@@ -127,15 +131,16 @@ class Authenticator:
         self.tokens = TokenStore(settings.token_file)
         self.deny_pids = frozenset(settings.deny_pids)
 
-    def principal(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    def principal(self, scope: Scope, token: str | None) -> Principal:
+        """Who the request with this ASGI ``scope`` and bearer ``token`` (if any) acts for."""
         if not self.enabled:
             return Principal("anonymous", SCOPES)
-        if credentials is not None:
-            entry = self.tokens.verify(credentials.credentials)
+        if token is not None:
+            entry = self.tokens.verify(token)
             if entry is None:
                 raise Unauthenticated("the bearer token is not valid")
             return Principal(entry.name, entry.scopes)
-        peer = peer_of(request.scope) if self.peer_auth else None
+        peer = peer_of(scope) if self.peer_auth else None
         if peer is not None:
             return Principal(f"peer uid {peer.uid}", SCOPES, uid=None if peer.uid == 0 else peer.uid)
         raise Unauthenticated("a bearer token is required (Authorization: Bearer pmscan_...)")
@@ -180,7 +185,8 @@ async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     """The principal of the request, or ``Unauthenticated`` (the protected router's dependency)."""
-    principal = _authenticator(request).principal(request, credentials)
+    token = credentials.credentials if credentials is not None else None
+    principal = _authenticator(request).principal(request.scope, token)
     request.state.principal = principal  # for the audit log
     return principal
 
@@ -218,20 +224,24 @@ class Authorized(Generic[Body]):
     rule: Authorize
 
 
+def authorize_body(authenticator: Authenticator, principal: Principal, body: Body) -> Authorized[Body]:
+    """``body`` with the rule for ``principal``, if its flags are allowed: ``WP_MATCHING``
+    write-protects pages, which changes the target, so it needs the write scope."""
+    if body.flags & ScanFlag.WP_MATCHING:
+        principal.require("write")
+    return Authorized(body, authenticator.rule(principal))
+
+
 async def _authorized_scan(
     request: Request, principal: PrincipalDep, body: ScanRequest
 ) -> Authorized[ScanRequest]:
-    if body.flags & ScanFlag.WP_MATCHING:
-        principal.require("write")  # write-protecting pages changes the target
-    return Authorized(body, _authenticator(request).rule(principal))
+    return authorize_body(_authenticator(request), principal, body)
 
 
 async def _authorized_summary(
     request: Request, principal: PrincipalDep, body: SummaryRequest
 ) -> Authorized[SummaryRequest]:
-    if body.flags & ScanFlag.WP_MATCHING:
-        principal.require("write")
-    return Authorized(body, _authenticator(request).rule(principal))
+    return authorize_body(_authenticator(request), principal, body)
 
 
 #: The per-process rule to hand to the domain (``TargetProcess``/``open_scan``'s ``authorize``):
