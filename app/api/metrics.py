@@ -38,6 +38,7 @@ class Metrics:
         # The *_created series only repeat each counter's start time: leave them out.
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry = CollectorRegistry()
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.http_requests = Counter(
             "pmscan_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=registry
         )
@@ -98,8 +99,17 @@ class Metrics:
     def observe_request(
         self, route: str, method: str, status: int, seconds: float, error: BaseException | None
     ) -> None:
-        self.http_requests.labels(route=route, method=method, status=str(status)).inc()
-        self.http_duration.labels(route=route, method=method).observe(seconds)
+        # The labelled series, looked up once: labels() validates and locks on every call. The
+        # keys are bounded: route templates, the methods and statuses the server answers with.
+        key = (route, method, status)
+        series = self._request_series.get(key)
+        if series is None:
+            series = self._request_series[key] = (
+                self.http_requests.labels(route=route, method=method, status=str(status)),
+                self.http_duration.labels(route=route, method=method),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
         reason = _REJECTIONS.get(type(error)) if error is not None else None
         if reason is not None:
             self.rejected.labels(reason=reason).inc()

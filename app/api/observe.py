@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import ClientDisconnect
@@ -27,7 +28,8 @@ __all__ = ["ObserveRequests", "route_template"]
 
 def route_template(scope: Scope) -> str:
     """The template of the route that served the request, or that would have served one
-    refused before routing (by the body middlewares); ``unmatched`` when there is none."""
+    refused before routing (by the body middlewares) or answered beside it (the fast lane);
+    ``unmatched`` when there is none."""
     route = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str):
@@ -35,15 +37,27 @@ def route_template(scope: Scope) -> str:
     app = scope.get("app")
     if app is None:
         return "unmatched"
-    templates: list[tuple[str, re.Pattern[str]]] | None = getattr(app.state, "route_templates", None)
+    templates: _Templates | None = getattr(app.state, "route_templates", None)
     if templates is None:
         # The documented paths: a public API, unlike the router's internals.
-        templates = [(t, _template_pattern(t)) for t in app.openapi().get("paths", {})]
+        templates = _Templates(app.openapi().get("paths", {}))
         app.state.route_templates = templates
-    for template, pattern in templates:
-        if pattern.match(scope["path"]):
-            return template
-    return "unmatched"
+    return templates.match(scope["path"])
+
+
+class _Templates:
+    def __init__(self, templates: Iterable[str]) -> None:
+        self.fixed = {t: t for t in templates if "{" not in t}
+        self.patterns = [(t, _template_pattern(t)) for t in templates if "{" in t]
+
+    def match(self, path: str) -> str:
+        fixed = self.fixed.get(path)
+        if fixed is not None:
+            return fixed
+        for template, pattern in self.patterns:
+            if pattern.match(path):
+                return template
+        return "unmatched"
 
 
 def _template_pattern(template: str) -> re.Pattern[str]:
