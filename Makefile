@@ -11,15 +11,28 @@ export CFLAGS += -Werror
 
 SOURCES := pyproject.toml $(wildcard app/pagemap/*.c app/pagemap/*.h) $(wildcard clients/pyproject.toml)
 
-.PHONY: serve test install ext openapi sdk wheel bench stress asan lint clean
+.PHONY: serve test install tools ext openapi sdk wheel bench stress asan lint clean
 
 serve: $(STAMP)
 	$(VENV)/bin/pmscan-server
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 install: $(STAMP)
+
+# wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py: installed from the
+# distribution when missing, as root with apt-get only (elsewhere the load test is skipped).
+tools:
+	@command -v wrk >/dev/null && exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "wrk is missing (installing it needs root and apt-get): the load test will be skipped"; \
+		exit 0; \
+	fi; \
+	echo "installing wrk (apt-get)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -qq -y --no-install-recommends wrk >/dev/null || \
+		{ apt-get update -qq && apt-get install -qq -y --no-install-recommends wrk >/dev/null; }
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +64,7 @@ bench: $(STAMP)
 	$(PY) bench/client_bench.py
 
 # The long proofs (docs/proof.md): full fuzzing, a 10,000-request soak, faults, load.
-stress: $(STAMP)
+stress: $(STAMP) tools
 	$(PY) bench/stress.py
 
 # The C extensions' tests under AddressSanitizer and UBSan (gcc's libasan).

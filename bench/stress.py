@@ -3,12 +3,12 @@
 1. ``pytest tests/stress`` with the slow tests: the fuzzer's full run (schemathesis, at least
    5,000 requests), the soak (10,000 mixed requests), the faults; each writes what it measured
    to a JSON report.
-2. ``bench/load_bench.py``: small-process scans at 1 and 32 connections, large streams in
-   parallel.
+2. ``bench/load_bench.py``: wrk's load of small-process scans at 1 and 32 connections, large
+   streams in parallel, next to the raw ioctl's rate (``make stress`` installs wrk).
 
 Then the numbers: requests fuzzed by operation, the server's descriptors, threads and RSS before
 and after the soak, the outcomes of the exit races, the load table. Exits non-zero when a test
-failed or the load met an answer other than a complete 200 or an intended 503.
+failed or the load met an answer other than a complete 200 (503s included).
 
 Run: ``make stress`` (or ``.venv/bin/python bench/stress.py [--seconds S]``, S per load scenario).
 """
@@ -52,7 +52,7 @@ def run_load(results: Path, seconds: float) -> int:
     return subprocess.run(command, cwd=REPO, check=False).returncode
 
 
-def print_summary(report: dict[str, Any], load: list[dict[str, Any]]) -> None:
+def print_summary(report: dict[str, Any], load: dict[str, Any]) -> None:
     print(f"\n== pmscan stress summary, {time.strftime('%Y-%m-%d %H:%M')}, kernel {os.uname().release}")
     fuzz = report.get("fuzz")
     if fuzz:
@@ -77,8 +77,8 @@ def print_summary(report: dict[str, Any], load: list[dict[str, Any]]) -> None:
     if races:
         print(f"targets exiting while scanned, outcomes: {races}")
     if load:
-        print()
-        print_table(load)
+        print(f"\n{load['header']}")
+        print_table(load["results"])
 
 
 def main() -> int:
@@ -90,7 +90,7 @@ def main() -> int:
         tests = run_tests(report_file)
         load = run_load(load_file, args.seconds)
         report = json.loads(report_file.read_text()) if report_file.exists() else {}
-        results = json.loads(load_file.read_text()) if load_file.exists() else []
+        results = json.loads(load_file.read_text()) if load_file.exists() else {}
     print_summary(report, results)
     fuzzed = report.get("fuzz", {}).get("requests", 0)
     enough = fuzzed >= FUZZ_FULL_RUN_REQUESTS
