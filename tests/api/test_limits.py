@@ -79,11 +79,11 @@ def read_response(conn: socket.socket) -> tuple[int, bytes]:
     return int(lines[0].split()[1]), body
 
 
-def scan_request(pid: int) -> tuple[bytes, bytes]:
+def scan_request(pid: int, path: str = "/scan") -> tuple[bytes, bytes]:
     body = json.dumps({"pid": pid}).encode()
-    head = (
-        b"POST /scan HTTP/1.1\r\nHost: pmscan\r\nContent-Type: application/json\r\nContent-Length: %d"
-        % len(body)
+    head = b"POST %s HTTP/1.1\r\nHost: pmscan\r\nContent-Type: application/json\r\nContent-Length: %d" % (
+        path.encode(),
+        len(body),
     )
     return head, body
 
@@ -223,10 +223,13 @@ class TestConcurrentScans:
         assert metric(http, "pmscan_scan_queue_waiting") == 0
 
     @pytest.mark.usefixtures("full_pool")
+    @pytest.mark.parametrize("waiting", ["/scan", "/summary"])  # the fast lane's and a route's wait
     def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_leaves_it(
-        self, server: ServerProcess, http: httpx.Client, sleeper: subprocess.Popen[bytes]
+        self, server: ServerProcess, http: httpx.Client, sleeper: subprocess.Popen[bytes], waiting: str
     ) -> None:
-        with raw_request(server.port, *scan_request(sleeper.pid)):
+        gone = f'method="POST",route="{waiting}",status="499"'  # nginx's "client closed request"
+        gone_before = metric(http, "pmscan_http_requests_total", gone)
+        with raw_request(server.port, *scan_request(sleeper.pid, waiting)):
             until(lambda: metric(http, "pmscan_scan_queue_waiting") == QUEUE_LIMIT, "the queue is full")
             started = time.monotonic()
             pid = {"pid": sleeper.pid}
@@ -244,6 +247,7 @@ class TestConcurrentScans:
         until(lambda: metric(http, "pmscan_scan_queue_waiting") == 0, "the client left the queue")
         assert time.monotonic() - left < QUEUE_SECONDS / 2
         assert metric(http, "pmscan_scan_workers_busy") == WORKERS
+        assert metric(http, "pmscan_http_requests_total", gone) == gone_before + 1
 
     def test_no_queue_refuses_at_once(
         self, big: subprocess.Popen[bytes], sleeper: subprocess.Popen[bytes]

@@ -30,6 +30,8 @@ SETTINGS = frozenset(
         "PMSCAN_TLS_CERT",
         "PMSCAN_TLS_KEY",
         "PMSCAN_WORKERS",
+        "PMSCAN_QUEUE_LIMIT",
+        "PMSCAN_QUEUE_SECONDS",
         "PMSCAN_DENY_PIDS",
         "PMSCAN_AUDIT_LOG",
         "PMSCAN_LOG_LEVEL",
