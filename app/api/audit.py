@@ -5,9 +5,13 @@ first and fill in the returned :class:`ProcessAccess` as they go (the target, th
 an error reported inside a stream). When the request is over (for a stream: when its
 body ends, completed, failed in-band, or cut by the client) the ``observe`` middleware
 settles each access's outcome and :class:`AuditLog` writes it to the ``pmscan.audit``
-logger. A cgroup summary makes one access per process. Requests refused before their
-route runs (by validation, or by the access rules) have touched no process: they are
-not in this log (uvicorn's access log and the metrics have them).
+logger. A cgroup summary makes one access per process.
+
+A request that authentication refuses (401 ``UNAUTHENTICATED``, 403 ``SCOPE``) touched no
+process, but who tried what matters to whoever reads this log: it gets one line with the
+action ``refused``, the route and method instead of a pid (:meth:`AuditLog.write_refusal`).
+Refusals by a per-process rule (``DENIED``, ``NOT_OWNER``) are accesses like any other, with
+that outcome. Requests refused for their input (422, 413, 415) are in the metrics only.
 
 The caller is ``request.state.principal.name`` when the authentication layer sets a
 principal (a token's name, or a peer uid), else ``"anonymous"``.
@@ -173,6 +177,15 @@ class AuditLog:
             self.logger.removeHandler(self._handler)
             self._handler.close()
             self._handler = None
+
+    def write_refusal(
+        self, *, caller: str, client: str | None, route: str, method: str, outcome: str
+    ) -> None:
+        """A request refused by authentication: it touched no process."""
+        if self._handler is None:
+            return
+        fields = {"caller": caller, "client": client, "action": "refused", "route": route, "method": method}
+        self.logger.info("request refused", extra={"audit": {**fields, "outcome": outcome}})
 
     def write(self, access: ProcessAccess, *, caller: str, client: str | None) -> None:
         if self._handler is None:

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .audit import AuditLog, ProcessAccess, caller_of
+from .auth import MissingScope, Unauthenticated
 from .exception_handlers import code_for
 from .metrics import Metrics
 from .pool import ClientGone
@@ -95,11 +96,19 @@ class ObserveRequests:
             raise
         finally:
             error = state.get("error")
-            self.metrics.observe_request(
-                route_template(scope), scope["method"], status, time.monotonic() - started, error
-            )
+            route = route_template(scope)
+            self.metrics.observe_request(route, scope["method"], status, time.monotonic() - started, error)
             client = "{}:{}".format(*scope["client"]) if scope.get("client") else None
-            for access in state.get("accesses", ()):
+            accesses = state.get("accesses", ())
+            if isinstance(error, Unauthenticated | MissingScope) and not accesses:
+                self.audit.write_refusal(
+                    caller=caller_of(state),
+                    client=client,
+                    route=route,
+                    method=scope["method"],
+                    outcome=error.code,
+                )
+            for access in accesses:
                 outcome_error = error if status >= 400 else None
                 self._settle(
                     access,

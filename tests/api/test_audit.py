@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import json
 import logging
 import socket
@@ -11,12 +13,13 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
 
 from app.api.audit import JsonFormatter, caller_of
+from app.server import main as server_main
 from tests.support.children import many_regions, sleepers
 from tests.support.server import ServerProcess
 
@@ -159,6 +162,70 @@ class TestLinesMatchTheRequests:
         assert http.post("/scan", json={"pid": 0}).status_code == 422
         time.sleep(0.2)
         assert lines(audit_file)[before:] == []
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path, str]]:
+    """A server with authentication on, its audit file, and a token ``reader`` (read scope)."""
+    directory = tmp_path_factory.mktemp("guarded")
+    token_file, audit = directory / "tokens", directory / "audit.log"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert (
+            server_main(["token", "--token-file", str(token_file), "add", "reader", "--scopes", "read"]) == 0
+        )
+    with ServerProcess(token_file=token_file, audit_log=audit) as running:
+        yield running, audit, out.getvalue().strip()
+
+
+class Refusal(NamedTuple):
+    token: str | None  # "reader": the read-only token
+    method: str
+    path: str
+    body: dict[str, int] | None
+    caller: str
+    outcome: str
+
+
+class TestRefusals:
+    """Who tried what and was refused by authentication: one line each, with no pid."""
+
+    @pytest.mark.parametrize(
+        "case",
+        [
+            Refusal(None, "POST", "/scan", {"pid": 1}, "anonymous", "UNAUTHENTICATED"),  # the fast lane's
+            Refusal("pmscan_" + "A" * 43, "GET", "/processes", None, "anonymous", "UNAUTHENTICATED"),
+            Refusal("reader", "POST", "/scan", {"pid": 1, "flags": 1}, "reader", "SCOPE"),  # WP_MATCHING
+            Refusal("reader", "POST", "/processes/1/clear-soft-dirty", None, "reader", "SCOPE"),
+        ],
+        ids=lambda case: f"{case.method} {case.path} {case.outcome}",
+    )
+    def test_refused_by_authentication(self, guarded: tuple[ServerProcess, Path, str], case: Refusal) -> None:
+        server, audit, reader = guarded
+        token = reader if case.token == "reader" else case.token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        before = len(lines(audit))
+        with server.client(headers=headers) as http:
+            response = http.request(case.method, case.path, json=case.body)
+        assert response.status_code in (401, 403)
+        line = new_line(audit, before, lambda x: x["action"] == "refused")
+        route = "/processes/{pid}/clear-soft-dirty" if case.path.startswith("/processes/1") else case.path
+        assert {k: line[k] for k in ("caller", "route", "method", "outcome")} == {
+            "caller": case.caller,
+            "route": route,
+            "method": case.method,
+            "outcome": case.outcome,
+        }
+        assert line["client"].startswith("127.0.0.1:")
+        assert "pid" not in line
+
+    def test_a_process_refused_by_a_rule_is_an_access(self, guarded: tuple[ServerProcess, Path, str]) -> None:
+        server, audit, reader = guarded
+        before = len(lines(audit))
+        with server.client(headers={"Authorization": f"Bearer {reader}"}) as http:
+            assert http.post("/scan", json={"pid": server.pid}).status_code == 403  # pmscan itself
+        line = new_line(audit, before, lambda x: x.get("pid") == server.pid)
+        assert (line["action"], line["caller"], line["outcome"]) == ("scan", "reader", "DENIED")
 
 
 class TestStreamEnd:
