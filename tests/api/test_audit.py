@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import io
 import json
 import logging
 import socket
@@ -19,9 +17,8 @@ import httpx
 import pytest
 
 from app.api.audit import JsonFormatter, caller_of
-from app.server import main as server_main
 from tests.support.children import many_regions, sleepers
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, issue_token
 
 Line = dict[str, Any]
 
@@ -169,13 +166,9 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
     """A server with authentication on, its audit file, and a token ``reader`` (read scope)."""
     directory = tmp_path_factory.mktemp("guarded")
     token_file, audit = directory / "tokens", directory / "audit.log"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert (
-            server_main(["token", "--token-file", str(token_file), "add", "reader", "--scopes", "read"]) == 0
-        )
+    reader = issue_token(token_file, "reader", "read")
     with ServerProcess(token_file=token_file, audit_log=audit) as running:
-        yield running, audit, out.getvalue().strip()
+        yield running, audit, reader
 
 
 class Refusal(NamedTuple):

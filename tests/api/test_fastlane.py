@@ -7,8 +7,6 @@ included, and be counted and audited the same way.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import time
@@ -19,9 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.server import main as server_main
 from tests.support.children import sleepers
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, issue_token
 
 NDJSON, JSON, BINARY = "application/x-ndjson", "application/json", "application/octet-stream"
 
@@ -38,13 +35,8 @@ def token_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reader(token_file: Path) -> str:
-    """A token with the read scope only, named ``reader`` (made with the CLI)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert (
-            server_main(["token", "--token-file", str(token_file), "add", "reader", "--scopes", "read"]) == 0
-        )
-    return out.getvalue().strip()
+    """A token with the read scope only, named ``reader``."""
+    return issue_token(token_file, "reader", "read")
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ server as a user who cannot reach the venv's interpreter (it lives under ``/root
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import signal
@@ -199,3 +201,15 @@ class ServerProcess:
         self._log.close()
         if self._state is not None:
             self._state.cleanup()
+
+
+def issue_token(token_file: Path, name: str, scopes: str) -> str:
+    """A new token ``name`` with ``scopes`` (``read`` or ``read,write``) in ``token_file``, made
+    by ``pmscan-server token add`` (its entry point, in this process); returns the token."""
+    from app.server import main as server_main  # noqa: PLC0415 - the server's CLI, only here
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = server_main(["token", "--token-file", str(token_file), "add", name, "--scopes", scopes])
+    assert status == 0, f"pmscan-server token add {name} failed ({status})"
+    return out.getvalue().strip()
