@@ -98,11 +98,14 @@ class Job(Generic[T]):
 
     def _run(self) -> None:  # in a scan thread
         try:
-            result = self._fn()
+            result: T | None = self._fn()
+            error: BaseException | None = None
         except BaseException as exc:
-            self._loop.call_soon_threadsafe(self._finish, None, exc)
-        else:
-            self._loop.call_soon_threadsafe(self._finish, result, None)
+            result, error = None, exc
+        try:
+            self._loop.call_soon_threadsafe(self._finish, result, error)
+        except RuntimeError:  # the loop is closed: nobody is left to tell
+            log.debug("a scan job finished after the event loop closed")
 
     def _finish(self, result: T | None, error: BaseException | None) -> None:  # on the loop
         self._done = True
