@@ -230,10 +230,6 @@ class ScanPool:
         self._jobs.put(job)
         return job
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` in a scan thread and wait for it (the caller holds a lease)."""
-        return await self.submit(fn)
-
     async def run_leased(self, fn: Callable[[], T], receive: Receive | None = None) -> T:
         """Take a slot (see :meth:`lease`), run ``fn`` in a scan thread, and give the slot back
         when ``fn`` has returned — not when the caller stops waiting."""

@@ -23,6 +23,7 @@ from ..formats import (
     choose_format,
     json_region_list,
 )
+from ..pool import Job
 from ..schemas import (
     CgroupSummaryResponse,
     ErrorBody,
@@ -152,13 +153,19 @@ async def _scan_document(
         vec_len=vec_len,
         authorize=rule,
     )
+    parts = [running.first]
+    scan = running.scan
+    job: Job[bytes] | None = None
     try:
-        parts = [running.first]
-        scan = running.scan
         while not scan.done:
-            parts.append(await pool.run(lambda: json_region_list(scan.next_chunk())))
+            job = pool.submit(lambda: json_region_list(scan.next_chunk()))
+            parts.append(await job)
+            job = None
     finally:
-        running.close()
+        if job is not None:
+            job.after(running.close)  # a scan thread may still be inside the scan: not before
+        else:
+            running.close()
     if not fits and scan.regions > limit:
         raise PayloadTooLarge(
             f"the answer has more than {limit} regions, the limit of application/json; "
