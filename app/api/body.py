@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .exception_handlers import BodyTooLarge, UnsupportedMediaType, error_response
 
-__all__ = ["BodyLimit", "JsonBody"]
+__all__ = ["BodyLimit", "JsonBody", "media_type", "read_as_json"]
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _FORM = b"application/x-www-form-urlencoded"
@@ -92,8 +92,7 @@ class JsonBody:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in _WITH_BODY:
-            content_type = _header(scope, b"content-type")
-            media = (content_type or b"").split(b";")[0].strip().lower()
+            media = media_type(_header(scope, b"content-type"))
             if media == _FORM or (not media and _has_body(scope)):
                 scope["headers"] = [
                     *((k, v) for k, v in scope["headers"] if k.lower() != b"content-type"),
@@ -106,6 +105,17 @@ class JsonBody:
                 await _refuse(refused, scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def media_type(content_type: bytes | None) -> bytes:
+    """The bare media type of a ``Content-Type`` value, lower case (empty without one)."""
+    return (content_type or b"").split(b";")[0].strip().lower()
+
+
+def read_as_json(media: bytes) -> bool:
+    """Whether a body of this media type (:func:`media_type`) is read as JSON: JSON itself,
+    curl's form label, or no label at all."""
+    return not media or media == _FORM or _is_json(media)
 
 
 def _is_json(media: bytes) -> bool:

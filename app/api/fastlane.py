@@ -22,14 +22,13 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import Authenticator, AuthError, authorize_body
+from .body import media_type, read_as_json
 from .deps import Services
 from .exception_handlers import HANDLED, handle
 from .routes.scan import answer_scan
 from .schemas import ScanRequest
 
 __all__ = ["ScanFastLane"]
-
-_JSON_TYPES = frozenset({b"", b"application/json", b"application/x-www-form-urlencoded"})
 
 
 class ScanFastLane:
@@ -53,8 +52,7 @@ class ScanFastLane:
                 authorization = value
             elif name == b"transfer-encoding":
                 length = -1
-        media = content_type.split(b";")[0].strip().lower()
-        if not 0 < length <= self.max_body_bytes or media not in _JSON_TYPES:
+        if not 0 < length <= self.max_body_bytes or not read_as_json(media_type(content_type)):
             await self.app(scope, receive, send)  # the body middlewares' business
             return
 

@@ -34,8 +34,7 @@ class ProcessCredentials:
 
     @cached_property
     def _fields(self) -> dict[str, str]:
-        text = self._status()
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        fields = _status_fields(self._status())
         if "Uid" not in fields or "CapPrm" not in fields:
             raise ProcessGone(f"process {self.pid} exited while its status was read")
         return fields
@@ -78,9 +77,11 @@ Authorize = Callable[[ProcessCredentials], None]
 
 def parse_status(pid: int, owner: int, text: str) -> ProcessCredentials:
     """The credentials in the text of ``/proc/PID/status`` (read by any other means)."""
-    credentials = ProcessCredentials(pid, pid, owner, lambda: text)
-    credentials.tgid = int(credentials._fields["Tgid"])
-    return credentials
+    return ProcessCredentials(pid, int(_status_fields(text)["Tgid"]), owner, lambda: text)
+
+
+def _status_fields(text: str) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
 
 def credentials_at(dir_fd: int, pid: int) -> ProcessCredentials:

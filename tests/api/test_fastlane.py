@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support.children import sleepers
+from tests.support.metrics import metric
 from tests.support.server import ServerProcess, issue_token
 
 NDJSON, JSON, BINARY = "application/x-ndjson", "application/json", "application/octet-stream"
@@ -107,14 +108,11 @@ def test_the_same_refusals_either_way(
 def test_a_fast_answer_is_counted_and_audited(
     server: ServerProcess, reader: str, sleeper: subprocess.Popen[bytes], audit_file: Path
 ) -> None:
-    series = 'pmscan_http_requests_total{method="POST",route="/scan",status="200"}'
+    series = {"method": "POST", "route": "/scan", "status": "200"}
     with server.client(headers={"Authorization": f"Bearer {reader}"}) as admin:
 
         def count() -> float:
-            for line in admin.get("/metrics").text.splitlines():
-                if line.startswith(series + " "):
-                    return float(line.split()[-1])
-            return 0.0
+            return metric(admin, "pmscan_http_requests_total", **series)
 
         before = count()
         audited = len(audit_file.read_text().splitlines()) if audit_file.exists() else 0

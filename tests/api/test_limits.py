@@ -11,13 +11,14 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from tests.support.children import many_regions, sleepers
+from tests.support.metrics import metric, until
 from tests.support.server import ServerProcess
 
 WORKERS = 2
@@ -211,7 +212,7 @@ class TestConcurrentScans:
     def test_waits_no_longer_than_queue_seconds(
         self, http: httpx.Client, sleeper: subprocess.Popen[bytes]
     ) -> None:
-        rejected = metric(http, "pmscan_requests_rejected_total", 'reason="busy"')
+        rejected = metric(http, "pmscan_requests_rejected_total", reason="busy")
         started = time.monotonic()
         response = http.post("/scan", json={"pid": sleeper.pid})
         waited = time.monotonic() - started
@@ -219,7 +220,7 @@ class TestConcurrentScans:
         assert response.headers["Retry-After"] == "1"
         assert response.json()["detail"]["code"] == "BUSY"
         assert waited >= QUEUE_SECONDS - 0.1  # it did wait its turn first
-        assert metric(http, "pmscan_requests_rejected_total", 'reason="busy"') == rejected + 1
+        assert metric(http, "pmscan_requests_rejected_total", reason="busy") == rejected + 1
         assert metric(http, "pmscan_scan_queue_waiting") == 0
 
     @pytest.mark.usefixtures("full_pool")
@@ -227,8 +228,8 @@ class TestConcurrentScans:
     def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_leaves_it(
         self, server: ServerProcess, http: httpx.Client, sleeper: subprocess.Popen[bytes], waiting: str
     ) -> None:
-        gone = f'method="POST",route="{waiting}",status="499"'  # nginx's "client closed request"
-        gone_before = metric(http, "pmscan_http_requests_total", gone)
+        gone = {"method": "POST", "route": waiting, "status": "499"}  # nginx's "client closed request"
+        gone_before = metric(http, "pmscan_http_requests_total", **gone)
         with raw_request(server.port, *scan_request(sleeper.pid, waiting)):
             until(lambda: metric(http, "pmscan_scan_queue_waiting") == QUEUE_LIMIT, "the queue is full")
             started = time.monotonic()
@@ -247,7 +248,7 @@ class TestConcurrentScans:
         until(lambda: metric(http, "pmscan_scan_queue_waiting") == 0, "the client left the queue")
         assert time.monotonic() - left < QUEUE_SECONDS / 2
         assert metric(http, "pmscan_scan_workers_busy") == WORKERS
-        assert metric(http, "pmscan_http_requests_total", gone) == gone_before + 1
+        assert metric(http, "pmscan_http_requests_total", **gone) == gone_before + 1
 
     def test_no_queue_refuses_at_once(
         self, big: subprocess.Popen[bytes], sleeper: subprocess.Popen[bytes]
@@ -260,24 +261,6 @@ class TestConcurrentScans:
                 assert response.status_code == 503
                 assert response.json()["detail"]["code"] == "BUSY"
             until(lambda: http.post("/summary", json={"pid": sleeper.pid}).status_code == 200, "recovered")
-
-
-def metric(http: httpx.Client, name: str, labels: str = "") -> float:
-    """The value of one sample of /metrics (``labels`` as in the exposition: ``reason="busy"``)."""
-    prefix = f"{name}{{{labels}}} " if labels else f"{name} "
-    for line in http.get("/metrics").text.splitlines():
-        if line.startswith(prefix):
-            return float(line.split()[-1])
-    if labels:
-        return 0.0  # a labelled series appears with its first sample
-    raise AssertionError(f"no {name} in /metrics")
-
-
-def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.02)
 
 
 class TestJsonMaxRegions:

@@ -29,6 +29,7 @@ from app.pagemap import open_scan
 from app.pagemap.exceptions import ProcessGone
 from app.pagemap.process import TargetProcess
 from tests.support.children import many_regions, sleepers
+from tests.support.metrics import metric, until
 from tests.support.resources import Resources
 from tests.support.server import ServerProcess, any_user_server_command
 from tests.support.target import Target
@@ -37,23 +38,6 @@ from tests.support.users import NOBODY, OTHER, as_user, running_as_root, sleeper
 RECORD = struct.Struct("<QQQ")
 TRAILER_MARK, ERROR_MARK = (1 << 64) - 1, (1 << 64) - 2
 NDJSON, JSON, BINARY = "application/x-ndjson", "application/json", "application/octet-stream"
-
-
-def metric(http: httpx.Client, name: str) -> float:
-    """The value of an unlabelled series of /metrics."""
-    for line in http.get("/metrics").text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"no {name} in /metrics")
-
-
-def until(condition: Any, timeout: float, what: str) -> float:
-    """Poll ``condition()`` until true; the seconds it took (fails after ``timeout``)."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, f"not within {timeout} s: {what}"
-        time.sleep(0.002)
-    return time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
@@ -103,14 +87,14 @@ class TestTargetKilledDuringAWholeAnswer:
         headers = {"Accept": accept} if accept else {}
         with small_chunks.client() as http, small_chunks.client() as watcher, ThreadPoolExecutor(1) as pool:
             answer = pool.submit(http.post, path, json=body, headers=headers)
-            until(lambda: metric(watcher, "pmscan_scan_workers_busy") == 1, 5, "the scan started")
+            until(lambda: metric(watcher, "pmscan_scan_workers_busy") == 1, "the scan started", timeout=5)
             assert not answer.done(), "the scan ended before the target was killed: make it longer"
             os.kill(target.pid, signal.SIGKILL)
             target._proc.wait()
             response = answer.result(timeout=30)
             assert response.status_code == 410, response.text[:300]
             assert response.json()["detail"]["code"] == "EXITED"
-            until(lambda: metric(watcher, "pmscan_scan_workers_busy") == 0, 1, "the worker is free")
+            until(lambda: metric(watcher, "pmscan_scan_workers_busy") == 0, "the worker is free", timeout=1)
 
 
 class TestClientGoesAway:
@@ -138,14 +122,16 @@ class TestClientGoesAway:
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
                 conn.connect(("127.0.0.1", server.port))
                 conn.sendall(request)
-                until(lambda: metric(http, "pmscan_scan_workers_busy") == 1, 5, "the scan started")
+                until(lambda: metric(http, "pmscan_scan_workers_busy") == 1, "the scan started", timeout=5)
                 if accept != JSON:
                     conn.settimeout(10)
                     assert conn.recv(64).startswith(b"HTTP/1.1 200")
             finally:
                 # Unread data in the receive buffer: the close is a reset, as when a client dies.
                 conn.close()
-            took = until(lambda: metric(http, "pmscan_scan_workers_busy") == 0, 2, "the worker is free")
+            took = until(
+                lambda: metric(http, "pmscan_scan_workers_busy") == 0, "the worker is free", timeout=2
+            )
             regions = metric(http, "pmscan_scan_regions_total") - regions_before
             handles = Resources.of(server.pid).scan_handles
         stress_report.setdefault("client_gone", {})[accept] = {
