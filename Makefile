@@ -1,6 +1,7 @@
 # The two commands a new user needs: `make serve` and `make test`.
-# Both create .venv when missing and (re)install the project with its C extension
-# whenever its sources or dependencies change.
+# Both create .venv when missing, install exactly the locked dependencies (requirements/dev.txt,
+# with hashes) and (re)install the project with its C extension whenever its sources or the lock
+# change. `make lock` refreshes the lock files from pyproject.toml and clients/pyproject.toml.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,9 +10,14 @@ STAMP  := $(VENV)/.pmscan-installed
 # Warnings are errors in development builds only: a user's compiler may warn where ours does not.
 export CFLAGS += -Werror
 
-SOURCES := pyproject.toml $(wildcard app/pagemap/*.c app/pagemap/*.h) $(wildcard clients/pyproject.toml)
+SOURCES := pyproject.toml $(wildcard app/pagemap/*.c app/pagemap/*.h) clients/pyproject.toml
+# The lock files: dev.txt is everything a developer and CI install (server, tests, linters, SDK,
+# build backend); runtime.txt is the server alone, for the container image and deployments.
+LOCK    := requirements/dev.txt
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --upgrade
 
-.PHONY: serve test install tools ext openapi sdk wheel bench stress asan lint clean
+.PHONY: serve test install tools ext openapi sdk wheel bench stress asan lint lock clean
 
 serve: $(STAMP)
 	$(VENV)/bin/pmscan-server
@@ -36,14 +42,20 @@ tools:
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" wheel
 
-# Editable install: the extension is built in place (app/pagemap/_pagemap*.so),
-# so the tests and the server import the same tree the developer edits.
-$(STAMP): $(PY) $(SOURCES)
-	$(PY) -m pip install --quiet -e '.[test]'
-	@if [ -f clients/pyproject.toml ]; then $(PY) -m pip install --quiet -e ./clients; fi
+# The locked dependencies, every one checked against its hash; then the project and the SDK as
+# editable installs without dependencies or build isolation (the build backend is in the lock too).
+# The extension is built in place (app/pagemap/_pagemap*.so), so the tests and the server import
+# the same tree the developer edits.
+$(STAMP): $(PY) $(SOURCES) $(LOCK)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . -e ./clients
 	touch $@
+
+# Resolve the newest versions that pyproject.toml's ranges allow, with hashes. Commit the result.
+lock: $(STAMP)
+	$(UV_COMPILE) pyproject.toml clients/pyproject.toml requirements/tools.in --extra test -o requirements/dev.txt
+	$(UV_COMPILE) pyproject.toml -c requirements/dev.txt -o requirements/runtime.txt
 
 # Rebuild only the C extensions, in place (fast, for working on the C code).
 ext: $(PY)
@@ -55,8 +67,8 @@ openapi: $(STAMP)
 sdk: $(STAMP)
 	$(PY) -m clients.regenerate
 
-wheel: $(PY)
-	$(PY) -m pip wheel --quiet --no-deps -w dist .
+wheel: $(STAMP)
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
 
 bench: $(STAMP)
 	$(PY) bench/scan_bench.py
@@ -71,9 +83,12 @@ stress: $(STAMP) tools
 asan: $(STAMP)
 	$(PY) -m tests.support.asan
 
+# The hand-written client is linted with the rest; its generated part is excluded in pyproject.toml.
+LINTED := app tests bench clients
+
 lint: $(STAMP)
-	$(PY) -m ruff check app tests bench
-	$(PY) -m ruff format --check app tests bench
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m mypy
 
 clean:
