@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from . import openapi
 from .api import auth, exception_handlers
@@ -16,6 +16,7 @@ from .api.fastlane import ScanFastLane
 from .api.metrics import Metrics
 from .api.observe import ObserveRequests
 from .api.pool import ScanPool
+from .api.query import single_valued_query
 from .api.routes import protected, public
 from .api.shutdown import Shutdown
 from .pagemap.probe import probe
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's native OpenTelemetry: pmscan's observability is its Prometheus metrics and
         # audit log, and asking on every request whether a tracer is configured costs ~20 us.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.settings = settings
     auth.install(app, settings)

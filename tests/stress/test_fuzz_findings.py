@@ -21,13 +21,19 @@
    ``"max_pages": true`` stopped after one page), and a numeric string as its number; ``by_vma``
    took 1 and ``"yes"``. The schema says integer and boolean: 422 (app/api/schemas.py
    ``ScanRequest._integer``, ``SummaryRequest.by_vma``).
+7. Query and path parameters were read laxly: ``GET /processes?comm=null&comm=x&comm=y&uid=0.0``
+   answered 200 ``[]`` — FastAPI kept the last ``comm``, pydantic read ``0.0`` (and ``+5``,
+   ``5_0``, `` 5``) as an integer. A repeated single-valued parameter, and an integer not written
+   in decimal digits, get a 422 naming the parameter (app/api/query.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -186,3 +192,38 @@ class TestIntegersAndBooleansAreThemselves:
         response = http.post("/summary", json={"pid": float(layout.pid), "max_pages": 3.0, "by_vma": True})
         assert response.status_code == 200, response.text
         assert response.json()["pid"] == layout.pid
+
+
+class TestQueryParametersAreStrict:
+    def test_the_fuzzers_request(self, http: httpx.Client) -> None:
+        response = http.get("/processes?comm=null&comm=sleep&comm=bash&uid=0.0")
+        assert response.status_code == 422, response.text
+        # A repeated parameter is refused before the values are read: the first error is comm's.
+        assert [e["loc"] for e in response.json()["detail"]] == [["query", "comm"]]
+        fixed = http.get("/processes?comm=null&uid=0.0")
+        assert fixed.status_code == 422, fixed.text
+        assert [e["loc"] for e in fixed.json()["detail"]] == [["query", "uid"]]
+
+    @pytest.mark.parametrize("value", ["0.0", "+0", "0_0", " 0", "1e0", "0x0", "true"])
+    def test_integers_in_decimal_digits(self, http: httpx.Client, value: str) -> None:
+        response = http.get("/processes", params={"uid": value})
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["detail"]] == [["query", "uid"]]
+
+    def test_a_repeated_parameter_is_named(self, http: httpx.Client) -> None:
+        response = http.get("/processes?uid=0&uid=0")
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["detail"]] == [["query", "uid"]]
+
+    @pytest.mark.parametrize("value", ["1.0", "+1", "1_0", "0x1"])
+    def test_path_integers_too(self, http: httpx.Client, value: str) -> None:
+        response = http.get(f"/processes/{value}/maps")
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["detail"]] == [["path", "pid"]]
+
+    def test_the_same_filters_given_once_are_answered(self, http: httpx.Client) -> None:
+        """The strict reading refuses only what is ambiguous: the filters still select."""
+        comm = Path("/proc/self/comm").read_text().strip()
+        response = http.get("/processes", params={"uid": str(os.getuid()), "comm": comm})
+        assert response.status_code == 200, response.text
+        assert os.getpid() in {p["pid"] for p in response.json()}

@@ -12,6 +12,7 @@ from ...pagemap.processes import list_processes
 from ..audit import track
 from ..auth import RequireWrite, TargetRule
 from ..deps import ServicesDep
+from ..query import DecimalDigits
 from ..schemas import CgroupPath, ErrorBody, MappingInfo, ProcessInfo
 from .scan import ERRORS
 
@@ -27,8 +28,8 @@ router = APIRouter(prefix="/processes", tags=["processes"])
 async def processes(
     request: Request,
     services: ServicesDep,
-    comm: str | None = Query(default=None, max_length=64, description="exact command name"),
-    uid: int | None = Query(default=None, ge=0, le=(1 << 32) - 1),
+    comm: Annotated[str | None, Query(max_length=64, description="exact command name")] = None,
+    uid: Annotated[int | None, Query(ge=0, le=(1 << 32) - 1), DecimalDigits] = None,
     cgroup: Annotated[CgroupPath | None, Query()] = None,
 ) -> list[ProcessInfo]:
     """User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it."""
@@ -39,7 +40,7 @@ async def processes(
     return [ProcessInfo(**e._asdict()) for e in entries]
 
 
-Pid = Annotated[int, Path(gt=0, le=(1 << 31) - 1, description="the target process")]
+Pid = Annotated[int, Path(gt=0, le=(1 << 31) - 1, description="the target process"), DecimalDigits]
 
 
 @router.get("/{pid}/maps", operation_id="get_maps", response_model=list[MappingInfo], responses=ERRORS)
