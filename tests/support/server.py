@@ -8,12 +8,14 @@ With authentication on and no ``token_file`` given, the token file is put in a t
 directory (the server's first start creates it there, and :attr:`ServerProcess.admin_token`
 reads the generated token): a test never touches ``/var/lib/pmscan``. With ``tls_cert`` the URL is
 ``https`` and ``client()`` verifies against ``tls_ca``. :func:`any_user_server_command` runs the
-server as a user who cannot reach the venv's interpreter (it lives under ``/root``).
+server as a user who can read neither the venv nor the checkout (both may be root-only).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import io
 import os
 import shutil
@@ -40,13 +42,45 @@ def server_executable() -> Path:
 
 
 def any_user_server_command() -> tuple[list[str], dict[str, str]]:
-    """``pmscan-server`` as any user can run it: the system ``python3`` (same minor version as the
-    venv, so its compiled extensions load) with the repository and the venv's site-packages on
-    ``PYTHONPATH``. Returns the command and the environment variables it needs."""
+    """``pmscan-server`` as any user can run it, wherever the checkout lives: the system
+    ``python3`` (same minor version as the venv, so the compiled extension loads) on the server
+    installed by :func:`_any_user_install`. Returns the command and the environment it needs."""
     python = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    site = Path(sys.prefix) / "lib" / version / "site-packages"
-    return [python, "-m", "app.server"], {"PYTHONPATH": f"{REPO}:{site}", "PYTHONDONTWRITEBYTECODE": "1"}
+    return [python, "-m", "app.server"], {
+        "PYTHONPATH": str(_any_user_install()),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+@functools.cache
+def _any_user_install() -> Path:
+    """The server's wheel and its locked runtime dependencies, installed in a directory every
+    user may read; built once per test session and removed at its end.
+
+    The checkout may sit where only root may enter (under ``/root``, in a ``mktemp -d``
+    directory), and so does the venv inside it: another user cannot import either. This is
+    what a deployment does too: it installs the wheel, not the checkout."""
+    root = Path(tempfile.mkdtemp(prefix="pmscan-any-user-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    root.chmod(0o755)
+    site, wheels = root / "site-packages", root / "dist"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run(
+        [*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO)],
+        check=True,
+        cwd=root,
+    )
+    lock = REPO / "requirements" / "runtime.txt"
+    subprocess.run(
+        [*pip, "install", "--quiet", "--require-hashes", "--target", str(site), "-r", str(lock)], check=True
+    )
+    subprocess.run(
+        [*pip, "install", "--quiet", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))],
+        check=True,
+    )
+    for path in (root, *root.rglob("*")):  # pip keeps the umask; make sure of a+rX whatever it is
+        path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+    return site
 
 
 def free_port() -> int:
@@ -191,16 +225,26 @@ class ServerProcess:
                 self.process.wait()
         return self.process.returncode
 
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def close(self) -> None:
+        """Stop the server and release the log and token directory."""
         self.stop()
         self._log.close()
         if self._state is not None:
             self._state.cleanup()
+
+    def __enter__(self) -> ServerProcess:
+        try:
+            return self.start()
+        except BaseException:
+            # No __exit__ follows a failed __enter__: without this the log file stays open until
+            # the garbage collector finds it, in whatever test runs then (an unraisable warning).
+            self.close()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def issue_token(token_file: Path, name: str, scopes: str) -> str:
