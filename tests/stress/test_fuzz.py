@@ -173,8 +173,10 @@ def fuzzer(server: ServerProcess, layout: Layout) -> Iterator[Fuzzer]:
 HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture]
 
 
+# Derandomized: CI sends the same ~700 requests on every run, so a red CI is a change in the
+# server (or the locked fuzzer), never the draw; the full run of make stress explores at random.
 @schema.parametrize()
-@settings(max_examples=12, deadline=None, suppress_health_check=HEALTH)  # about 700 requests
+@settings(max_examples=12, deadline=None, suppress_health_check=HEALTH, derandomize=True)
 def test_short(case: Case, fuzzer: Fuzzer, stress_report: dict[str, Any]) -> None:
     stress_report["fuzz_short"] = fuzzer.call("short", case)
 
