@@ -67,8 +67,8 @@ openapi: $(STAMP)
 sdk: $(STAMP)
 	$(PY) -m clients.regenerate
 
-wheel: $(STAMP)
-	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+wheel: $(PY)
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
 
 bench: $(STAMP)
 	$(PY) bench/scan_bench.py

@@ -1,4 +1,4 @@
-"""The three response formats of /scan (API.md): NDJSON, a JSON document, raw records."""
+"""The three response formats of /scan (docs/api.md): NDJSON, a JSON document, raw records."""
 
 from __future__ import annotations
 

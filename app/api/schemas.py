@@ -1,4 +1,4 @@
-"""The HTTP contract's bodies (API.md). ``ScanRequest`` mirrors ``struct pm_scan_arg``.
+"""The HTTP contract's bodies (docs/api.md). ``ScanRequest`` mirrors ``struct pm_scan_arg``.
 
 Everything the kernel would reject is rejected here first, with a 422 naming the field.
 """

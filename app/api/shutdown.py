@@ -5,7 +5,7 @@ running requests, then cancels them; a stream cut that way ends without its trai
 (the HTTP chunked framing is broken too, so clients see the cut). To end streams
 cleanly instead, the server calls :meth:`Shutdown.begin` from its signal handler: a
 stream still running after half of the grace period ends at its next chunk with the
-error line ``ESHUTDOWN`` (API.md), leaving the other half to deliver what is buffered.
+error line ``ESHUTDOWN`` (docs/api.md), leaving the other half to deliver what is buffered.
 JSON and summary answers, which are bounded by the scan time limit, run to completion.
 """
 

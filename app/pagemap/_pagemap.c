@@ -53,7 +53,7 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     }
     if (vec_len <= 0 || vec_len > PY_SSIZE_T_MAX / RECORD_SIZE) {
         /* Always give the kernel a buffer: vec_len == 0 with WP_MATCHING
-         * crashed kernels before 6.17 (KERNEL_NOTES 10). */
+         * crashed kernels before 6.17 (kernel-notes 10). */
         PyErr_SetString(PyExc_ValueError, "vec_len must be a positive number of records");
         return NULL;
     }
@@ -111,7 +111,7 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     unsigned long long kernel_end = arg.walk_end;
     unsigned long long walk_end;
 
-    /* The kernel's walk_end is wrong in both directions (KERNEL_NOTES 2): it is
+    /* The kernel's walk_end is wrong in both directions (kernel-notes 2): it is
      * written only on an early stop, and a stop of the internal bounce buffer
      * leaves a stale value behind when the rest of the walk then completes. */
     if (ret < vec_len && (max_pages == 0 || pages < max_pages)) {

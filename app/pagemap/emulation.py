@@ -1,6 +1,6 @@
 """PAGEMAP_SCAN's answers computed from ``/proc/PID/pagemap``, for kernels without the ioctl.
 
-The ``pagemap`` backend reads one 64-bit entry per page (KERNEL_NOTES 16) and classifies
+The ``pagemap`` backend reads one 64-bit entry per page (kernel-notes 16) and classifies
 it as the kernel's ``pagemap_page_category`` would (``_pagemapfile.c``). What the entries
 do not say comes from ``/proc/PID/smaps``: which ranges are mappings (gaps between them
 are never reported), which mappings the kernel skips (``VM_PFNMAP``), which are hugetlb,

@@ -1,4 +1,4 @@
-"""What the running kernel can do, found out by asking it (KERNEL_NOTES 5 and 11).
+"""What the running kernel can do, found out by asking it (kernel-notes 5 and 11).
 
 Support is never inferred from the kernel version: distributions backport. Each
 category bit is tried once with a one-page scan of our own memory.

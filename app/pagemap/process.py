@@ -1,9 +1,9 @@
 """A handle on one target process that cannot silently switch to another one.
 
-PID reuse (KERNEL_NOTES 14): a pidfd is opened first, then the ``/proc/PID`` directory;
+PID reuse (kernel-notes 14): a pidfd is opened first, then the ``/proc/PID`` directory;
 every later file is opened relative to that directory (which keeps referring to the
 same task even if the number is reused), and the pidfd tells whether the process is
-still alive after the fact (KERNEL_NOTES 13: a process that exits mid-scan scans as
+still alive after the fact (kernel-notes 13: a process that exits mid-scan scans as
 empty, successfully).
 """
 
@@ -22,7 +22,7 @@ from .maps import Mapping, parse_maps
 
 __all__ = ["ProcessStat", "TargetProcess", "read_stat"]
 
-#: ``PF_KTHREAD`` in ``/proc/PID/stat`` field 9: kernel threads have no mm (KERNEL_NOTES 12).
+#: ``PF_KTHREAD`` in ``/proc/PID/stat`` field 9: kernel threads have no mm (kernel-notes 12).
 PF_KTHREAD = 0x00200000
 
 

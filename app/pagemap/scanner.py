@@ -1,7 +1,7 @@
 """A scan of one process as a sequence of bounded chunks of page_region records.
 
 The kernel is called with a bounded buffer again and again, resuming at the corrected
-``walk_end`` (KERNEL_NOTES 1-2), so memory stays bounded however large the result.
+``walk_end`` (kernel-notes 1-2), so memory stays bounded however large the result.
 Regions are never split at those internal boundaries: the last record of each chunk
 is held back until the next one shows whether it continues.
 """
@@ -108,7 +108,7 @@ class Scan:
             return ready + self._finish(self.args.end)
         if walk_end <= start and not records:
             # No progress (a partial hugetlb page under WP_MATCHING stops every walk
-            # there, KERNEL_NOTES 8): the truth is that the walk ends here.
+            # there, kernel-notes 8): the truth is that the walk ends here.
             return ready + self._finish(walk_end)
         return ready
 
@@ -135,7 +135,7 @@ class Scan:
     def _resume_point_after_limit(self) -> int:
         """vec_len or max_pages is used up: is anything matching left in the range?
 
-        ``walk_end`` must equal ``end`` when nothing remains (API.md), so look once
+        ``walk_end`` must equal ``end`` when nothing remains (docs/api.md), so look once
         more, without write-protecting, for a single matching page.
         """
         position = self.walk_end

@@ -3,7 +3,9 @@
 # tests/deploy/test_container.py runs the very same commands without a container engine.
 #
 #   build-steps.sh build SRC OUT     build SRC's wheel into OUT/dist (the command of `make wheel`), and
-#                                    every dependency as a wheel into OUT/deps; needs a compiler
+#                                    every dependency, at the versions and hashes that
+#                                    SRC/requirements/runtime.txt locks, as a wheel into OUT/deps;
+#                                    needs a compiler
 #   build-steps.sh install OUT       install OUT/dist/*.whl from OUT/deps alone: no index, no compiler
 #
 # PYTHON names the interpreter (default: python3); `install` uses that interpreter's pip.
@@ -29,8 +31,9 @@ build)
     out="$(cd "$out" && pwd)"
     # The same command as the Makefile's `wheel` target, with the output directory made explicit.
     (cd "$src" && "$python" -m pip wheel --quiet --no-deps -w "$out/dist" .)
-    # Its dependencies, as wheels too, so that the runtime stage installs without an index or compiler.
-    "$python" -m pip wheel -w "$out/deps" "$out"/dist/*.whl
+    # Its dependencies, as wheels too, so that the runtime stage installs without an index or compiler:
+    # exactly the locked ones, each checked against its hash.
+    "$python" -m pip wheel --quiet --require-hashes -w "$out/deps" -r "$src/requirements/runtime.txt"
     ;;
 install)
     [ $# -eq 1 ] || usage

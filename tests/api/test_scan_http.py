@@ -124,7 +124,7 @@ class TestDefaultRange:
         assert document["end"] == max(e for _, e in ranges)
 
     def test_unfiltered_scan_covers_the_mappings(self, http: httpx.Client, target: Target) -> None:
-        """KERNEL_NOTES 4: unpopulated pages inside mappings are reported; gaps never are."""
+        """kernel-notes 4: unpopulated pages inside mappings are reported; gaps never are."""
         area = target.anon("holes", 64)
         target.write(area, 10)
         regions, _ = ndjson(http, {"pid": target.pid, "start": area.start, "end": area.end})
@@ -224,7 +224,7 @@ class TestSummary:
         assert response.status_code == 200
         summary = response.json()
         present = summary["categories"]["PRESENT"] - summary["categories"].get("PFNZERO", 0)
-        assert present * target.page_size == target.smaps(area)["Rss"], "KERNEL_NOTES 7b"
+        assert present * target.page_size == target.smaps(area)["Rss"], "kernel-notes 7b"
         assert summary["pages"] == 256
         assert summary["walk_end"] == area.end
 

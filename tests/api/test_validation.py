@@ -1,5 +1,5 @@
 """Bad input gets a 422 that names the field, before any kernel call, and never harms the
-target (KERNEL_NOTES 14b: the service rejects what the kernel would reject, itself)."""
+target (kernel-notes 14b: the service rejects what the kernel would reject, itself)."""
 
 from __future__ import annotations
 

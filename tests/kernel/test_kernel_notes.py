@@ -1,4 +1,4 @@
-"""The facts of /work/shared/KERNEL_NOTES.md, pinned down against this machine's kernel.
+"""The facts of docs/kernel-notes.md, pinned down against this machine's kernel.
 
 Every test has the target process make its own ``ioctl(PAGEMAP_SCAN)`` (``Target.kernel_scan``) and
 compares the answer with an independent source: ``/proc/PID/smaps``, ``/proc/PID/pagemap``, or what
@@ -201,7 +201,7 @@ class TestNote2WalkEnd:
     ) -> None:
         """Observed on 6.18: the walk is complete, yet ``walk_end`` is where the kernel last restarted
         its walk, the start of the last bounce-buffer load (512 regions, 4 MiB here) short of ``end``.
-        If this fails, the kernel changed: revisit KERNEL_NOTES 2 and the service's correction."""
+        If this fails, the kernel changed: revisit kernel-notes 2 and the service's correction."""
         target, area = sparse_gib
         walk_end, regions = target.kernel_scan_to(
             tmp_path / "r", area.start, area.end, anyof=self.present, vec_len=1 << 18

@@ -80,7 +80,7 @@ MASKS: list[dict[str, int]] = [
 ]
 #: (vec_len, max_pages) of single steps. At most 512 regions or pages (one kernel bounce buffer):
 #: beyond that, after an exact fit, the ioctl's walk_end is another correct resume point, the end
-#: of its last region where the emulation says end (KERNEL_NOTES 2).
+#: of its last region where the emulation says end (kernel-notes 2).
 STEPS = [(1 << 16, 0), (1, 0), (3, 0), (512, 1), (512, 7), (2, 5)]
 
 

@@ -138,7 +138,7 @@ class TestPaginationThroughWalkEnd:
         _, expected = target.kernel_scan(mixed.start, mixed.end)
         scan, got = domain_scan(target, mixed, vec_len=len(expected))
         assert got == expected
-        assert scan.walk_end == mixed.end, "nothing is left, so walk_end must be end (API.md)"
+        assert scan.walk_end == mixed.end, "nothing is left, so walk_end must be end (docs/api.md)"
 
     def test_vec_len_zero_reports_nothing_but_walks(self, target: Target, mixed: Area) -> None:
         _, expected = target.kernel_scan(mixed.start, mixed.end, mask=Category.PRESENT)
@@ -153,7 +153,7 @@ class TestPaginationThroughWalkEnd:
 class TestLargeSparseRange:
     def test_complete_walk_reports_walk_end_at_end(self, target: Target, tmp_path: Path) -> None:
         """1 GiB, every other page written: 131072 regions. The kernel's own walk_end
-        comes back short here (KERNEL_NOTES 2a); the scanner must say end."""
+        comes back short here (kernel-notes 2a); the scanner must say end."""
         area = target.anon("big", 262144)
         target.write(area, 0, 131072, 2)
         kernel_end, expected = target.kernel_scan_to(

@@ -1,4 +1,4 @@
-"""The least privilege pmscan needs (KERNEL_NOTES 15), proven with the real server.
+"""The least privilege pmscan needs (kernel-notes 15), proven with the real server.
 
 The server runs as ``nobody`` holding exactly a chosen set of capabilities (ambient, inheritable and
 bounding sets, ``no_new_privs``: what systemd's ``AmbientCapabilities=`` gives a service) and is asked
