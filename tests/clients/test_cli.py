@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import struct
 import subprocess
 import sys
@@ -96,8 +97,9 @@ class TestScan:
         assert trailer == ((1 << 64) - 1, patterned.end, len(records))
 
     def test_a_closed_pipe_is_quiet(self, server: ServerProcess, target: Target, patterned: Area) -> None:
+        pmscan = shlex.quote(str(PMSCAN))
         done = subprocess.run(
-            f"{PMSCAN} --url {server.url} scan {target.pid} --range {scan_range(patterned)} | head -1",
+            f"{pmscan} --url {server.url} scan {target.pid} --range {scan_range(patterned)} | head -1",
             shell=True, capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert done.stdout.startswith('{"start"') and done.stderr == ""

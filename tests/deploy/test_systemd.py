@@ -45,7 +45,8 @@ def unit_with_existing_exec(tmp_path: Path) -> Path:
     """A copy of the unit whose ExecStart= names an executable that exists here: the tools check the
     binary, and pmscan-server need not be installed on the machine that runs the tests."""
     copy = tmp_path / UNIT.name
-    text = re.sub(r"(?m)^ExecStart=\S+", f"ExecStart={sys.executable}", UNIT.read_text())
+    # Quoted: the checkout, and so the venv's interpreter, may lie under a path with spaces.
+    text = re.sub(r"(?m)^ExecStart=\S+", lambda _: f'ExecStart="{sys.executable}"', UNIT.read_text())
     copy.write_text(text)
     return copy
 
