@@ -274,42 +274,49 @@ class TestLimits:
 
 POD_UID = str(uuid.uuid4())
 CONTAINER_IDS = [uuid.uuid4().hex + uuid.uuid4().hex for _ in range(3)]
+#: The kubelet's two cgroup drivers: (hierarchy, the pod's path, a container's name, the runtime
+#: label). systemd in the unified hierarchy with containerd; cgroupfs in v1's memory hierarchy.
+DRIVERS = {
+    "systemd": (
+        "",
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice".format(
+            POD_UID.replace("-", "_")
+        ),
+        "cri-containerd-{}.scope",
+        "containerd",
+    ),
+    "cgroupfs": ("memory", f"kubepods/burstable/pod{POD_UID}", "{}", ""),
+}
 
 
-@pytest.fixture
-def pods() -> Iterator[TemporaryCgroup]:
-    """Under a temporary cgroup, the systemd driver's tree of one Burstable pod with containerd
-    containers: ``kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice/
-    cri-containerd-<id>.scope`` (the test's processes move in; all is removed after)."""
+@pytest.fixture(params=sorted(DRIVERS))
+def pods(request: pytest.FixtureRequest) -> Iterator[tuple[TemporaryCgroup, str, str, str]]:
+    """Under a temporary cgroup, the tree a kubelet driver makes for one Burstable pod of three
+    containers (the test's processes move in; all is removed after). Yields the cgroup, the
+    pod's path in it, the containers' name pattern and the runtime label expected."""
+    controller, pod, name, runtime = DRIVERS[request.param]
     try:
-        cgroup = TemporaryCgroup()
+        cgroup = TemporaryCgroup(controller)
     except CgroupUnavailableError as e:
         pytest.skip(str(e))
     with cgroup:
-        pod = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice".format(
-            POD_UID.replace("-", "_")
-        )
-        for part in ("kubepods.slice", "kubepods.slice/kubepods-burstable.slice", pod):
-            cgroup.make(part)
+        parts = pod.split("/")
+        for depth in range(1, len(parts) + 1):
+            cgroup.make("/".join(parts[:depth]))
         for container_id in CONTAINER_IDS:
-            cgroup.make(f"{pod}/cri-containerd-{container_id}.scope")
-        yield cgroup
-
-
-def container_path(container_id: str) -> str:
-    pod = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice".format(
-        POD_UID.replace("-", "_")
-    )
-    return f"{pod}/cri-containerd-{container_id}.scope"
+            cgroup.make(f"{pod}/{name.format(container_id)}")
+        yield cgroup, pod, name, runtime
 
 
 class TestContainers:
-    def test_series_per_container_and_the_cap(self, pods: TemporaryCgroup, target_binary: Path) -> None:
+    def test_series_per_container_and_the_cap(
+        self, pods: tuple[TemporaryCgroup, str, str, str], target_binary: Path
+    ) -> None:
+        cgroup, pod, name, runtime = pods
         with Target(target_binary) as first, Target(target_binary) as second, sleepers(1) as (third,):
             first.write(first.anon("a", 64), 0, 64)
-            pods.add(first.pid, container_path(CONTAINER_IDS[0]))
-            pods.add(second.pid, container_path(CONTAINER_IDS[1]))
-            pods.add(third.pid, container_path(CONTAINER_IDS[2]))
+            for process, container_id in zip((first, second, third), CONTAINER_IDS, strict=True):
+                cgroup.add(process.pid, f"{pod}/{name.format(container_id)}")
             settings = {"export_containers": "true", "export_max_age_seconds": 0}
             with ServerProcess(auth="off", **settings) as server, server.client() as http:
                 processes = series(http, "pmscan_container_processes")
@@ -323,7 +330,7 @@ class TestContainers:
                 if dict(labels)["pod_uid"] == POD_UID
             }
             assert ours == dict.fromkeys(CONTAINER_IDS, 1)
-            labels = {"container_id": CONTAINER_IDS[0], "runtime": "containerd", "pod_uid": POD_UID}
+            labels = {"container_id": CONTAINER_IDS[0], "runtime": runtime, "pod_uid": POD_UID}
             key = tuple(sorted({**labels, "qos": "burstable", "category": "present"}.items()))
             assert memory[key] == summary["categories"]["PRESENT"] * page_size
 
