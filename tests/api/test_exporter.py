@@ -9,6 +9,7 @@ import os
 import re
 import struct
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -268,6 +269,57 @@ class TestLimits:
             http.get("/metrics")
             assert metric(http, "pmscan_export_incomplete") == 0
             assert metric(http, "pmscan_group_processes", group="targets") == 1
+
+
+class TestSharesThePool:
+    def test_requests_keep_their_workers_during_collections(self, tmp_path: Path) -> None:
+        """Three workers, no queue, collections limited to one worker: summary requests made one
+        at a time while collections of four large processes run back to back are never refused
+        (with every worker taken by the collection, some would be: 503)."""
+        script = tmp_path / "largish.py"
+        script.write_text(
+            "import mmap, sys\n"
+            "area = mmap.mmap(-1, 1 << 28, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
+            "area.madvise(mmap.MADV_NOHUGEPAGE)\n"
+            "for offset in range(0, 1 << 28, 2 * mmap.PAGESIZE): area[offset]\n"
+            "print('ready', flush=True); sys.stdin.read()\n"
+        )
+        groups = {"large": {"cmdline": f".*{re.escape(str(script))}.*"}}
+        settings = {
+            "workers": 3,
+            "queue_limit": 0,
+            "export_concurrency": 1,
+            "export_groups": json.dumps(groups),
+            "export_max_age_seconds": 0,
+        }
+        with (
+            sleepers(
+                4, argv=[sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            ) as large,
+            ServerProcess(auth="off", **settings) as server,
+            server.client() as http,
+        ):
+            for process in large:
+                assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+            done = threading.Event()
+            statuses: list[int] = []
+
+            def summaries() -> None:
+                with server.client() as other:
+                    while not done.is_set():
+                        statuses.append(other.post("/summary", json={"pid": large[0].pid}).status_code)
+
+            thread = threading.Thread(target=summaries)
+            thread.start()
+            try:
+                for _ in range(10):
+                    assert http.get("/metrics").status_code == 200
+            finally:
+                done.set()
+                thread.join()
+            assert metric(http, "pmscan_group_processes", group="large") == 4
+            assert metric(http, "pmscan_export_incomplete") == 0
+        assert statuses and set(statuses) == {200}
 
 
 # ---- containers --------------------------------------------------------------------------------
