@@ -20,8 +20,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.cgroups import CgroupUnavailableError, TemporaryCgroup
+from tests.support.cgroups import CgroupUnavailableError
 from tests.support.children import many_regions, named_sleep, sleepers
+from tests.support.kubepods import DRIVERS, KubePod
 from tests.support.metrics import metric
 from tests.support.server import ServerProcess, server_executable
 from tests.support.target import Target
@@ -324,51 +325,23 @@ class TestSharesThePool:
 
 # ---- containers --------------------------------------------------------------------------------
 
-POD_UID = str(uuid.uuid4())
-CONTAINER_IDS = [uuid.uuid4().hex + uuid.uuid4().hex for _ in range(3)]
-#: The kubelet's two cgroup drivers: (hierarchy, the pod's path, a container's name, the runtime
-#: label). systemd in the unified hierarchy with containerd; cgroupfs in v1's memory hierarchy.
-DRIVERS = {
-    "systemd": (
-        "",
-        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice".format(
-            POD_UID.replace("-", "_")
-        ),
-        "cri-containerd-{}.scope",
-        "containerd",
-    ),
-    "cgroupfs": ("memory", f"kubepods/burstable/pod{POD_UID}", "{}", ""),
-}
-
 
 @pytest.fixture(params=sorted(DRIVERS))
-def pods(request: pytest.FixtureRequest) -> Iterator[tuple[TemporaryCgroup, str, str, str]]:
-    """Under a temporary cgroup, the tree a kubelet driver makes for one Burstable pod of three
-    containers (the test's processes move in; all is removed after). Yields the cgroup, the
-    pod's path in it, the containers' name pattern and the runtime label expected."""
-    controller, pod, name, runtime = DRIVERS[request.param]
+def pod(request: pytest.FixtureRequest) -> Iterator[KubePod]:
+    """A Burstable pod of three containers, in the cgroup tree of each kubelet driver."""
     try:
-        cgroup = TemporaryCgroup(controller)
+        with KubePod(request.param) as created:
+            yield created
     except CgroupUnavailableError as e:
         pytest.skip(str(e))
-    with cgroup:
-        parts = pod.split("/")
-        for depth in range(1, len(parts) + 1):
-            cgroup.make("/".join(parts[:depth]))
-        for container_id in CONTAINER_IDS:
-            cgroup.make(f"{pod}/{name.format(container_id)}")
-        yield cgroup, pod, name, runtime
 
 
 class TestContainers:
-    def test_series_per_container_and_the_cap(
-        self, pods: tuple[TemporaryCgroup, str, str, str], target_binary: Path
-    ) -> None:
-        cgroup, pod, name, runtime = pods
+    def test_series_per_container_and_the_cap(self, pod: KubePod, target_binary: Path) -> None:
         with Target(target_binary) as first, Target(target_binary) as second, sleepers(1) as (third,):
             first.write(first.anon("a", 64), 0, 64)
-            for process, container_id in zip((first, second, third), CONTAINER_IDS, strict=True):
-                cgroup.add(process.pid, f"{pod}/{name.format(container_id)}")
+            for index, process in enumerate((first, second, third)):
+                pod.add(process.pid, index)
             settings = {"export_containers": "true", "export_max_age_seconds": 0}
             with ServerProcess(auth="off", **settings) as server, server.client() as http:
                 processes = series(http, "pmscan_container_processes")
@@ -379,10 +352,10 @@ class TestContainers:
             ours = {
                 dict(labels)["container_id"]: value
                 for labels, value in processes.items()
-                if dict(labels)["pod_uid"] == POD_UID
+                if dict(labels)["pod_uid"] == pod.uid
             }
-            assert ours == dict.fromkeys(CONTAINER_IDS, 1)
-            labels = {"container_id": CONTAINER_IDS[0], "runtime": runtime, "pod_uid": POD_UID}
+            assert ours == dict.fromkeys(pod.container_ids, 1)
+            labels = {"container_id": pod.container_ids[0], "runtime": pod.runtime, "pod_uid": pod.uid}
             key = tuple(sorted({**labels, "qos": "burstable", "category": "present"}.items()))
             assert memory[key] == summary["categories"]["PRESENT"] * page_size
 
