@@ -61,6 +61,15 @@ def present_pages(pid: int, limit: int) -> int:
     return present
 
 
+def _is_kernel_thread(pid: int) -> bool:
+    """``PF_KTHREAD`` (0x00200000) in field 9 of /proc/PID/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(") ")[2].split()
+    except OSError:
+        return False
+    return bool(int(fields[6]) & 0x00200000)
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
         if line.startswith("Rss:"):
@@ -168,6 +177,22 @@ class TestLeftOut:
                 assert metric(http, "pmscan_group_processes", group="pmscan") == 1
                 with second.client() as other:
                     assert metric(other, "pmscan_group_processes", group="targets") == 1
+            for reason in ("timeout", "busy", "denied", "error"):
+                assert metric(http, "pmscan_export_errors_total", reason=reason) == 0
+
+    def test_kernel_threads(self) -> None:
+        kernel_threads = [
+            pid
+            for pid in (int(name) for name in os.listdir("/proc") if name.isdigit())
+            if _is_kernel_thread(pid)
+        ]
+        if not kernel_threads:
+            pytest.skip("no kernel thread is visible in this pid namespace")
+        groups = {"kernel": {"comm": "kthreadd|kworker.*|ksoftirqd.*|rcu_.*|migration.*"}}
+        settings = {"export_groups": json.dumps(groups), "export_max_age_seconds": 0}
+        with ServerProcess(auth="off", **settings) as server, server.client() as http:
+            assert metric(http, "pmscan_group_processes", group="kernel") == 0
+            assert metric(http, "pmscan_group_mapped_bytes", group="kernel") == 0
             for reason in ("timeout", "busy", "denied", "error"):
                 assert metric(http, "pmscan_export_errors_total", reason=reason) == 0
 
