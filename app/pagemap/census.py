@@ -64,8 +64,12 @@ def _user_processes() -> Iterator[tuple[int, str]]:
     collection lists every process each time: what ``list_processes`` reads more is not needed)."""
     for pid in sorted(int(name) for name in os.listdir("/proc") if name.isdigit()):
         try:
-            with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
-                stat = read_stat(f.read())
+            # os.read: a text-mode open() costs four times as much, for every process each time.
+            fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                stat = read_stat(os.read(fd, 4096).decode(errors="replace"))
+            finally:
+                os.close(fd)
         except (OSError, ValueError, IndexError):
             continue  # exited while we looked
         if not stat.kernel_thread:
