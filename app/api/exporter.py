@@ -3,9 +3,9 @@
 One collector object, registered once in the app's registry; its :meth:`collect` only turns the
 last collection into metric families. A collection (:meth:`PageStateExporter.refresh`, awaited by
 the route before the registry renders) finds the processes of the configured groups (and, with
-``PMSCAN_EXPORT_CONTAINERS``, of containers) and counts each one's pages in the scan pool, at most
-``PMSCAN_EXPORT_CONCURRENCY`` at once and each under a pool slot like any request, so scrapes
-never take the pool from ``/scan``. A collection never outlasts its budget: what it could not
+``PMSCAN_EXPORT_CONTAINERS``, of containers) and counts each one's pages in the scan pool, in
+batches (:data:`BATCH`), at most ``PMSCAN_EXPORT_CONCURRENCY`` batches at once and each under a
+pool slot like any request, so scrapes never take the pool from ``/scan``. A collection never outlasts its budget: what it could not
 count shows in ``pmscan_export_incomplete`` and ``pmscan_export_errors_total{reason}``. Values
 younger than ``PMSCAN_EXPORT_MAX_AGE_SECONDS`` are served again without a scan, and concurrent
 scrapes share one collection.
