@@ -4,7 +4,7 @@ page counts of one process.
 The counts of a process are the domain's summary (:func:`.summary.summarize`) of its whole
 user address range: the numbers ``POST /summary`` gives for it. Each kernel call walks at most
 ``span_pages`` pages (see :class:`.scanner.Scan`), so that no hold of the target's mmap lock is
-long however large the process (KERNEL_NOTES 17).
+long however large the process (kernel-notes 17).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .summary import Counts, summarize
 __all__ = ["DEFAULT_SPAN_BYTES", "Member", "count_process", "find_members"]
 
 #: The address range one kernel call walks, at most, for the exporter: 64 MiB of dense anonymous
-#: memory holds the mmap lock for well under a millisecond here (KERNEL_NOTES 17).
+#: memory holds the mmap lock for well under a millisecond here (kernel-notes 17).
 DEFAULT_SPAN_BYTES = 64 << 20
 
 
@@ -90,7 +90,7 @@ def count_process(
     worker). Raises the errors of :func:`.session.open_scan` and :class:`.scanner.Scan`
     (``ProcessGone`` when it exits meanwhile, ``ScanTimeout`` past ``deadline``)."""
     # Only the categories exported go into return_mask: the kernel looks a page up only for
-    # FILE (KERNEL_NOTES 18), and fewer bits merge into fewer regions. The whole user range
+    # FILE (kernel-notes 18), and fewer bits merge into fewer regions. The whole user range
     # counts the same pages as [lowest mapping, highest end) (gaps between mappings are never
     # reported) without asking the kernel where the mappings are: a collection opens every
     # process, and for a small one that query costs a fifth of the count.
