@@ -7,9 +7,8 @@ the route before the registry renders) finds the processes of the configured gro
 batches (:data:`BATCH`), at most ``PMSCAN_EXPORT_CONCURRENCY`` batches at once and each under a
 pool slot like any request, so scrapes never take the pool from ``/scan``. A collection never
 outlasts its budget: what it could not count shows in ``pmscan_export_incomplete`` and
-``pmscan_export_errors_total{reason}``. Values
-younger than ``PMSCAN_EXPORT_MAX_AGE_SECONDS`` are served again without a scan, and concurrent
-scrapes share one collection.
+``pmscan_export_errors_total{reason}``. Values younger than ``PMSCAN_EXPORT_MAX_AGE_SECONDS``
+are served again without a scan, and concurrent scrapes share one collection.
 
 Reasons a process is missing from the counts: ``timeout`` (the budget ran out first), ``busy``
 (no scan worker came free in time), ``denied`` (the kernel refused pmscan), ``error`` (any other
