@@ -27,18 +27,27 @@ test: $(STAMP) tools
 
 install: $(STAMP)
 
-# wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py: installed from the
-# distribution when missing, as root with apt-get only (elsewhere the load test is skipped).
+# System tools of the tests, installed from the distribution when missing, as root with apt-get
+# only (elsewhere the tests that need them are skipped), one "command:package" pair each:
+# wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py; prometheus
+# (with promtool), the real Prometheus of tests/api/test_exporter_prometheus.py.
+TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus
+
 tools:
-	@command -v wrk >/dev/null && exit 0; \
+	@missing=""; \
+	for pair in $(TOOLS); do \
+		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-		echo "wrk is missing (installing it needs root and apt-get): the load test will be skipped"; \
+		echo "missing: $$missing(installing needs root and apt-get): the tests that need them will be skipped"; \
 		exit 0; \
 	fi; \
-	echo "installing wrk (apt-get)"; \
+	echo "installing $$missing(apt-get)"; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get install -qq -y --no-install-recommends wrk >/dev/null || \
-		{ apt-get update -qq && apt-get install -qq -y --no-install-recommends wrk >/dev/null; }
+	apt-get install -qq -y --no-install-recommends $$missing >/dev/null || \
+		{ apt-get update -qq && apt-get install -qq -y --no-install-recommends $$missing >/dev/null; }
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

@@ -10,8 +10,10 @@ from fastapi import Depends, FastAPI
 from . import openapi
 from .api import auth, exception_handlers
 from .api.audit import AuditLog
+from .api.auth import Principal
 from .api.body import BodyLimit, JsonBody
 from .api.deps import Services
+from .api.exporter import PageStateExporter
 from .api.fastlane import ScanFastLane
 from .api.metrics import Metrics
 from .api.observe import ObserveRequests
@@ -19,7 +21,7 @@ from .api.pool import ScanPool
 from .api.query import single_valued_query
 from .api.routes import protected, public
 from .api.shutdown import Shutdown
-from .pagemap.probe import probe
+from .pagemap.probe import KernelCapabilities, probe
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         auth.warn_if_off(settings)
         app.state.kernel = probe()
+        _check_categories(settings, app.state.kernel)
         app.state.pool = ScanPool(
             settings.workers,
             retry_after=settings.retry_after_seconds,
@@ -41,8 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             queue_seconds=settings.queue_seconds,
         )
         app.state.metrics.describe(VERSION, app.state.kernel, app.state.pool)
+        exporter = _exporter(app, settings)
         app.state.services = Services(
-            settings, app.state.kernel, app.state.pool, app.state.metrics, app.state.shutdown
+            settings, app.state.kernel, app.state.pool, app.state.metrics, app.state.shutdown, exporter
         )
         app.state.audit.open()
         try:
@@ -74,6 +78,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(protected)
     openapi.install(app)  # GET /openapi.json serves the completed document
     return app
+
+
+def _check_categories(settings: Settings, kernel: KernelCapabilities) -> None:
+    """Exported categories this kernel cannot report stop the server at start-up."""
+    missing = settings.categories & ~kernel.categories
+    if missing:
+        names = ", ".join((c.name or "").lower() for c in missing)
+        raise RuntimeError(f"PMSCAN_EXPORT_CATEGORIES: this kernel cannot report {names}")
+
+
+def _exporter(app: FastAPI, settings: Settings) -> PageStateExporter:
+    """The page-state collector, registered once in the app's registry."""
+    kernel = app.state.kernel
+    # The exporter scans as an administrator would: any process but pmscan and the deny list.
+    rule = app.state.authenticator.rule(Principal("exporter", frozenset({"read"})))
+    exporter = PageStateExporter(settings, pool=app.state.pool, page_size=kernel.page_size, authorize=rule)
+    app.state.metrics.registry.register(exporter)
+    return exporter
 
 
 def _install_limits_and_observation(app: FastAPI, settings: Settings) -> None:

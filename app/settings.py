@@ -7,10 +7,18 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "default_token_file"]
+from .pagemap.categories import Category
+from .pagemap.census import DEFAULT_SPAN_BYTES
+from .pagemap.groups import ProcessGroup, parse_groups
+
+__all__ = ["DEFAULT_EXPORT_CATEGORIES", "Settings", "default_token_file", "parse_categories"]
+
+#: What the exporter counts unless told otherwise: what the page tables alone answer (README,
+#: "Exporting to Prometheus": FILE costs a page lookup per present page).
+DEFAULT_EXPORT_CATEGORIES = "present,swapped,huge,pfnzero"
 
 
 def default_token_file() -> Path:
@@ -55,6 +63,57 @@ class Settings(BaseSettings):
     audit_log: str | None = Field(default="-", description='a path, "-" for stderr, empty for none')
     log_level: str = "info"
 
+    # Page-state metrics on /metrics (app.api.exporter). Groups and categories are text (a JSON
+    # object, a comma-separated list), checked here so that bad ones stop the server at start-up.
+    export_groups: str = Field(
+        default="{}", description='JSON: group name -> {"comm"|"exe"|"cmdline": REGEX} or {"cgroup": PATH}'
+    )
+    export_categories: str = Field(
+        default=DEFAULT_EXPORT_CATEGORIES, description="page categories exported, comma-separated"
+    )
+    export_max_age_seconds: float = Field(
+        default=10.0, ge=0, le=3600, description="how old exported values may be (0: scan on every scrape)"
+    )
+    export_budget_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="time one collection may take; the rest is reported missing"
+    )
+    export_concurrency: int = Field(
+        default=2, ge=1, le=256, description="scan workers one collection may use at once"
+    )
+    export_span_bytes: int = Field(
+        default=DEFAULT_SPAN_BYTES, ge=4096, description="address range one kernel call walks, at most"
+    )
+    export_containers: bool = Field(default=False, description="per-container series (from cgroup paths)")
+    export_containers_max: int = Field(
+        default=1000, ge=1, le=100_000, description="containers exported at most; the rest counted as dropped"
+    )
+
+    @field_validator("export_groups")
+    @classmethod
+    def _check_groups(cls, value: str) -> str:
+        try:
+            parse_groups(value)
+        except ValueError as err:
+            raise ValueError(f"PMSCAN_EXPORT_GROUPS: {err}") from None
+        return value
+
+    @field_validator("export_categories")
+    @classmethod
+    def _check_categories(cls, value: str) -> str:
+        try:
+            parse_categories(value)
+        except ValueError as err:
+            raise ValueError(f"PMSCAN_EXPORT_CATEGORIES: {err}") from None
+        return value
+
+    @property
+    def groups(self) -> tuple[ProcessGroup, ...]:
+        return parse_groups(self.export_groups)
+
+    @property
+    def categories(self) -> Category:
+        return parse_categories(self.export_categories)
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         if self.uds is None and self.auth == "off" and not _is_loopback(self.host):
@@ -76,3 +135,17 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def parse_categories(text: str) -> Category:
+    """Category names, comma-separated (any case), as a mask; ``ValueError`` naming an unknown one."""
+    mask = Category(0)
+    for name in (n.strip() for n in text.split(",")):
+        if not name:
+            continue
+        try:
+            mask |= Category[name.upper()]
+        except KeyError:
+            known = ", ".join(c.name.lower() for c in Category if c.name)
+            raise ValueError(f"unknown category {name!r}; known: {known}") from None
+    return mask

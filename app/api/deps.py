@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 
 from ..pagemap.probe import KernelCapabilities
 from ..settings import Settings
+from .exporter import PageStateExporter
 from .metrics import Metrics
 from .pool import ScanPool
 from .shutdown import Shutdown
@@ -24,13 +25,14 @@ __all__ = ["Services", "ServicesDep"]
 @dataclass(frozen=True)
 class Services:
     """What the routes work with: the settings, the probed kernel, the scan pool, the
-    metrics and the shutdown state of this app."""
+    metrics, the shutdown state and the page-state exporter of this app."""
 
     settings: Settings
     kernel: KernelCapabilities
     pool: ScanPool
     metrics: Metrics
     shutdown: Shutdown
+    exporter: PageStateExporter
 
 
 async def get_services(request: Request) -> Services:

@@ -35,6 +35,12 @@ class Scan:
     exited during the scan (its answer would look empty and complete, and is not), and
     ``ScanTimeout`` when a kernel call would start after ``deadline`` (a
     ``time.monotonic()`` value; one call already running is never cut short).
+
+    ``span_pages`` (0: no bound) bounds each kernel call to that many matching pages: the
+    kernel holds the target's mmap read lock for a whole call over a dense range
+    (kernel-notes 17), so an agent scanning a large process bounds each hold with it. Without
+    a category filter every page of a mapping matches, so it bounds the address range each
+    call walks (gaps between mappings cost nothing and count for nothing).
     """
 
     def __init__(
@@ -45,9 +51,12 @@ class Scan:
         *,
         chunk_records: int = DEFAULT_CHUNK_RECORDS,
         deadline: float | None = None,
+        span_pages: int = 0,
     ) -> None:
         if chunk_records <= 0:
             raise ValueError("chunk_records must be positive")
+        if span_pages < 0:
+            raise ValueError("span_pages must not be negative")
         self.target = target
         self.args = args
         self.backend = backend
@@ -58,6 +67,7 @@ class Scan:
         self._chunk = chunk_records
         self._chunk_now = min(chunk_records, FIRST_CHUNK_RECORDS)
         self._deadline = deadline
+        self._span_pages = span_pages
         self._discard = args.vec_len == 0
         self._held = b""
 
@@ -96,6 +106,8 @@ class Scan:
         max_pages = self._remaining_pages()
         if vec_len <= 0 or max_pages is None:
             return self._finish(self._resume_point_after_limit())
+        if self._span_pages and (max_pages == 0 or max_pages > self._span_pages):
+            max_pages = self._span_pages
         start = self.walk_end
         records, walk_end, pages = self.backend.scan(
             self.target, start, self.args, max_pages=max_pages, vec_len=vec_len

@@ -44,13 +44,14 @@ def open_scan(
     authorize: Authorize | None = None,
     chunk_records: int = DEFAULT_CHUNK_RECORDS,
     deadline: float | None = None,
+    span_pages: int = 0,
 ) -> Scan:
     """Open ``pid`` and prepare a scan of ``[start, end)``; the caller closes it.
 
     Raises ``Unsupported`` for a category bit the chosen backend cannot report here (the
     kernel rejects it, or the emulation cannot derive it), and the errors of
     :class:`TargetProcess`. ``deadline`` (``time.monotonic()``) bounds the
-    scan: see :class:`Scan`.
+    scan, ``span_pages`` each kernel call: see :class:`Scan`.
     """
     kernel = probe()
     chosen = choose_backend(backend, kernel)
@@ -80,7 +81,9 @@ def open_scan(
             max_pages=max_pages,
             vec_len=vec_len,
         )
-        return Scan(target, args, chosen, chunk_records=chunk_records, deadline=deadline)
+        return Scan(
+            target, args, chosen, chunk_records=chunk_records, deadline=deadline, span_pages=span_pages
+        )
     except BaseException:
         target.close()
         raise
