@@ -15,9 +15,9 @@ SOURCES := pyproject.toml $(wildcard app/pagemap/*.c app/pagemap/*.h) clients/py
 # build backend); runtime.txt is the server alone, for the container image and deployments.
 LOCK    := requirements/dev.txt
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
-	--python-platform x86_64-manylinux_2_28 --upgrade
+	--python-platform x86_64-manylinux_2_28 $(UPGRADE)
 
-.PHONY: serve test install tools ext openapi sdk wheel bench stress asan lint lock clean
+.PHONY: serve test install tools ext openapi sdk wheel bench stress asan lint lock upgrade clean
 
 serve: $(STAMP)
 	$(VENV)/bin/pmscan-server
@@ -61,10 +61,15 @@ $(STAMP): $(PY) $(SOURCES) $(LOCK)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . -e ./clients
 	touch $@
 
-# Resolve the newest versions that pyproject.toml's ranges allow, with hashes. Commit the result.
+# Re-lock after a change of pyproject.toml's dependencies: the pins already in the lock stay where
+# the ranges still allow them. `make upgrade` takes the newest versions the ranges allow instead.
+# Both write hashes; commit the result.
 lock: $(STAMP)
 	$(UV_COMPILE) pyproject.toml clients/pyproject.toml requirements/tools.in --extra test -o requirements/dev.txt
 	$(UV_COMPILE) pyproject.toml -c requirements/dev.txt -o requirements/runtime.txt
+
+upgrade:
+	$(MAKE) lock UPGRADE=--upgrade
 
 # Rebuild only the C extensions, in place (fast, for working on the C code).
 ext: $(PY)
