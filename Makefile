@@ -11,7 +11,7 @@ export CFLAGS += -Werror
 
 SOURCES := pyproject.toml $(wildcard app/pagemap/*.c app/pagemap/*.h) $(wildcard clients/pyproject.toml)
 
-.PHONY: serve test install tools ext openapi sdk wheel bench stress asan lint clean
+.PHONY: serve test install tools ext openapi sdk rules wheel bench stress asan lint clean
 
 serve: $(STAMP)
 	$(VENV)/bin/pmscan-server
@@ -21,18 +21,16 @@ test: $(STAMP) tools
 
 install: $(STAMP)
 
-# wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py: installed from the
-# distribution when missing, as root with apt-get only (elsewhere the load test is skipped).
+# System tools of the tests, as COMMAND:DEBIAN-PACKAGE: wrk, the load generator of
+# tests/stress/test_load.py and bench/load_bench.py; prometheus and promtool (one package), the
+# real Prometheus and the rule checks of the exporter's tests (tests/deploy/test_prometheus_rules.py).
+# Installed from the distribution when missing, as root with apt-get only (elsewhere those tests
+# are skipped).
+TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus
+
 tools:
-	@command -v wrk >/dev/null && exit 0; \
-	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-		echo "wrk is missing (installing it needs root and apt-get): the load test will be skipped"; \
-		exit 0; \
-	fi; \
-	echo "installing wrk (apt-get)"; \
-	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get install -qq -y --no-install-recommends wrk >/dev/null || \
-		{ apt-get update -qq && apt-get install -qq -y --no-install-recommends wrk >/dev/null; }
+	@missing=$$(for tool in $(TOOLS); do 		command -v "$${tool%%:*}" >/dev/null || echo "$${tool#*:}"; done | sort -u | tr '\n' ' '); 	[ -z "$$missing" ] && exit 0; 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then 		echo "missing: $$missing(installing needs root and apt-get): their tests will be skipped"; 		exit 0; 	fi; 	echo "installing $$missing(apt-get)"; 	export DEBIAN_FRONTEND=noninteractive; 	apt-get install -qq -y --no-install-recommends $$missing >/dev/null || \
+		{ apt-get update -qq && apt-get install -qq -y --no-install-recommends $$missing >/dev/null; }
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +52,10 @@ openapi: $(STAMP)
 
 sdk: $(STAMP)
 	$(PY) -m clients.regenerate
+
+# The PrometheusRule of deploy/kubernetes/components/prometheus, from deploy/prometheus/pmscan.rules.yml.
+rules:
+	$(PYTHON) deploy/prometheus/prometheusrule.py > deploy/kubernetes/components/prometheus/prometheusrule.yaml
 
 wheel: $(PY)
 	$(PY) -m pip wheel --quiet --no-deps -w dist .
