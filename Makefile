@@ -21,15 +21,27 @@ test: $(STAMP) tools
 
 install: $(STAMP)
 
-# System tools of the tests, as COMMAND:DEBIAN-PACKAGE: wrk, the load generator of
-# tests/stress/test_load.py and bench/load_bench.py; prometheus and promtool (one package), the
-# real Prometheus and the rule checks of the exporter's tests (tests/deploy/test_prometheus_rules.py).
-# Installed from the distribution when missing, as root with apt-get only (elsewhere those tests
-# are skipped).
+# System tools of the tests, installed from the distribution when missing, as root with apt-get
+# only (elsewhere the tests that need them are skipped), one "command:package" pair each:
+# wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py; prometheus
+# (with promtool), the real Prometheus of tests/api/test_exporter_prometheus.py and the rule
+# checks of tests/deploy/test_prometheus_rules.py.
 TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus
 
 tools:
-	@missing=$$(for tool in $(TOOLS); do 		command -v "$${tool%%:*}" >/dev/null || echo "$${tool#*:}"; done | sort -u | tr '\n' ' '); 	[ -z "$$missing" ] && exit 0; 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then 		echo "missing: $$missing(installing needs root and apt-get): their tests will be skipped"; 		exit 0; 	fi; 	echo "installing $$missing(apt-get)"; 	export DEBIAN_FRONTEND=noninteractive; 	apt-get install -qq -y --no-install-recommends $$missing >/dev/null || \
+	@missing=""; \
+	for pair in $(TOOLS); do \
+		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "missing: $$missing(installing needs root and apt-get): the tests that need them will be skipped"; \
+		exit 0; \
+	fi; \
+	echo "installing $$missing(apt-get)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -qq -y --no-install-recommends $$missing >/dev/null || \
 		{ apt-get update -qq && apt-get install -qq -y --no-install-recommends $$missing >/dev/null; }
 
 $(PY):

@@ -129,7 +129,8 @@ class PageStateExporter(Collector):
         incomplete = False
         try:
             async with asyncio.timeout(self.budget):
-                pending = await self._pool.run_leased(self._find_members)
+                # Listing /proc touches no process's memory: a plain thread, not a scan worker.
+                pending = await asyncio.to_thread(self._find_members)
                 pending.reverse()  # popped from the end: by pid
                 workers = [
                     self._count_members(pending, deadline, groups, containers)

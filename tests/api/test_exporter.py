@@ -1,0 +1,373 @@
+"""The page-state exporter on a real server's /metrics: its numbers against POST /summary and
+the kernel's own page counts, what it leaves out, its cache, its limits (busy workers, the
+time budget), containers from real cgroups, and the configurations it refuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.cgroups import CgroupUnavailableError, TemporaryCgroup
+from tests.support.children import many_regions, named_sleep, sleepers
+from tests.support.metrics import metric
+from tests.support.server import ServerProcess, server_executable
+from tests.support.target import Target
+
+CATEGORIES = ("present", "swapped", "huge", "pfnzero", "file")
+PRESENT_BIT = 1 << 63
+
+
+# ---- ground truth ----------------------------------------------------------------------------
+
+
+def walked_vmas(pid: int, limit: int) -> list[tuple[int, int]]:
+    """The mappings a scan walks, from /proc/PID/smaps: below the user address limit, and not
+    ``VM_PFNMAP`` (``pf``), which PAGEMAP_SCAN skips."""
+    vmas, current = [], None
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        first = line.split(maxsplit=1)[0]
+        if "-" in first and not first.endswith(":"):
+            start, end = (int(x, 16) for x in first.split("-"))
+            current = (start, end) if end <= limit else None
+        elif first == "VmFlags:" and current is not None and "pf" not in line.split()[1:]:
+            vmas.append(current)
+    return vmas
+
+
+def present_pages(pid: int, limit: int) -> int:
+    """Pages with bit 63 (present) in /proc/PID/pagemap, over the mappings a scan walks: the
+    kernel's count, read from outside without disturbing the target."""
+    page_size = os.sysconf("SC_PAGE_SIZE")
+    present = 0
+    with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+        for start, end in walked_vmas(pid, limit):
+            pagemap.seek(start // page_size * 8)
+            data = pagemap.read((end - start) // page_size * 8)
+            present += sum(1 for (entry,) in struct.iter_unpack("=Q", data) if entry & PRESENT_BIT)
+    return present
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Rss:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no Rss in smaps_rollup")
+
+
+def series(http: httpx.Client, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample of ``name`` in /metrics, by its sorted labels."""
+    found = {}
+    for family in text_string_to_metric_families(http.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name:
+                found[tuple(sorted(sample.labels.items()))] = float(sample.value)
+    return found
+
+
+def exe_group(binary: Path) -> str:
+    return re.escape(str(binary))
+
+
+def set_up_layout(target: Target, tmp_path: Path) -> None:
+    """Written anonymous pages, zero pages (read, never written), a THP area, a file."""
+    area = target.anon("written", 256)
+    target.write(area, 0, 100)
+    zero = target.anon("zero", 64)
+    target.read(zero, 0, 50)
+    target.thp("thp", 4)
+    file = target.file("file", tmp_path / f"file-{target.pid}", 32)
+    target.write(file, 0, 16)
+
+
+@pytest.fixture
+def targets(target_binary: Path, tmp_path: Path) -> Iterator[list[Target]]:
+    with Target(target_binary) as first, Target(target_binary) as second:
+        set_up_layout(first, tmp_path)
+        set_up_layout(second, tmp_path)
+        yield [first, second]
+
+
+@pytest.fixture
+def group_server(target_binary: Path) -> Iterator[ServerProcess]:
+    groups = {
+        "targets": {"exe": exe_group(target_binary)},
+        "nobody": {"comm": f"none-{uuid.uuid4().hex[:8]}"},
+    }
+    with ServerProcess(
+        auth="off",
+        export_groups=json.dumps(groups),
+        export_categories=",".join(CATEGORIES),
+        export_max_age_seconds=0,
+    ) as running:
+        yield running
+
+
+class TestGroupsAgainstSummary:
+    def test_the_numbers_of_post_summary(self, group_server: ServerProcess, targets: list[Target]) -> None:
+        with group_server.client() as http:
+            page_size = http.get("/capabilities").json()["page_size"]
+            memory = series(http, "pmscan_group_memory_bytes")
+            processes = series(http, "pmscan_group_processes")
+            mapped = series(http, "pmscan_group_mapped_bytes")
+            summaries = [http.post("/summary", json={"pid": t.pid}).json() for t in targets]
+        assert processes[(("group", "targets"),)] == 2
+        assert mapped[(("group", "targets"),)] == sum(s["pages"] for s in summaries) * page_size
+        for category in CATEGORIES:
+            expected = sum(s["categories"].get(category.upper(), 0) for s in summaries) * page_size
+            assert memory[(("category", category), ("group", "targets"))] == expected, category
+        assert memory[(("category", "present"), ("group", "targets"))] > 0
+        # A group without processes still has its series, at 0.
+        assert processes[(("group", "nobody"),)] == 0
+        assert all(memory[(("category", c), ("group", "nobody"))] == 0 for c in CATEGORIES)
+
+
+class TestGroupsAgainstKernel:
+    def test_present_is_the_kernels_count_and_rss(
+        self, group_server: ServerProcess, targets: list[Target]
+    ) -> None:
+        with group_server.client() as http:
+            capabilities = http.get("/capabilities").json()
+            memory = series(http, "pmscan_group_memory_bytes")
+        page_size, limit = capabilities["page_size"], capabilities["user_address_limit"]
+        present = memory[(("category", "present"), ("group", "targets"))]
+        zero = memory[(("category", "pfnzero"), ("group", "targets"))]
+        assert present == sum(present_pages(t.pid, limit) for t in targets) * page_size
+        # KERNEL_NOTES 7b: present pages but the zero page are what smaps_rollup calls Rss.
+        assert present - zero == sum(rss_bytes(t.pid) for t in targets)
+        assert zero >= 2 * 50 * page_size
+
+
+class TestLeftOut:
+    def test_pmscan_itself_and_the_deny_list(self, target_binary: Path, target: Target) -> None:
+        # Every pmscan-server of this worktree matches; the scraped one never counts itself.
+        ours = f".*{re.escape(str(server_executable()))}.*"
+        groups = {"pmscan": {"cmdline": ours}, "targets": {"exe": exe_group(target_binary)}}
+        settings = {"export_groups": json.dumps(groups), "export_max_age_seconds": 0}
+        with (
+            ServerProcess(auth="off", deny_pids=f"[{target.pid}]", **settings) as first,
+            first.client() as http,
+        ):
+            assert metric(http, "pmscan_group_processes", group="pmscan") == 0
+            assert metric(http, "pmscan_group_processes", group="targets") == 0  # denied
+            with ServerProcess(auth="off", **settings) as second:
+                # The other server is one more process like any other.
+                assert metric(http, "pmscan_group_processes", group="pmscan") == 1
+                with second.client() as other:
+                    assert metric(other, "pmscan_group_processes", group="targets") == 1
+            for reason in ("timeout", "busy", "denied", "error"):
+                assert metric(http, "pmscan_export_errors_total", reason=reason) == 0
+
+    def test_processes_exiting_during_collections_are_no_errors(self, tmp_path: Path) -> None:
+        """Short-lived processes of the group start and exit while scrapes run: some are
+        counted, some are gone before their scan, none is an error."""
+        with named_sleep(tmp_path) as binary:
+            groups = {"churn": {"comm": binary.name}}
+            with (
+                ServerProcess(
+                    auth="off", export_groups=json.dumps(groups), export_max_age_seconds=0
+                ) as server,
+                server.client() as http,
+            ):
+                stop = threading.Event()
+
+                def churn() -> None:
+                    while not stop.is_set():
+                        subprocess.run([str(binary), "0.01"], check=True)
+
+                threads = [threading.Thread(target=churn) for _ in range(4)]
+                for thread in threads:
+                    thread.start()
+                try:
+                    for _ in range(30):
+                        assert http.get("/metrics").status_code == 200
+                finally:
+                    stop.set()
+                    for thread in threads:
+                        thread.join()
+                assert metric(http, "pmscan_export_collections_total") >= 30
+                for reason in ("timeout", "busy", "denied", "error"):
+                    assert metric(http, "pmscan_export_errors_total", reason=reason) == 0, reason
+                assert metric(http, "pmscan_export_incomplete") == 0
+
+
+class TestCache:
+    @pytest.mark.parametrize(("max_age", "collections"), [(0, 3), (3600, 1)])
+    def test_max_age(self, target_binary: Path, max_age: int, collections: int) -> None:
+        groups = {"targets": {"exe": exe_group(target_binary)}}
+        with (
+            ServerProcess(
+                auth="off", export_groups=json.dumps(groups), export_max_age_seconds=max_age
+            ) as server,
+            server.client() as http,
+        ):
+            for _ in range(3):
+                http.get("/metrics")
+            # this read is a scrape too: with max_age 0 it collects once more
+            assert metric(http, "pmscan_export_collections_total") == collections + (max_age == 0)
+
+
+class TestLimits:
+    """A scrape is answered even when the pool is taken: what could not be counted shows as
+    ``busy`` or ``timeout``, and ``pmscan_export_incomplete`` is 1."""
+
+    @pytest.fixture
+    def slow_stream(self) -> Iterator[dict[str, Any]]:
+        """A scan stream of ~262,000 regions that the client does not read: its scan worker stays
+        taken between chunks (the only worker of the servers below)."""
+        with many_regions() as process:
+            yield {"pid": process.pid}
+
+    def _hold_the_worker(self, http: httpx.Client, body: dict[str, Any]) -> httpx.Response:
+        request = http.build_request("POST", "/scan", json=body, headers={"Accept": "application/x-ndjson"})
+        response = http.send(request, stream=True)
+        assert response.status_code == 200
+        assert metric(http, "pmscan_scan_workers_busy") == 1
+        return response
+
+    @pytest.mark.parametrize(
+        ("settings", "reason"),
+        [
+            ({"queue_limit": 0}, "busy"),  # refused at once: no queue
+            ({"queue_limit": 8, "queue_seconds": 30, "export_budget_seconds": 0.5}, "timeout"),
+        ],
+    )
+    def test_incomplete_when_no_worker_is_free(
+        self,
+        target: Target,
+        target_binary: Path,
+        slow_stream: dict[str, Any],
+        settings: dict[str, Any],
+        reason: str,
+    ) -> None:
+        groups = {"targets": {"exe": exe_group(target_binary)}}
+        with (
+            ServerProcess(
+                auth="off", workers=1, export_groups=json.dumps(groups), export_max_age_seconds=0, **settings
+            ) as server,
+            server.client() as http,
+        ):
+            stream = self._hold_the_worker(http, slow_stream)
+            try:
+                assert metric(http, "pmscan_export_incomplete") == 1
+                assert metric(http, "pmscan_export_errors_total", reason=reason) >= 1
+            finally:
+                stream.close()
+            # the worker is free again: the next collection is complete
+            http.get("/metrics")
+            assert metric(http, "pmscan_export_incomplete") == 0
+            assert metric(http, "pmscan_group_processes", group="targets") == 1
+
+
+# ---- containers --------------------------------------------------------------------------------
+
+POD_UID = str(uuid.uuid4())
+CONTAINER_IDS = [uuid.uuid4().hex + uuid.uuid4().hex for _ in range(3)]
+#: The kubelet's two cgroup drivers: (hierarchy, the pod's path, a container's name, the runtime
+#: label). systemd in the unified hierarchy with containerd; cgroupfs in v1's memory hierarchy.
+DRIVERS = {
+    "systemd": (
+        "",
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice".format(
+            POD_UID.replace("-", "_")
+        ),
+        "cri-containerd-{}.scope",
+        "containerd",
+    ),
+    "cgroupfs": ("memory", f"kubepods/burstable/pod{POD_UID}", "{}", ""),
+}
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def pods(request: pytest.FixtureRequest) -> Iterator[tuple[TemporaryCgroup, str, str, str]]:
+    """Under a temporary cgroup, the tree a kubelet driver makes for one Burstable pod of three
+    containers (the test's processes move in; all is removed after). Yields the cgroup, the
+    pod's path in it, the containers' name pattern and the runtime label expected."""
+    controller, pod, name, runtime = DRIVERS[request.param]
+    try:
+        cgroup = TemporaryCgroup(controller)
+    except CgroupUnavailableError as e:
+        pytest.skip(str(e))
+    with cgroup:
+        parts = pod.split("/")
+        for depth in range(1, len(parts) + 1):
+            cgroup.make("/".join(parts[:depth]))
+        for container_id in CONTAINER_IDS:
+            cgroup.make(f"{pod}/{name.format(container_id)}")
+        yield cgroup, pod, name, runtime
+
+
+class TestContainers:
+    def test_series_per_container_and_the_cap(
+        self, pods: tuple[TemporaryCgroup, str, str, str], target_binary: Path
+    ) -> None:
+        cgroup, pod, name, runtime = pods
+        with Target(target_binary) as first, Target(target_binary) as second, sleepers(1) as (third,):
+            first.write(first.anon("a", 64), 0, 64)
+            for process, container_id in zip((first, second, third), CONTAINER_IDS, strict=True):
+                cgroup.add(process.pid, f"{pod}/{name.format(container_id)}")
+            settings = {"export_containers": "true", "export_max_age_seconds": 0}
+            with ServerProcess(auth="off", **settings) as server, server.client() as http:
+                processes = series(http, "pmscan_container_processes")
+                memory = series(http, "pmscan_container_memory_bytes")
+                summary = http.post("/summary", json={"pid": first.pid}).json()
+                page_size = http.get("/capabilities").json()["page_size"]
+                assert metric(http, "pmscan_export_containers_dropped") == 0
+            ours = {
+                dict(labels)["container_id"]: value
+                for labels, value in processes.items()
+                if dict(labels)["pod_uid"] == POD_UID
+            }
+            assert ours == dict.fromkeys(CONTAINER_IDS, 1)
+            labels = {"container_id": CONTAINER_IDS[0], "runtime": runtime, "pod_uid": POD_UID}
+            key = tuple(sorted({**labels, "qos": "burstable", "category": "present"}.items()))
+            assert memory[key] == summary["categories"]["PRESENT"] * page_size
+
+            # Over the cap: the series stop at the cap, the rest is counted as dropped.
+            total = len(processes)
+            settings["export_containers_max"] = total - 1
+            with ServerProcess(auth="off", **settings) as server, server.client() as http:
+                assert len(series(http, "pmscan_container_processes")) == total - 1
+                assert metric(http, "pmscan_export_containers_dropped") == 1
+
+
+# ---- configurations refused at start-up --------------------------------------------------------
+
+
+class TestRefusedAtStartUp:
+    @pytest.mark.parametrize(
+        ("env", "message"),
+        [
+            ({"PMSCAN_EXPORT_GROUPS": '{"web": {"comm": "ng(inx"}}'}, "group 'web': invalid comm regex"),
+            (
+                {"PMSCAN_EXPORT_GROUPS": '{"db": {"user": "postgres"}}'},
+                "group 'db': unknown matcher key 'user'",
+            ),
+            ({"PMSCAN_EXPORT_CATEGORIES": "present,resident"}, "unknown category 'resident'"),
+        ],
+    )
+    def test_the_message_names_the_setting_and_group(self, env: dict[str, str], message: str) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("PMSCAN_")}
+        environment.update({"PMSCAN_AUTH": "off", "PMSCAN_PORT": "1", **env})
+        result = subprocess.run(
+            [str(server_executable())],
+            check=False,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stderr
+        setting = next(iter(env))
+        assert setting in result.stderr and message in result.stderr, result.stderr
