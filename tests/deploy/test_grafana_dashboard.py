@@ -73,7 +73,8 @@ class TestStructure:
         taken: set[tuple[int, int]] = set()
         for panel in load()["panels"]:
             grid = panel["gridPos"]
-            assert 0 <= grid["x"] and grid["x"] + grid["w"] <= GRID_COLUMNS, panel["title"]
+            assert grid["x"] >= 0, panel["title"]
+            assert grid["x"] + grid["w"] <= GRID_COLUMNS, panel["title"]
             cells = {
                 (x, y)
                 for x in range(grid["x"], grid["x"] + grid["w"])
