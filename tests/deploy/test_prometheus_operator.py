@@ -133,6 +133,22 @@ class TestSchemas:
         with pytest.raises(jsonschema.ValidationError):
             validate_custom(broken, crd_validators)
 
+    @pytest.mark.parametrize(
+        "path",
+        [("spec", "selector"), ("spec", "podMetricsEndpoints", 0, "authorization", "credentials", "key")],
+        ids=["no selector", "no key of the token's Secret"],
+    )
+    def test_the_validation_refuses_a_monitor_missing_a_required_field(
+        self, pod_monitor: Manifest, crd_validators: dict[str, Any], path: tuple[str | int, ...]
+    ) -> None:
+        broken = yaml.safe_load(yaml.safe_dump(pod_monitor))
+        node = broken
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+        with pytest.raises(jsonschema.ValidationError):
+            validate_custom(broken, crd_validators)
+
     def test_the_validation_refuses_a_broken_rule(self, crd_validators: dict[str, Any]) -> None:
         (rule,) = load_documents(COMPONENT / "prometheusrule.yaml")
         rule["spec"]["groups"][0]["rules"][0]["expresion"] = "up"
