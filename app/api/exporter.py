@@ -141,9 +141,6 @@ class PageStateExporter(Collector):
         except TimeoutError:
             incomplete = True
             self.errors["timeout"] += len(pending)  # those in flight counted themselves
-        except Busy:
-            incomplete = True
-            self.errors["busy"] += 1
         except Exception:  # a collection must not take /metrics down with it
             log.exception("a page-state collection failed")
             incomplete = True

@@ -32,7 +32,6 @@ class Member:
     """A process to count: its group (None: in no group) and container (None: in none)."""
 
     pid: int
-    comm: str
     group: str | None
     container: Container | None
 
@@ -54,7 +53,7 @@ def find_members(
             memberships = facts.memberships
             container = container_of(memberships) if memberships is not None else None
         if group is not None or container is not None:
-            members.append(Member(entry.pid, entry.comm, group.name if group else None, container))
+            members.append(Member(entry.pid, group.name if group else None, container))
     return members
 
 

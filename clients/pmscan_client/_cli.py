@@ -61,6 +61,7 @@ from ._render import (
     trailer_ndjson,
 )
 from ._scan import ScanStream
+from ._top import SORT_KEYS, run_top
 
 __all__ = ["EXIT_CODES", "main", "run"]
 
@@ -182,6 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     maps.add_argument("pid", type=int)
 
     commands.add_parser("caps", parents=[common], help="what the node's kernel and service can do")
+
+    top = commands.add_parser(
+        "top", parents=[common], help="the node's processes (or groups) sorted by a page category"
+    )
+    top.add_argument("--sort", choices=SORT_KEYS, default="present", help="sort by (default present)")
+    top.add_argument(
+        "--groups", action="store_true", help="the groups the node exports (PMSCAN_EXPORT_GROUPS)"
+    )
+    top.add_argument("-n", "--limit", type=int, default=20, help="rows shown (default 20; 0: all)")
+    top.add_argument("-i", "--interval", type=float, metavar="SECONDS", help="refresh every SECONDS")
+    top.add_argument("--count", type=int, metavar="N", help="with --interval: stop after N refreshes")
 
     clear = commands.add_parser(
         "clear-soft-dirty", parents=[common], help="reset a process's soft-dirty bits"
@@ -377,6 +389,23 @@ def _fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_PARTIAL if result.errors else 0
 
 
+def _top(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    if args.interval is not None and args.interval <= 0:
+        raise _UsageError("--interval: a positive number of seconds")
+    if args.limit < 0 or (args.count is not None and args.count < 1):
+        raise _UsageError("--limit must be >= 0 and --count >= 1")
+    return run_top(
+        client,
+        out,
+        groups=args.groups,
+        by=args.sort,
+        limit=args.limit,
+        interval=args.interval,
+        count=args.count,
+        as_json=getattr(args, "json", False),
+    )
+
+
 def _dump(document: Any, out: TextIO) -> None:
     json.dump(document, out, indent=2)
     out.write("\n")
@@ -402,6 +431,8 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
         with Client(connection=_connection(args)) as client:
             if args.command == "scan":
                 return _scan(client, args, out)
+            if args.command == "top":
+                return _top(client, args, out)
             return _single(client, args, out)
     except _UsageError as usage:
         err.write(f"pmscan: error: {usage}\n")

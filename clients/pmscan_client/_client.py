@@ -238,6 +238,12 @@ class Client(_BaseClient):
         """Reset the soft-dirty bits of process ``pid`` (needs the ``write`` scope)."""
         self._call(clear_soft_dirty.sync_detailed, pid)
 
+    def metrics(self) -> str:
+        """The node's ``/metrics`` (Prometheus text): its own series and the page states of the
+        groups and containers it exports."""
+        response: httpx.Response = self._retrying(lambda: self._http.get("/metrics"))
+        return response.text
+
     def close(self) -> None:
         self._http.close()
 
@@ -375,6 +381,11 @@ class AsyncClient(_BaseClient):
     async def clear_soft_dirty(self, pid: int) -> None:
         """As :meth:`Client.clear_soft_dirty`."""
         await self._call(clear_soft_dirty.asyncio_detailed, pid)
+
+    async def metrics(self) -> str:
+        """As :meth:`Client.metrics`."""
+        response: httpx.Response = await self._retrying(lambda: self._http.get("/metrics"))
+        return response.text
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -9,6 +9,7 @@ import os
 import re
 import struct
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.cgroups import CgroupUnavailableError, TemporaryCgroup
+from tests.support.cgroups import CgroupUnavailableError
 from tests.support.children import many_regions, named_sleep, sleepers
+from tests.support.kubepods import DRIVERS, KubePod
 from tests.support.metrics import metric
 from tests.support.server import ServerProcess, server_executable
 from tests.support.target import Target
@@ -57,6 +59,15 @@ def present_pages(pid: int, limit: int) -> int:
             data = pagemap.read((end - start) // page_size * 8)
             present += sum(1 for (entry,) in struct.iter_unpack("=Q", data) if entry & PRESENT_BIT)
     return present
+
+
+def _is_kernel_thread(pid: int) -> bool:
+    """``PF_KTHREAD`` (0x00200000) in field 9 of /proc/PID/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(") ")[2].split()
+    except OSError:
+        return False
+    return bool(int(fields[6]) & 0x00200000)
 
 
 def rss_bytes(pid: int) -> int:
@@ -169,6 +180,22 @@ class TestLeftOut:
             for reason in ("timeout", "busy", "denied", "error"):
                 assert metric(http, "pmscan_export_errors_total", reason=reason) == 0
 
+    def test_kernel_threads(self) -> None:
+        kernel_threads = [
+            pid
+            for pid in (int(name) for name in os.listdir("/proc") if name.isdigit())
+            if _is_kernel_thread(pid)
+        ]
+        if not kernel_threads:
+            pytest.skip("no kernel thread is visible in this pid namespace")
+        groups = {"kernel": {"comm": "kthreadd|kworker.*|ksoftirqd.*|rcu_.*|migration.*"}}
+        settings = {"export_groups": json.dumps(groups), "export_max_age_seconds": 0}
+        with ServerProcess(auth="off", **settings) as server, server.client() as http:
+            assert metric(http, "pmscan_group_processes", group="kernel") == 0
+            assert metric(http, "pmscan_group_mapped_bytes", group="kernel") == 0
+            for reason in ("timeout", "busy", "denied", "error"):
+                assert metric(http, "pmscan_export_errors_total", reason=reason) == 0
+
     def test_processes_exiting_during_collections_are_no_errors(self, tmp_path: Path) -> None:
         """Short-lived processes of the group start and exit while scrapes run: some are
         counted, some are gone before their scan, none is an error."""
@@ -270,53 +297,76 @@ class TestLimits:
             assert metric(http, "pmscan_group_processes", group="targets") == 1
 
 
-# ---- containers --------------------------------------------------------------------------------
+class TestSharesThePool:
+    def test_requests_keep_their_workers_during_collections(self, tmp_path: Path) -> None:
+        """Three workers, no queue, collections limited to one worker: summary requests made one
+        at a time while collections of four large processes run back to back are never refused
+        (with every worker taken by the collection, some would be: 503)."""
+        script = tmp_path / "largish.py"
+        script.write_text(
+            "import mmap, sys\n"
+            "area = mmap.mmap(-1, 1 << 28, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n"
+            "area.madvise(mmap.MADV_NOHUGEPAGE)\n"
+            "for offset in range(0, 1 << 28, 2 * mmap.PAGESIZE): area[offset]\n"
+            "print('ready', flush=True); sys.stdin.read()\n"
+        )
+        groups = {"large": {"cmdline": f".*{re.escape(str(script))}.*"}}
+        settings = {
+            "workers": 3,
+            "queue_limit": 0,
+            "export_concurrency": 1,
+            "export_groups": json.dumps(groups),
+            "export_max_age_seconds": 0,
+        }
+        with (
+            sleepers(
+                4, argv=[sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            ) as large,
+            ServerProcess(auth="off", **settings) as server,
+            server.client() as http,
+        ):
+            for process in large:
+                assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+            done = threading.Event()
+            statuses: list[int] = []
 
-POD_UID = str(uuid.uuid4())
-CONTAINER_IDS = [uuid.uuid4().hex + uuid.uuid4().hex for _ in range(3)]
-#: The kubelet's two cgroup drivers: (hierarchy, the pod's path, a container's name, the runtime
-#: label). systemd in the unified hierarchy with containerd; cgroupfs in v1's memory hierarchy.
-DRIVERS = {
-    "systemd": (
-        "",
-        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice".format(
-            POD_UID.replace("-", "_")
-        ),
-        "cri-containerd-{}.scope",
-        "containerd",
-    ),
-    "cgroupfs": ("memory", f"kubepods/burstable/pod{POD_UID}", "{}", ""),
-}
+            def summaries() -> None:
+                with server.client() as other:
+                    while not done.is_set():
+                        statuses.append(other.post("/summary", json={"pid": large[0].pid}).status_code)
+
+            thread = threading.Thread(target=summaries)
+            thread.start()
+            try:
+                for _ in range(10):
+                    assert http.get("/metrics").status_code == 200
+            finally:
+                done.set()
+                thread.join()
+            assert metric(http, "pmscan_group_processes", group="large") == 4
+            assert metric(http, "pmscan_export_incomplete") == 0
+        assert statuses and set(statuses) == {200}
+
+
+# ---- containers --------------------------------------------------------------------------------
 
 
 @pytest.fixture(params=sorted(DRIVERS))
-def pods(request: pytest.FixtureRequest) -> Iterator[tuple[TemporaryCgroup, str, str, str]]:
-    """Under a temporary cgroup, the tree a kubelet driver makes for one Burstable pod of three
-    containers (the test's processes move in; all is removed after). Yields the cgroup, the
-    pod's path in it, the containers' name pattern and the runtime label expected."""
-    controller, pod, name, runtime = DRIVERS[request.param]
+def pod(request: pytest.FixtureRequest) -> Iterator[KubePod]:
+    """A Burstable pod of three containers, in the cgroup tree of each kubelet driver."""
     try:
-        cgroup = TemporaryCgroup(controller)
+        with KubePod(request.param) as created:
+            yield created
     except CgroupUnavailableError as e:
         pytest.skip(str(e))
-    with cgroup:
-        parts = pod.split("/")
-        for depth in range(1, len(parts) + 1):
-            cgroup.make("/".join(parts[:depth]))
-        for container_id in CONTAINER_IDS:
-            cgroup.make(f"{pod}/{name.format(container_id)}")
-        yield cgroup, pod, name, runtime
 
 
 class TestContainers:
-    def test_series_per_container_and_the_cap(
-        self, pods: tuple[TemporaryCgroup, str, str, str], target_binary: Path
-    ) -> None:
-        cgroup, pod, name, runtime = pods
+    def test_series_per_container_and_the_cap(self, pod: KubePod, target_binary: Path) -> None:
         with Target(target_binary) as first, Target(target_binary) as second, sleepers(1) as (third,):
             first.write(first.anon("a", 64), 0, 64)
-            for process, container_id in zip((first, second, third), CONTAINER_IDS, strict=True):
-                cgroup.add(process.pid, f"{pod}/{name.format(container_id)}")
+            for index, process in enumerate((first, second, third)):
+                pod.add(process.pid, index)
             settings = {"export_containers": "true", "export_max_age_seconds": 0}
             with ServerProcess(auth="off", **settings) as server, server.client() as http:
                 processes = series(http, "pmscan_container_processes")
@@ -327,10 +377,10 @@ class TestContainers:
             ours = {
                 dict(labels)["container_id"]: value
                 for labels, value in processes.items()
-                if dict(labels)["pod_uid"] == POD_UID
+                if dict(labels)["pod_uid"] == pod.uid
             }
-            assert ours == dict.fromkeys(CONTAINER_IDS, 1)
-            labels = {"container_id": CONTAINER_IDS[0], "runtime": runtime, "pod_uid": POD_UID}
+            assert ours == dict.fromkeys(pod.container_ids, 1)
+            labels = {"container_id": pod.container_ids[0], "runtime": pod.runtime, "pod_uid": pod.uid}
             key = tuple(sorted({**labels, "qos": "burstable", "category": "present"}.items()))
             assert memory[key] == summary["categories"]["PRESENT"] * page_size
 

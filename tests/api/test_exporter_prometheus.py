@@ -4,15 +4,20 @@ a file): the group's present bytes it stores equal the kernel's count of present
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support.cgroups import CgroupUnavailableError
+from tests.support.kubepods import KubePod
 from tests.support.metrics import until
 from tests.support.prometheus import PrometheusServer, prometheus_binary, promtool_binary
 from tests.support.server import ServerProcess, issue_token
@@ -95,3 +100,90 @@ class TestPromtool:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.strip() == "" and result.stderr.strip() == "", result.stdout + result.stderr
+
+
+def readme_promql() -> list[str]:
+    """The queries of the README's ``promql`` block (each after its ``#`` comment line)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```promql\n", 1)[1].split("```", 1)[0]
+    queries: list[list[str]] = []
+    for line in block.splitlines():
+        if line.startswith("#"):
+            queries.append([])
+        else:
+            queries[-1].append(line)
+    return ["\n".join(lines) for lines in queries]
+
+
+class _StaticMetrics(http.server.BaseHTTPRequestHandler):
+    """kube-state-metrics' answer about one pod, as it would give it (a fixed exposition)."""
+
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def kube_pod() -> Iterator[KubePod]:
+    try:
+        with KubePod("systemd", containers=1) as pod:
+            yield pod
+    except CgroupUnavailableError as e:
+        pytest.skip(str(e))
+
+
+@pytest.mark.skipif(prometheus_binary() is None, reason="prometheus is not installed (make tools)")
+class TestKubeStateMetricsJoin:
+    def test_the_readme_queries_name_the_pod_and_container(self, kube_pod: KubePod, target: Target) -> None:
+        """pmscan's container series joined with kube-state-metrics' series of the same pod, by
+        the README's own PromQL, carry the pod's namespace, name and container name."""
+        kube_pod.add(target.pid, 0)
+        container_id = kube_pod.container_ids[0]
+        _StaticMetrics.body = (
+            "# TYPE kube_pod_info gauge\n"
+            f'kube_pod_info{{namespace="shop",pod="cart-0",uid="{kube_pod.uid}",node="n1"}} 1\n'
+            "# TYPE kube_pod_container_info gauge\n"
+            f'kube_pod_container_info{{namespace="shop",pod="cart-0",container="app",'
+            f'container_id="containerd://{container_id}",uid="{kube_pod.uid}"}} 1\n'
+        ).encode()
+        ksm = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StaticMetrics)
+        serving = threading.Thread(target=ksm.serve_forever)
+        serving.start()
+        try:
+            settings = {"export_containers": "true", "export_max_age_seconds": 0}
+            with ServerProcess(auth="off", **settings) as server:
+                jobs = [
+                    {
+                        "job_name": "kube-state-metrics",
+                        "static_configs": [{"targets": [f"127.0.0.1:{ksm.server_port}"]}],
+                    }
+                ]
+                with PrometheusServer([f"127.0.0.1:{server.port}"], extra_scrape_configs=jobs) as prometheus:
+                    prometheus.wait_for_scrape(scrapes=2)
+                    per_pod, per_container = readme_promql()
+                    (pod_row,) = prometheus.query(per_pod)
+                    assert pod_row["metric"] == {"namespace": "shop", "pod": "cart-0"}
+                    (container_row,) = prometheus.query(per_container)
+                    labels = container_row["metric"]
+                    assert (labels["namespace"], labels["pod"], labels["container"]) == (
+                        "shop",
+                        "cart-0",
+                        "app",
+                    )
+                    assert labels["container_id"] == container_id and labels["pod_uid"] == kube_pod.uid
+                    huge = prometheus.value(
+                        f'pmscan_container_memory_bytes{{category="huge", container_id="{container_id}"}}'
+                    )
+                    assert float(container_row["value"][1]) == huge
+        finally:
+            ksm.shutdown()
+            serving.join()
+            ksm.server_close()

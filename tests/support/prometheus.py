@@ -44,7 +44,8 @@ def promtool_binary() -> str | None:
 class PrometheusServer:
     """One Prometheus process scraping ``targets`` (``host:port`` of pmscan servers) every
     ``interval`` at ``metrics_path``, as job ``job``. ``scheme`` is ``http`` or ``https``
-    (``ca_file`` then verifies the server)."""
+    (``ca_file`` then verifies the server). ``extra_scrape_configs`` are more jobs, as
+    Prometheus writes them (:meth:`wait_for_scrape` waits for every target of every job)."""
 
     def __init__(
         self,
@@ -57,13 +58,18 @@ class PrometheusServer:
         scheme: str = "http",
         ca_file: Path | None = None,
         rule_files: list[Path] | None = None,
+        extra_scrape_configs: list[dict[str, Any]] | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
         binary = prometheus_binary()
         if binary is None:
             raise FileNotFoundError("prometheus is not installed (make tools installs it)")
         self.binary = binary
-        self.targets = targets
+        #: Every target of every job (pmscan's first).
+        self.targets = list(targets)
+        for config in extra_scrape_configs or []:
+            for static in config["static_configs"]:
+                self.targets.extend(static["targets"])
         self.job = job
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -84,7 +90,7 @@ class PrometheusServer:
             scrape["tls_config"] = {"ca_file": str(ca_file)}
         config: dict[str, Any] = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
-            "scrape_configs": [scrape],
+            "scrape_configs": [scrape, *(extra_scrape_configs or [])],
         }
         if rule_files:
             config["rule_files"] = [str(path) for path in rule_files]
