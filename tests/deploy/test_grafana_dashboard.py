@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from typing import Any
 import pytest
 
 from tests.deploy._expected import DEPLOY
-from tests.support.cgroups import CgroupUnavailableError, TemporaryCgroup
+from tests.support.cgroups import CgroupUnavailableError
+from tests.support.kubepods import KubePod
 from tests.support.metrics import until
 from tests.support.prometheus import PrometheusServer, prometheus_binary
 from tests.support.server import ServerProcess, issue_token
@@ -109,29 +109,29 @@ class TestStructure:
 
 # ---- against a real Prometheus -------------------------------------------------------------------
 
-POD_UID = str(uuid.uuid4())
-CONTAINER_ID = uuid.uuid4().hex + uuid.uuid4().hex
-# The systemd cgroup driver's path of a Burstable pod's containerd container.
-POD = f"kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{POD_UID.replace('-', '_')}.slice"
-CONTAINER = f"{POD}/cri-containerd-{CONTAINER_ID}.scope"
+
+@pytest.fixture(scope="module")
+def pod() -> Iterator[KubePod]:
+    """A Burstable pod of one containerd container, as the systemd cgroup driver names it."""
+    try:
+        with KubePod("systemd", containers=1) as made:
+            yield made
+    except CgroupUnavailableError as e:
+        pytest.skip(f"the container panels need a pod's cgroup: {e}")
 
 
 @pytest.fixture(scope="module")
-def prometheus(target_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+def prometheus(
+    target_binary: Path, pod: KubePod, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
     """A Prometheus (with the rules file) scraping a pmscan that exports the group ``targets`` and
-    containers; one target process (written, zero-page and THP memory) in a pod's container."""
+    containers; one target process (written, zero-page and THP memory) in the pod's container."""
     if prometheus_binary() is None:
         pytest.skip("prometheus is not installed (make tools)")
-    try:
-        cgroup = TemporaryCgroup("")
-    except CgroupUnavailableError as e:
-        pytest.skip(f"the container panels need a pod's cgroup: {e}")
     tokens = tmp_path_factory.mktemp("scrape-token")
     groups = {"targets": {"exe": re.escape(str(target_binary))}}
-    with cgroup, Target(target_binary) as target:
-        for depth in range(1, len(CONTAINER.split("/")) + 1):
-            cgroup.make("/".join(CONTAINER.split("/")[:depth]))
-        cgroup.add(target.pid, CONTAINER)
+    with Target(target_binary) as target:
+        pod.add(target.pid, 0)
         target.write(target.anon("written", 256), 0, 256)
         target.read(target.anon("zero", 64), 0, 64)
         target.thp("thp", 4)
@@ -170,7 +170,7 @@ class TestAgainstPrometheus:
         if name == "group":
             assert values == {"targets"}
 
-    def test_every_recording_rule_records(self, prometheus: PrometheusServer) -> None:
+    def test_every_recording_rule_records(self, prometheus: PrometheusServer, pod: KubePod) -> None:
         records = [
             rule["record"]
             for group in yaml.safe_load(RULES.read_text())["groups"]
@@ -179,8 +179,8 @@ class TestAgainstPrometheus:
         ]
         until(lambda: all(prometheus.query(name) for name in records), f"series of {records}", timeout=60)
         (container,) = prometheus.query("instance_container:pmscan_huge_ratio")
-        assert container["metric"]["pod_uid"] == POD_UID
-        assert container["metric"]["container_id"] == CONTAINER_ID
+        assert container["metric"]["pod_uid"] == pod.uid
+        assert container["metric"]["container_id"] == pod.container_ids[0]
         assert container["metric"]["qos"] == "burstable"
         # 4 MiB of THP in 256 + 4 MiB of present pages (and more: the binary, the stack, libc)
         assert 0 < float(container["value"][1]) < 1
