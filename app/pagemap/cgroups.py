@@ -11,6 +11,7 @@ in its mounted hierarchy when one is mounted here (``/proc/self/mountinfo``).
 from __future__ import annotations
 
 import errno
+import os
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -70,8 +71,15 @@ def parse_cgroup(text: str) -> CgroupSpec:
 
 def read_memberships(pid: int) -> list[tuple[str, str]]:
     """``(controllers, path)`` of each line of ``/proc/PID/cgroup`` (raises ``OSError``)."""
-    with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="surrogateescape") as f:
-        lines = f.read().splitlines()
+    # os.read rather than open(): the exporter reads this for every process at each collection.
+    fd = os.open(f"/proc/{pid}/cgroup", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    lines = b"".join(chunks).decode(errors="surrogateescape").splitlines()
     memberships = []
     for line in lines:
         _, _, rest = line.partition(":")

@@ -100,6 +100,8 @@ def container_of(memberships: Iterable[tuple[str, str]]) -> Container | None:
         )
 
     for _, path in sorted(lines, key=preference):
+        if len(path) < 64:
+            continue  # too short to hold a container id (most lines of most processes)
         container = parse_container_path(path)
         if container is not None:
             return container

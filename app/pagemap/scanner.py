@@ -38,7 +38,7 @@ class Scan:
 
     ``span_pages`` (0: no bound) bounds each kernel call to that many matching pages: the
     kernel holds the target's mmap read lock for a whole call over a dense range
-    (KERNEL_NOTES 17), so an agent scanning a large process bounds each hold with it. Without
+    (kernel-notes 17), so an agent scanning a large process bounds each hold with it. Without
     a category filter every page of a mapping matches, so it bounds the address range each
     call walks (gaps between mappings cost nothing and count for nothing).
     """

@@ -22,10 +22,13 @@ class Counts:
 
     def add(self, row: tuple[int, ...]) -> None:
         self.pages += row[0]
-        for category in Category:
-            n = row[1 + category.value.bit_length() - 1]
+        for category, n in zip(_CATEGORIES, row[1:], strict=False):
             if n:
                 self.by_category[category] = self.by_category.get(category, 0) + n
+
+
+#: The categories in bit order: ``count_pages``' row holds the total, then one count per bit.
+_CATEGORIES = tuple(Category(1 << bit) for bit in range(len(Category)))
 
 
 @dataclass

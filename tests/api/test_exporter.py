@@ -155,7 +155,7 @@ class TestGroupsAgainstKernel:
         present = memory[(("category", "present"), ("group", "targets"))]
         zero = memory[(("category", "pfnzero"), ("group", "targets"))]
         assert present == sum(present_pages(t.pid, limit) for t in targets) * page_size
-        # KERNEL_NOTES 7b: present pages but the zero page are what smaps_rollup calls Rss.
+        # kernel-notes 7b: present pages but the zero page are what smaps_rollup calls Rss.
         assert present - zero == sum(rss_bytes(t.pid) for t in targets)
         assert zero >= 2 * 50 * page_size
 

@@ -14,6 +14,7 @@ from app.pagemap.census import find_members
 from app.pagemap.groups import ProcessFacts, first_group, parse_groups
 from tests.support.cgroups import CgroupUnavailableError, TemporaryCgroup
 from tests.support.children import named_sleep, sleepers
+from tests.support.metrics import until
 
 
 class TestConfiguration:
@@ -41,6 +42,13 @@ class TestConfiguration:
             parse_groups(config)
 
 
+def executed(pid: int) -> None:
+    """Wait until ``pid``'s exec is over: Popen returns when the old program's close-on-exec
+    descriptors are closed, before the kernel sets the new program's argument area (until then
+    /proc/PID/cmdline reads empty)."""
+    until(lambda: Path(f"/proc/{pid}/cmdline").read_bytes() != b"", f"process {pid} to finish its exec")
+
+
 @pytest.fixture
 def sleeper_binary(tmp_path: Path) -> Iterator[Path]:
     with named_sleep(tmp_path) as path:
@@ -51,6 +59,7 @@ class TestMatching:
     def test_comm_exe_and_cmdline_match_whole_values(self, sleeper_binary: Path) -> None:
         name = sleeper_binary.name
         with sleepers(1, argv=[str(sleeper_binary), "1000"]) as (process,):
+            executed(process.pid)
             facts = ProcessFacts(process.pid, name)
             groups = parse_groups(
                 {
