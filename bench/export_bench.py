@@ -292,7 +292,7 @@ def kernel_alone(pids: list[int], categories: str, span: int, *, filtered: bool 
 
 
 def collection_time(
-    binary: Path, pids: list[int], categories: list[str], concurrency: int, runs: int
+    binary: Path, pids: list[int], categories: list[str], concurrency: int, runs: int, *, fifo: bool
 ) -> None:
     print(
         f"\n(a) collection time of {len(pids)} processes, median of {runs}, {concurrency} "
@@ -300,6 +300,11 @@ def collection_time(
         f" 'kernel' is the exporter's ioctl calls alone, without pmscan's Python around them (one thread);"
         f" 'filtered' the same with category_anyof_mask, which the exporter does not set. Both the"
         f" exporter and the smaps_rollup reader find the processes by their exe in /proc first."
+        + (
+            " Every reader runs SCHED_FIFO 1 here, so that other work on the machine weighs on none."
+            if fifo
+            else " The readers run at normal priority (not root, or no chrt)."
+        )
     )
     exe = re.compile(re.escape(str(binary)))
     print(
@@ -309,17 +314,22 @@ def collection_time(
     for category in categories:
         own, walls, rollup_times, values = [], [], [], {}
         rollup = Sizes(0, 0, 0)
-        with Exporter(binary, categories=category, concurrency=concurrency, span=DEFAULT_SPAN) as exporter:
+        with Exporter(
+            binary, categories=category, concurrency=concurrency, span=DEFAULT_SPAN, realtime=fifo
+        ) as exporter:
             exporter.scrape()  # warm-up
-            smaps_rollup_collection(exe, concurrency)
-            for _ in range(runs):  # in turn, so that the machine's load weighs on both alike
-                seconds, wall, values = exporter.scrape()
-                own.append(seconds)
-                walls.append(wall)
-                seconds, rollup = smaps_rollup_collection(exe, concurrency)
-                rollup_times.append(seconds)
-        kernel = median([kernel_alone(pids, category, DEFAULT_SPAN) for _ in range(runs)])
-        filtered = median([kernel_alone(pids, category, DEFAULT_SPAN, filtered=True) for _ in range(runs)])
+            with realtime(fifo):
+                smaps_rollup_collection(exe, concurrency)
+                for _ in range(runs):  # in turn, so that the machine's load weighs on both alike
+                    seconds, wall, values = exporter.scrape()
+                    own.append(seconds)
+                    walls.append(wall)
+                    seconds, rollup = smaps_rollup_collection(exe, concurrency)
+                    rollup_times.append(seconds)
+                kernel = median([kernel_alone(pids, category, DEFAULT_SPAN) for _ in range(runs)])
+                filtered = median(
+                    [kernel_alone(pids, category, DEFAULT_SPAN, filtered=True) for _ in range(runs)]
+                )
         rollup_time = median(rollup_times)
         speedup = rollup_time / median(own)
         goal = (
@@ -512,10 +522,14 @@ def main() -> None:
             categories.insert(1, "swapped")
         if options.quick:
             categories = [DEFAULT_CATEGORIES]
-        collection_time(binary, pids, categories, options.concurrency, options.runs)
-        per_layout(
-            targets, ["large", *(LAYOUTS[i % len(LAYOUTS)] for i in range(len(targets) - 1))], options.runs
-        )
+        fifo = can_run_realtime()
+        collection_time(binary, pids, categories, options.concurrency, options.runs, fifo=fifo)
+        with realtime(fifo):
+            per_layout(
+                targets,
+                ["large", *(LAYOUTS[i % len(LAYOUTS)] for i in range(len(targets) - 1))],
+                options.runs,
+            )
         stalls(binary, pids, spans, runs=options.runs, concurrency=options.concurrency, probe=probe)
     print("\nall target processes ended; the swapfile (if any) is off and removed")
 
