@@ -5,10 +5,10 @@ last collection into metric families. A collection (:meth:`PageStateExporter.ref
 the route before the registry renders) finds the processes of the configured groups (and, with
 ``PMSCAN_EXPORT_CONTAINERS``, of containers) and counts each one's pages in the scan pool, in
 batches (:data:`BATCH`), at most ``PMSCAN_EXPORT_CONCURRENCY`` batches at once and each under a
-pool slot like any request, so scrapes never take the pool from ``/scan``. A collection never outlasts its budget: what it could not
-count shows in ``pmscan_export_incomplete`` and ``pmscan_export_errors_total{reason}``. Values
-younger than ``PMSCAN_EXPORT_MAX_AGE_SECONDS`` are served again without a scan, and concurrent
-scrapes share one collection.
+pool slot like any request, so scrapes never take the pool from ``/scan``. A collection never
+outlasts its budget: what it could not count shows in ``pmscan_export_incomplete`` and
+``pmscan_export_errors_total{reason}``. Values younger than ``PMSCAN_EXPORT_MAX_AGE_SECONDS``
+are served again without a scan, and concurrent scrapes share one collection.
 
 Reasons a process is missing from the counts: ``timeout`` (the budget ran out first), ``busy``
 (no scan worker came free in time), ``denied`` (the kernel refused pmscan), ``error`` (any other

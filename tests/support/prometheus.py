@@ -16,6 +16,7 @@ skip with that reason when they are not).
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
 import signal
@@ -116,6 +117,8 @@ class PrometheusServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+        # Even a test run that dies without unwinding (a second Ctrl-C) leaves no Prometheus.
+        atexit.register(self.stop)
         try:
             self._wait_ready()
         except BaseException:
@@ -142,6 +145,7 @@ class PrometheusServer:
         return self._log.read_text(errors="replace") if self._log.exists() else ""
 
     def stop(self, timeout: float = 15.0) -> None:
+        atexit.unregister(self.stop)
         process = self.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
