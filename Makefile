@@ -17,7 +17,7 @@ LOCK    := requirements/dev.txt
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28 $(UPGRADE)
 
-.PHONY: serve test install tools ext openapi sdk wheel bench stress asan lint lock upgrade clean
+.PHONY: serve test install tools ext openapi sdk rules wheel bench stress asan lint lock upgrade clean
 
 serve: $(STAMP)
 	$(VENV)/bin/pmscan-server
@@ -30,7 +30,8 @@ install: $(STAMP)
 # System tools of the tests, installed from the distribution when missing, as root with apt-get
 # only (elsewhere the tests that need them are skipped), one "command:package" pair each:
 # wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py; prometheus
-# (with promtool), the real Prometheus of tests/api/test_exporter_prometheus.py.
+# (with promtool), the real Prometheus of tests/api/test_exporter_prometheus.py and the rule
+# checks of tests/deploy/test_prometheus_rules.py.
 TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus
 
 tools:
@@ -81,6 +82,10 @@ openapi: $(STAMP)
 sdk: $(STAMP)
 	$(PY) -m clients.regenerate
 
+# The PrometheusRule of deploy/kubernetes/components/prometheus, from deploy/prometheus/pmscan.rules.yml.
+rules:
+	$(PYTHON) deploy/prometheus/prometheusrule.py > deploy/kubernetes/components/prometheus/prometheusrule.yaml
+
 wheel: $(PY)
 	$(PY) -m pip wheel --quiet --no-deps -w dist .
 
@@ -88,6 +93,7 @@ bench: $(STAMP)
 	$(PY) bench/scan_bench.py
 	$(PY) bench/backends_bench.py
 	$(PY) bench/client_bench.py
+	$(PY) bench/export_bench.py
 
 # The long proofs (docs/proof.md): full fuzzing, a 10,000-request soak, faults, load.
 stress: $(STAMP) tools

@@ -5,10 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.deploy._expected import TARGET_UID
+from tests.deploy._expected import DEPLOY, TARGET_UID
 
 
 @pytest.fixture
@@ -27,3 +28,16 @@ def other_users_process() -> Iterator[subprocess.Popen[bytes]]:
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def overlay_with_secrets(tmp_path: Path) -> Path:
+    """A copy of deploy/kubernetes with stand-ins for the files the operator puts in the example
+    overlay's secrets/; the copy's overlay directory."""
+    copy = tmp_path / "kubernetes"
+    shutil.copytree(DEPLOY / "kubernetes", copy)
+    secrets = copy / "overlays" / "example" / "secrets"
+    (secrets / "tokens").write_text("fleet read sha256:" + "0" * 64 + "\n")
+    (secrets / "tls.crt").write_text("certificate\n")
+    (secrets / "tls.key").write_text("key\n")
+    return copy / "overlays" / "example"

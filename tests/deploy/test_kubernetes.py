@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,18 +215,6 @@ def kustomize(directory: Path) -> list[Manifest]:
     )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc is not None]
-
-
-@pytest.fixture
-def overlay_with_secrets(tmp_path: Path) -> Iterator[Path]:
-    """A copy of deploy/kubernetes with stand-ins for the files the operator puts in secrets/."""
-    copy = tmp_path / "kubernetes"
-    shutil.copytree(KUBERNETES, copy)
-    secrets = copy / "overlays" / "example" / "secrets"
-    (secrets / "tokens").write_text("fleet read sha256:" + "0" * 64 + "\n")
-    (secrets / "tls.crt").write_text("certificate\n")
-    (secrets / "tls.key").write_text("key\n")
-    yield copy / "overlays" / "example"
 
 
 class TestKustomize:

@@ -24,6 +24,11 @@ reply with ``name``, ``start`` and ``end`` (``[start, end)`` in bytes); the othe
     scan_to PATH START END FLAGS INVERTED MASK ANYOF RETURN MAX_PAGES VEC_LEN
                                             the records go raw to PATH; reply: ret, walk_end
     spin                                    start a thread that keeps writing to a scratch byte
+    stall start|stats|stop                  a thread that times mmap+munmap of one page in a loop (both
+                                            take the mmap lock for writing: the stall a reader of the
+                                            target causes); start replies realtime (SCHED_FIFO, as
+                                            root); stats and stop reply count, max_ns, total_ns,
+                                            over_1ms, over_10ms since the last stats, and reset
     exit CODE                               exit at once, without a reply; EOF on stdin exits too
 
 ``scan`` is one ``ioctl(PAGEMAP_SCAN)`` of the target's own ``/proc/self/pagemap`` with exactly
@@ -310,6 +315,13 @@ class Target:
 
     def spin(self) -> None:
         self.cmd("spin")
+
+    def stall(self, action: str) -> dict[str, int]:
+        """``stall start`` (returns ``realtime``: the probe runs SCHED_FIFO), ``stats`` or ``stop``:
+        the mmap+munmap pairs timed since the last ``stats`` (``count``, ``max_ns``, ``total_ns``,
+        ``over_1ms``, ``over_10ms``)."""
+        reply = self.cmd("stall", action)
+        return {k: v for k, v in reply.items() if k != "ok"}
 
     # -- the kernel's own answer -----------------------------------------------------------------
 

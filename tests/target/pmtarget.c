@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../app/pagemap/pagemap_abi.h"
@@ -522,6 +524,129 @@ static int cmd_spin(void)
     return reply_ok("");
 }
 
+/* ---- stall probe ------------------------------------------------------ */
+
+/* A thread that maps and unmaps one page in a loop and times each pair:
+ * mmap and munmap take the mmap lock for writing, so a pair waits for as long
+ * as a reader (smaps_rollup, PAGEMAP_SCAN) holds it.  The worst pair is the
+ * worst stall a reader caused the process (plus the scheduler's own delays,
+ * which a run without readers shows).  It pauses between pairs so as not to
+ * take a whole CPU, and runs SCHED_FIFO (priority 2) where allowed (root), so
+ * that on a busy machine it waits for the lock rather than for a CPU. */
+
+#define STALL_PAUSE_NS 100000L
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_t thread;
+    int running, stop;
+    unsigned long count, over_1ms, over_10ms;
+    __u64 max_ns, total_ns;
+} stall = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static __u64 now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static void *stall_main(void *unused)
+{
+    const struct timespec pause = {0, STALL_PAUSE_NS};
+
+    (void)unused;
+    for (;;) {
+        __u64 start = now_ns(), took;
+        void *p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        if (p != MAP_FAILED)
+            munmap(p, page_size);
+        took = now_ns() - start;
+        pthread_mutex_lock(&stall.lock);
+        stall.count++;
+        stall.total_ns += took;
+        if (took > stall.max_ns)
+            stall.max_ns = took;
+        stall.over_1ms += took > 1000000ULL;
+        stall.over_10ms += took > 10000000ULL;
+        if (stall.stop) {
+            pthread_mutex_unlock(&stall.lock);
+            return NULL;
+        }
+        pthread_mutex_unlock(&stall.lock);
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* Reply with the pairs timed since the last "stall stats" (or start), and reset. */
+static int stall_stats(void)
+{
+    unsigned long count, over_1ms, over_10ms;
+    __u64 max_ns, total_ns;
+
+    pthread_mutex_lock(&stall.lock);
+    count = stall.count;
+    over_1ms = stall.over_1ms;
+    over_10ms = stall.over_10ms;
+    max_ns = stall.max_ns;
+    total_ns = stall.total_ns;
+    stall.count = stall.over_1ms = stall.over_10ms = 0;
+    stall.max_ns = stall.total_ns = 0;
+    pthread_mutex_unlock(&stall.lock);
+    return reply_ok(", \"count\": %lu, \"max_ns\": %llu, \"total_ns\": %llu, "
+                    "\"over_1ms\": %lu, \"over_10ms\": %lu",
+                    count, (unsigned long long)max_ns, (unsigned long long)total_ns, over_1ms,
+                    over_10ms);
+}
+
+static int cmd_stall(int argc, char **argv)
+{
+    int err;
+
+    if (argc != 2)
+        return reply_error(EINVAL, "usage: stall start|stats|stop");
+    if (!strcmp(argv[1], "start")) {
+        if (stall.running)
+            return reply_error(EBUSY, "the stall probe runs already");
+        stall.stop = 0;
+        stall.count = stall.over_1ms = stall.over_10ms = 0;
+        stall.max_ns = stall.total_ns = 0;
+        pthread_attr_t attr;
+        struct sched_param param = {.sched_priority = 2};
+        int realtime = 1;
+
+        pthread_attr_init(&attr);
+        pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+        pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+        pthread_attr_setschedparam(&attr, &param);
+        err = pthread_create(&stall.thread, &attr, stall_main, NULL);
+        pthread_attr_destroy(&attr);
+        if (err == EPERM) {
+            realtime = 0;
+            err = pthread_create(&stall.thread, NULL, stall_main, NULL);
+        }
+        if (err)
+            return reply_error(err, "pthread_create");
+        stall.running = 1;
+        return reply_ok(", \"realtime\": %s", realtime ? "true" : "false");
+    }
+    if (!strcmp(argv[1], "stats"))
+        return stall_stats();
+    if (!strcmp(argv[1], "stop")) {
+        if (!stall.running)
+            return reply_error(ESRCH, "the stall probe does not run");
+        pthread_mutex_lock(&stall.lock);
+        stall.stop = 1;
+        pthread_mutex_unlock(&stall.lock);
+        pthread_join(stall.thread, NULL);
+        stall.running = 0;
+        return stall_stats();
+    }
+    return reply_error(EINVAL, "usage: stall start|stats|stop");
+}
+
 /* ---- main loop -------------------------------------------------------- */
 
 static int dispatch(int argc, char **argv)
@@ -560,6 +685,8 @@ static int dispatch(int argc, char **argv)
         return do_scan(argv + 2, argv[1]);
     if (!strcmp(c, "spin") && argc == 1)
         return cmd_spin();
+    if (!strcmp(c, "stall"))
+        return cmd_stall(argc, argv);
     if (!strcmp(c, "exit") && argc == 2)
         exit(atoi(argv[1]));
     return reply_error(EINVAL, "unknown command or wrong number of arguments");

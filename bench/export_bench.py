@@ -1,0 +1,538 @@
+"""The cost of exporting page states, against reading ``/proc/PID/smaps_rollup``, in one run.
+
+What process-exporter, Netdata and telegraf do for per-process memory is read ``smaps_rollup`` of
+every process: the kernel visits every page of every mapping under the target's mmap lock. pmscan's
+exporter answers with ``PAGEMAP_SCAN`` in bounded address chunks. Both are measured here on the
+same processes, in one run, and compared as ratios:
+
+- **collection time**: a scrape of a real pmscan server (``GET /metrics``, values never reused:
+  ``PMSCAN_EXPORT_MAX_AGE_SECONDS=0``; the time is the collector's own
+  ``pmscan_export_collection_duration_seconds``, the scrape's wall time next to it) against reading
+  ``smaps_rollup`` of the same processes with as many threads as the exporter uses workers. Per
+  exported category (``present``, ``swapped``, ``huge``) and for the default set. Goal: pmscan at
+  least 2x faster.
+- **the stall caused in the target**: a thread of the large target times ``mmap`` + ``munmap`` of
+  one page in a loop (both need its mmap lock for writing; ``pmtarget``'s ``stall`` command) while
+  the collections run. The worst pair under pmscan against the worst under ``smaps_rollup``, for
+  several values of the exporter's address chunk (``PMSCAN_EXPORT_SPAN_BYTES``), next to the worst
+  with no reader at all (the scheduler's own delays). Goal: pmscan's worst stall at most a tenth of
+  ``smaps_rollup``'s.
+
+The processes: ``--processes`` targets (``tests/target/pmtarget.c``) of six layouts in turn (dense
+anonymous, sparse in a large reservation, transparent huge pages, half swapped out, a shared file
+mapping, zero-page reads), one of them large: ``--large-gib`` GiB mapped, ``--resident-gib`` GiB of
+it resident. Swapped pages need a temporary swapfile (root: ``swapon``, removed at the end);
+without one the ``swapped`` comparison is skipped. Every process is killed at the end.
+
+Run: ``make bench`` (or ``.venv/bin/python bench/export_bench.py [--quick]``); as root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from app.pagemap import _pagemap  # noqa: E402
+from app.pagemap.categories import Category  # noqa: E402
+from app.pagemap.census import count_process  # noqa: E402
+from app.pagemap.session import open_scan, probe  # noqa: E402
+from app.pagemap.summary import summarize  # noqa: E402
+from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.swap import SwapUnavailableError, temporary_swap  # noqa: E402
+from tests.support.target import Target, build_target  # noqa: E402
+
+GROUP = "bench"
+DEFAULT_SPAN = 64 << 20  # PMSCAN_EXPORT_SPAN_BYTES' default
+DEFAULT_CATEGORIES = "present,swapped,huge,pfnzero"  # PMSCAN_EXPORT_CATEGORIES' default
+UNBOUNDED = 1 << 47  # the whole user address range in one kernel call
+LAYOUTS = ("anon", "sparse", "thp", "swapped", "file", "zero")
+GOAL_SPEEDUP = 2.0
+GOAL_STALL_RATIO = 0.1
+
+
+@dataclass
+class Sizes:
+    """Bytes of one collection's answer, by what both sources report."""
+
+    rss: int  # smaps_rollup's Rss; pmscan: present - pfnzero
+    swap: int
+    anon_huge: int  # smaps_rollup's AnonHugePages; pmscan: huge
+
+
+def mib(size: int) -> str:
+    return f"{size / (1 << 20):,.0f} MiB"
+
+
+# -- the processes -------------------------------------------------------------------------------
+
+
+def spawn(binary: Path, count: int, stack: contextlib.ExitStack) -> list[Target]:
+    targets = []
+    for _ in range(count):
+        targets.append(stack.enter_context(Target(binary)))
+    return targets
+
+
+def lay_out(target: Target, layout: str, scratch: Path, swap: bool) -> None:
+    """Give ``target`` one of :data:`LAYOUTS` (a few MiB at most)."""
+    page = target.page_size
+    if layout == "anon":
+        area = target.anon("anon", 512)
+        target.write(area, 0, 512)
+    elif layout == "sparse":
+        area = target.reserve("sparse", 256 << 20)
+        target.write(area, 0, 1024, (256 << 20) // page // 1024)
+    elif layout == "thp":
+        target.thp("thp", 4)
+    elif layout == "swapped":
+        area = target.anon("swapped", 1024)
+        target.write(area, 0, 1024)
+        if swap:
+            target.pageout(area, 0, 512)
+    elif layout == "file":
+        area = target.file("file", scratch / "shared.data", 512, shared=True)
+        target.read(area, 0, 512)
+    elif layout == "zero":
+        area = target.anon("zero", 1024)
+        target.read(area, 0, 1024)
+
+
+def large(target: Target, mapped: int, resident: int) -> None:
+    """``mapped`` bytes reserved, the first ``resident`` of them written: one dense range, the
+    walk a reader cannot split unless it chooses to."""
+    area = target.reserve("large", mapped)
+    target.write(area, 0, resident // target.page_size)
+
+
+# -- the two readers -----------------------------------------------------------------------------
+
+
+_ROLLUP_FIELDS = {"Rss": "rss", "Swap": "swap", "AnonHugePages": "anon_huge"}
+
+
+def read_rollup(pid: int) -> dict[str, int]:
+    values = {}
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in _ROLLUP_FIELDS:
+                values[_ROLLUP_FIELDS[name]] = int(rest.split()[0]) * 1024
+    return values
+
+
+def discover(exe: re.Pattern[str]) -> list[int]:
+    """The pids whose executable matches ``exe`` (the whole path), found the way an exporter finds
+    its processes: every /proc/PID, its exe link. pmscan's collection does the same."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if exe.fullmatch(os.readlink(f"/proc/{entry.name}/exe")):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def smaps_rollup_collection(pids: list[int] | re.Pattern[str], threads: int) -> tuple[float, Sizes]:
+    """Read smaps_rollup of ``pids`` (or of the processes whose exe matches) with ``threads``
+    threads; (seconds, the sums). Finding the processes counts in the time, as it does in
+    pmscan's."""
+    started = time.perf_counter()
+    if isinstance(pids, re.Pattern):
+        pids = discover(pids)
+    if threads == 1:
+        rollups = [read_rollup(pid) for pid in pids]
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            rollups = list(pool.map(read_rollup, pids))
+    seconds = time.perf_counter() - started
+    total = Sizes(0, 0, 0)
+    for rollup in rollups:
+        total.rss += rollup.get("rss", 0)
+        total.swap += rollup.get("swap", 0)
+        total.anon_huge += rollup.get("anon_huge", 0)
+    return seconds, total
+
+
+class Exporter:
+    """A real pmscan server exporting the group of the bench's targets; each :meth:`scrape` is a
+    fresh collection."""
+
+    def __init__(
+        self, binary: Path, *, categories: str, concurrency: int, span: int, realtime: bool = False
+    ) -> None:
+        groups = {GROUP: {"exe": re.escape(str(binary))}}
+        self.server = ServerProcess(
+            prefix=["chrt", "--fifo", "1"] if realtime else None,
+            export_groups=json.dumps(groups),
+            export_categories=categories,
+            export_max_age_seconds=0,
+            export_budget_seconds=120,
+            export_concurrency=concurrency,
+            export_span_bytes=span,
+            workers=max(2, concurrency),
+            startup_timeout=60,
+        )
+        self.client: httpx.Client | None = None
+
+    def __enter__(self) -> Exporter:
+        self.server.start()
+        self.client = self.server.client(
+            headers={"Authorization": f"Bearer {self.server.admin_token}"}, timeout=300
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.server.__exit__(None, None, None)
+
+    def scrape(self) -> tuple[float, float, dict[str, float]]:
+        """(the collection's own seconds, the scrape's wall seconds, the group's series by name
+        and category)."""
+        assert self.client is not None
+        started = time.perf_counter()
+        response = self.client.get("/metrics")
+        wall = time.perf_counter() - started
+        response.raise_for_status()
+        values: dict[str, float] = {}
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.labels.get("group", GROUP) != GROUP:
+                    continue
+                key = sample.name + "".join(f"/{v}" for k, v in sorted(sample.labels.items()) if k != "group")
+                values[key] = sample.value
+        if values.get("pmscan_export_incomplete") != 0:
+            raise RuntimeError(f"an incomplete collection: {values}")
+        return values["pmscan_export_collection_duration_seconds"], wall, values
+
+
+def pmscan_sizes(values: dict[str, float]) -> Sizes:
+    def memory(category: str) -> int:
+        return int(values.get(f"pmscan_group_memory_bytes/{category}", 0))
+
+    return Sizes(memory("present") - memory("pfnzero"), memory("swapped"), memory("huge"))
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stall_probe(target: Target) -> Iterator[Callable[[], dict[str, int]]]:
+    """While inside, a thread of ``target`` times mmap+munmap pairs; the yielded function returns
+    (and resets) the pairs timed since it was last called."""
+    if not target.stall("start")["realtime"]:
+        print("  (the probe could not run SCHED_FIFO: its stalls include waits for a CPU)")
+    try:
+        yield lambda: target.stall("stats")
+    finally:
+        target.stall("stop")
+
+
+def worst_ms(stats: dict[str, int]) -> float:
+    return stats["max_ns"] / 1e6
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def verdict(met: bool) -> str:
+    return "goal met" if met else "GOAL MISSED"
+
+
+def kernel_alone(pids: list[int], categories: str, span: int, *, filtered: bool = False) -> float:
+    """Seconds for the ioctl calls alone that a collection makes (each process's whole user range
+    in ``span`` chunks, only ``categories`` asked for), without pmscan's Python around them.
+    ``filtered``: with ``category_anyof_mask`` set to the categories too, so that the kernel
+    skips the pages having none of them instead of reporting them (the exporter does not)."""
+    mask = 0
+    for name in categories.split(","):
+        mask |= int(Category[name.upper()])
+    anyof = mask if filtered else 0
+    limit = probe().user_address_limit
+    page = os.sysconf("SC_PAGE_SIZE")
+    started = time.perf_counter()
+    for pid in pids:
+        fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
+        try:
+            start = 0
+            while start < limit:
+                _, start, _ = _pagemap.scan(
+                    fd,
+                    start,
+                    limit,
+                    return_mask=mask,
+                    category_anyof_mask=anyof,
+                    max_pages=span // page,
+                    vec_len=4096,
+                )
+        finally:
+            os.close(fd)
+    return time.perf_counter() - started
+
+
+def collection_time(
+    binary: Path, pids: list[int], categories: list[str], concurrency: int, runs: int, *, fifo: bool
+) -> None:
+    print(
+        f"\n(a) collection time of {len(pids)} processes, median of {runs}, {concurrency} "
+        f"thread(s) / scan worker(s) each. smaps_rollup answers Rss, Swap and AnonHugePages in one read;"
+        f" 'kernel' is the exporter's ioctl calls alone, without pmscan's Python around them (one thread);"
+        f" 'filtered' the same with category_anyof_mask, which the exporter does not set. Both the"
+        f" exporter and the smaps_rollup reader find the processes by their exe in /proc first."
+        + (
+            " Every reader runs SCHED_FIFO 1 here, so that other work on the machine weighs on none."
+            if fifo
+            else " The readers run at normal priority (not root, or no chrt)."
+        )
+    )
+    exe = re.compile(re.escape(str(binary)))
+    print(
+        f"  {'pmscan, categories':30s} {'exporter':>9s} {'(scrape)':>9s} {'kernel':>9s} {'filtered':>9s}"
+        f" {'smaps_r.':>9s}   smaps_rollup's time / exporter's, kernel's, filtered kernel's"
+    )
+    for category in categories:
+        own, walls, rollup_times, values = [], [], [], {}
+        rollup = Sizes(0, 0, 0)
+        with Exporter(
+            binary, categories=category, concurrency=concurrency, span=DEFAULT_SPAN, realtime=fifo
+        ) as exporter:
+            exporter.scrape()  # warm-up
+            with realtime(fifo):
+                smaps_rollup_collection(exe, concurrency)
+                for _ in range(runs):  # in turn, so that the machine's load weighs on both alike
+                    seconds, wall, values = exporter.scrape()
+                    own.append(seconds)
+                    walls.append(wall)
+                    seconds, rollup = smaps_rollup_collection(exe, concurrency)
+                    rollup_times.append(seconds)
+                kernel = median([kernel_alone(pids, category, DEFAULT_SPAN) for _ in range(runs)])
+                filtered = median(
+                    [kernel_alone(pids, category, DEFAULT_SPAN, filtered=True) for _ in range(runs)]
+                )
+        rollup_time = median(rollup_times)
+        speedup = rollup_time / median(own)
+        goal = (
+            f"  (goal >= {GOAL_SPEEDUP:.0f}x: {verdict(speedup >= GOAL_SPEEDUP)})"
+            if "," not in category
+            else ""
+        )
+        times = "".join(
+            f" {t * 1e3:6.1f} ms" for t in (median(own), median(walls), kernel, filtered, rollup_time)
+        )
+        ratios = "  ".join(f"{rollup_time / t:5.2f}x" for t in (median(own), kernel, filtered))
+        print(f"  {category:30s}{times}   {ratios}{goal}")
+        if category == DEFAULT_CATEGORIES:
+            ours = pmscan_sizes(values)
+            print(
+                "  the same numbers? pmscan present-pfnzero "
+                f"{mib(ours.rss)} vs Rss {mib(rollup.rss)}; swapped {mib(ours.swap)} vs Swap "
+                f"{mib(rollup.swap)}; huge {mib(ours.anon_huge)} vs AnonHugePages {mib(rollup.anon_huge)}"
+            )
+
+
+def count_filtered(pid: int, categories: Category, page: int, span_pages: int) -> None:
+    """What the exporter's per-process count would cost with ``category_anyof_mask`` (its mapped
+    bytes would then come from elsewhere, e.g. /proc/PID/statm): a measurement, not pmscan's code."""
+    scan = open_scan(
+        pid,
+        return_mask=int(categories),
+        category_anyof_mask=int(categories),
+        span_pages=span_pages,
+    )
+    try:
+        summarize(scan, page)
+    finally:
+        scan.close()
+
+
+def per_layout(targets: list[Target], layouts: list[str], runs: int) -> None:
+    """Median time per process of each layout: smaps_rollup, the ioctl calls alone, and the
+    domain's count (what the exporter runs per process in a worker), default categories; that
+    count again with category_anyof_mask."""
+    categories = Category(0)
+    for name in DEFAULT_CATEGORIES.split(","):
+        categories |= Category[name.upper()]
+    page = os.sysconf("SC_PAGE_SIZE")
+    span_pages = DEFAULT_SPAN // page
+    print(
+        f"\n    per process, by layout (median of {runs}):"
+        "  smaps_rollup  kernel alone  pmscan count  count, filtered"
+    )
+    for layout in dict.fromkeys(layouts):
+        chosen = [t.pid for t, name in zip(targets, layouts, strict=True) if name == layout]
+        rollup, kernel, count, filtered = [], [], [], []
+        for _ in range(runs):
+            rollup.append(smaps_rollup_collection(chosen, 1)[0] / len(chosen))
+            kernel.append(kernel_alone(chosen, DEFAULT_CATEGORIES, DEFAULT_SPAN) / len(chosen))
+            started = time.perf_counter()
+            for pid in chosen:
+                count_process(pid, categories=categories, page_size=page, span_pages=span_pages)
+            count.append((time.perf_counter() - started) / len(chosen))
+            started = time.perf_counter()
+            for pid in chosen:
+                count_filtered(pid, categories, page, span_pages)
+            filtered.append((time.perf_counter() - started) / len(chosen))
+        print(
+            f"    {layout:10s} ({len(chosen):3d} processes)"
+            + "".join(f" {median(t) * 1e3:10.3f} ms" for t in (rollup, kernel, count, filtered))
+        )
+
+
+@contextlib.contextmanager
+def realtime(enabled: bool) -> Iterator[None]:
+    """Run this process's reads SCHED_FIFO (priority 1, below the probe's 2) while inside."""
+    if not enabled:
+        yield
+        return
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def can_run_realtime() -> bool:
+    if shutil.which("chrt") is None:
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except PermissionError:
+        return False
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return True
+
+
+def stalls(
+    binary: Path, pids: list[int], spans: list[int], *, runs: int, concurrency: int, probe: Target
+) -> None:
+    fifo = can_run_realtime()
+    print(
+        f"\n(b) worst mmap+munmap stall of the large target while {runs} collections run "
+        "(pmtarget's stall probe: one pair, then 0.1 ms pause, in a loop, SCHED_FIFO 2)."
+        + (
+            " Both readers run SCHED_FIFO 1 here (the smaps_rollup loop, the pmscan server), so that"
+            " other work on the machine cannot preempt a reader holding the lock: the stalls are"
+            " the kernel's lock holds, not the scheduler's."
+            if fifo
+            else " The readers run at normal priority (not root, or no chrt): a reader preempted while"
+            " it holds the lock stalls the target too, so on a busy machine the worst stalls are noisy."
+        )
+    )
+    with stall_probe(probe) as stats:
+        time.sleep(1.0)
+        idle = stats()
+        with realtime(fifo):
+            for _ in range(runs):
+                smaps_rollup_collection(pids, concurrency)
+        rollup = stats()
+        rollup_worst = worst_ms(rollup)
+        print(f"  no reader (1 s)             worst {worst_ms(idle):7.2f} ms   ({idle['count']} pairs)")
+        print(
+            f"  smaps_rollup                worst {rollup_worst:7.2f} ms   "
+            f"({rollup['over_1ms']} of {rollup['count']} pairs over 1 ms)"
+        )
+        for span in spans:
+            with Exporter(
+                binary, categories=DEFAULT_CATEGORIES, concurrency=concurrency, span=span, realtime=fifo
+            ) as exporter:
+                exporter.scrape()  # warm-up
+                stats()
+                own = [exporter.scrape()[0] for _ in range(runs)]
+                ours = stats()
+            ratio = worst_ms(ours) / rollup_worst if rollup_worst else float("inf")
+            name = "unbounded" if span >= UNBOUNDED else mib(span)
+            print(
+                f"  pmscan, chunk {name:>13s} worst {worst_ms(ours):7.2f} ms   "
+                f"({ours['over_1ms']} of {ours['count']} pairs over 1 ms)   "
+                f"{ratio:5.3f} of smaps_rollup's (goal <= {GOAL_STALL_RATIO}: "
+                f"{verdict(ratio <= GOAL_STALL_RATIO)});  collection {median(own) * 1e3:.0f} ms"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--processes", type=int, default=300, help="target processes, the large one included")
+    parser.add_argument("--large-gib", type=float, default=8.0, help="the large target's mapping")
+    parser.add_argument("--resident-gib", type=float, default=1.0, help="of it resident")
+    parser.add_argument("--runs", type=int, default=5, help="collections per measurement")
+    parser.add_argument("--concurrency", type=int, default=1, help="scan workers / reader threads")
+    parser.add_argument("--no-swap", action="store_true", help="no swapfile: skip the swapped layout")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 12 processes, small, 1 run")
+    options = parser.parse_args()
+    if options.quick:
+        options.processes, options.large_gib, options.resident_gib, options.runs = 12, 0.5, 0.0625, 1
+    spans = [4 << 20, DEFAULT_SPAN, 1 << 30, UNBOUNDED]
+    if options.quick:
+        spans = [DEFAULT_SPAN, UNBOUNDED]
+    print(
+        f"pmscan export benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}, kernel {os.uname().release}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n"
+        f"command: {' '.join([Path(sys.executable).name, *sys.argv])}"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="pmscan-export-bench-") as scratch_name,
+        contextlib.ExitStack() as stack,
+    ):
+        scratch = Path(scratch_name)
+        binary = build_target(scratch / "bin")
+        swap = False
+        if not options.no_swap:
+            try:
+                stack.enter_context(temporary_swap(scratch, mib=256))
+                swap = True
+            except SwapUnavailableError as err:
+                print(f"no swap ({err}): the swapped layout keeps its pages, swapped is not compared")
+        started = time.perf_counter()
+        targets = spawn(binary, options.processes, stack)
+        probe = targets[0]
+        large(probe, int(options.large_gib * (1 << 30)), int(options.resident_gib * (1 << 30)))
+        for index, target in enumerate(targets[1:]):
+            lay_out(target, LAYOUTS[index % len(LAYOUTS)], scratch, swap)
+        pids = [t.pid for t in targets]
+        print(
+            f"{len(targets)} processes ({', '.join(LAYOUTS)} in turn; the large one "
+            f"{options.large_gib:g} GiB mapped, {options.resident_gib:g} GiB resident) "
+            f"ready in {time.perf_counter() - started:.1f} s"
+        )
+        categories = ["present", "huge", DEFAULT_CATEGORIES]
+        if swap:
+            categories.insert(1, "swapped")
+        if options.quick:
+            categories = [DEFAULT_CATEGORIES]
+        fifo = can_run_realtime()
+        collection_time(binary, pids, categories, options.concurrency, options.runs, fifo=fifo)
+        with realtime(fifo):
+            per_layout(
+                targets,
+                ["large", *(LAYOUTS[i % len(LAYOUTS)] for i in range(len(targets) - 1))],
+                options.runs,
+            )
+        stalls(binary, pids, spans, runs=options.runs, concurrency=options.concurrency, probe=probe)
+    print("\nall target processes ended; the swapfile (if any) is off and removed")
+
+
+if __name__ == "__main__":
+    main()
