@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from ._categories import Category, ScanFlag, mask_value
 from ._client import Client
 from ._connection import Connection
+from ._console import console_for
 from ._errors import (
     AccessDenied,
     Busy,
@@ -45,6 +48,8 @@ from ._errors import (
     UnsupportedMediaType,
 )
 from ._fleet import FleetClient, FleetResult, FleetSummary, discover_nodes
+from ._map import POPULATED, REPORTED, document, layout, paint, picture, rows_of
+from ._models import PageRegion
 from ._progress import Progress
 from ._render import (
     binary_trailer,
@@ -61,6 +66,7 @@ from ._render import (
     trailer_ndjson,
 )
 from ._scan import ScanStream
+from ._watch_view import WatchView, show_watch
 
 __all__ = ["EXIT_CODES", "main", "run"]
 
@@ -119,13 +125,15 @@ def _connection_options() -> argparse.ArgumentParser:
     return common
 
 
-def _filter_options() -> argparse.ArgumentParser:
+def _filter_options(*, without: tuple[Category, ...] = ()) -> argparse.ArgumentParser:
     filters = argparse.ArgumentParser(add_help=False)
     group = filters.add_argument_group(
         "page filters", "pages that have every category given (--present --written …) are reported"
     )
     for category in Category:
         assert category.name
+        if category in without:
+            continue
         group.add_argument(
             f"--{category.name.lower().replace('_', '-')}",
             dest="categories",
@@ -182,6 +190,37 @@ def build_parser() -> argparse.ArgumentParser:
     maps.add_argument("pid", type=int)
 
     commands.add_parser("caps", parents=[common], help="what the node's kernel and service can do")
+
+    watch = commands.add_parser(
+        "watch",
+        parents=[common, _filter_options(without=(Category.WRITTEN,))],
+        help="page counts of a process, tick after tick, and their rates",
+        description="Page counts every --interval seconds, --count times, and their rate of change. "
+        "--written: the pages written since the previous tick (WP_MATCHING over a userfaultfd-WP "
+        "range, --range A-B) and the dirty rate.",
+    )
+    watch.add_argument("pid", type=int)
+    watch.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="default 1")
+    watch.add_argument("--count", type=int, default=60, metavar="N", help="ticks (default 60)")
+    watch.add_argument(
+        "--written",
+        action="store_true",
+        help="count the pages written since the previous tick and write-protect them again "
+        "(WP_MATCHING; needs the write scope)",
+    )
+
+    picture = commands.add_parser(
+        "map",
+        parents=[common],
+        help="a picture of a process's address space",
+        description="One row per mapping, a bar of cells coloured by the state most of each "
+        "cell's pages are in: present anon, present file, huge, swapped, zero page, guard, not populated.",
+    )
+    picture.add_argument("pid", type=int)
+    picture.add_argument("--svg", metavar="FILE", type=Path, help="also write the picture as SVG to FILE")
+    picture.add_argument(
+        "--width", type=int, metavar="COLUMNS", help="columns (default: the terminal's, else 80)"
+    )
 
     clear = commands.add_parser(
         "clear-soft-dirty", parents=[common], help="reset a process's soft-dirty bits"
@@ -329,6 +368,63 @@ def _single(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    if args.interval <= 0 or args.count < 1:
+        raise _UsageError("--interval must be positive and --count at least 1")
+    fields = _filters(args)
+    fields.pop("max_pages", None)
+    if args.written:
+        fields["flags"] = ScanFlag.WP_MATCHING
+        fields["category_mask"] |= Category.WRITTEN
+        fields["return_mask"] = Category.WRITTEN
+    page_size = client.capabilities().page_size
+    view = WatchView(page_size, written=args.written)
+    ticks = client.watch(args.pid, interval_seconds=args.interval, count=args.count, **fields)
+    what = "pages written" if args.written else "page counts"
+    title = f"pmscan watch {args.pid}: {what} every {args.interval:g} s"
+    show_watch(ticks, view, out, as_json=getattr(args, "json", False), title=title)
+    return 0
+
+
+def _map(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    capabilities = client.capabilities()
+    page_size, limit = capabilities.page_size, capabilities.user_address_limit
+    known = mask_value(Category, list(capabilities.categories))
+    rows = rows_of(client.maps(args.pid), page_size=page_size, limit=limit)
+    console = console_for(out, width=args.width)
+    width = args.width or (console.width if console.is_terminal else 80)
+    cells, _ = layout(width)
+    if rows:
+        regions = client.scan(
+            args.pid,
+            start=rows[0].start,
+            end=rows[-1].end,
+            category_anyof_mask=POPULATED & known,
+            return_mask=REPORTED & known,
+        )
+        with regions, Progress(f"pmscan: mapping {args.pid}") as progress:
+            paint(rows, _progressing(regions, progress), cells=cells, page_size=page_size)
+    if getattr(args, "json", False):
+        _dump(document(rows, pid=args.pid, page_size=page_size), out)
+    else:
+        drawing = picture(rows, pid=args.pid, page_size=page_size, width=width, colour=console.is_terminal)
+        console.print(drawing, width=width)
+    if args.svg is not None:
+        recorder = console_for(io.StringIO(), width=width, terminal=True)
+        recorder.record = True
+        coloured = picture(rows, pid=args.pid, page_size=page_size, width=width, colour=True)
+        recorder.print(coloured, width=width)
+        recorder.save_svg(str(args.svg), title=f"pmscan map {args.pid}")
+    return 0
+
+
+def _progressing(stream: ScanStream, progress: Progress) -> Iterator[PageRegion]:
+    for count, region in enumerate(stream, 1):
+        yield region
+        if not count % 8192:
+            progress.update(stream.regions, stream.pages, stream.position)
+
+
 def _fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     words = args.words
     where = next((i for i, word in enumerate(words) if word in FLEET_COMMANDS), None)
@@ -402,6 +498,10 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
         with Client(connection=_connection(args)) as client:
             if args.command == "scan":
                 return _scan(client, args, out)
+            if args.command == "watch":
+                return _watch(client, args, out)
+            if args.command == "map":
+                return _map(client, args, out)
             return _single(client, args, out)
     except _UsageError as usage:
         err.write(f"pmscan: error: {usage}\n")

@@ -1,0 +1,45 @@
+"""Where the ``pmscan`` command draws: a rich ``Console`` on a terminal, plain text elsewhere.
+
+On a terminal: colours, tables with rules, live views, at the terminal's width. Anywhere
+else (a pipe, a file, ``--json``): no colour and no escape sequences, tables as columns of
+text separated by spaces, never wrapped or cut — what scripts read with ``split()``.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+
+__all__ = ["PLAIN_WIDTH", "console_for", "human_bytes"]
+
+#: Plain output is never wrapped: wide enough for any row.
+PLAIN_WIDTH = 10_000
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def console_for(out: TextIO, *, width: int | None = None, terminal: bool | None = None) -> Console:
+    """A console writing to ``out``: a terminal's when ``out`` is one (or ``terminal``), else
+    plain. ``width``: columns to use (default: the terminal's; plain: unbounded)."""
+    is_terminal = out.isatty() if terminal is None else terminal
+    if is_terminal:
+        return Console(file=out, width=width, highlight=False, force_terminal=True)
+    return Console(
+        file=out,
+        width=width or PLAIN_WIDTH,
+        color_system=None,
+        force_terminal=False,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+
+
+def human_bytes(size: float) -> str:
+    """``size`` bytes in binary units: ``512 B``, ``4.0 KiB``, ``16.0 GiB``."""
+    value = float(size)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
