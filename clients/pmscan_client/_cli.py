@@ -28,10 +28,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from rich.text import Text
+
 from ._categories import Category, ScanFlag, mask_value
 from ._client import Client
 from ._connection import Connection
-from ._console import console_for
+from ._console import NodeProgress, console_for
 from ._errors import (
     AccessDenied,
     Busy,
@@ -348,15 +350,20 @@ def _scan_json(stream: ScanStream, progress: Progress, out: TextIO, pid: int) ->
 
 def _single(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     as_json = getattr(args, "json", False)
+    console = console_for(out)
+    terminal = console.is_terminal
     if args.command == "summary":
         summary = client.summary(args.pid, by_vma=args.by_vma, **_filters(args))
         if as_json:
             _dump(summary_json(summary), out)
         else:
-            out.write(summary_table(summary, client.capabilities().page_size))
+            console.print(summary_table(summary, client.capabilities().page_size, terminal=terminal))
     elif args.command == "ps":
         processes = client.processes(comm=args.comm, uid=args.uid)
-        _dump([p.to_dict() for p in processes], out) if as_json else out.write(processes_table(processes))
+        if as_json:
+            _dump([p.to_dict() for p in processes], out)
+        else:
+            console.print(processes_table(processes, terminal=terminal))
     elif args.command == "maps":
         mappings = client.maps(args.pid)
         _dump([m.to_dict() for m in mappings], out) if as_json else out.write(maps_text(mappings))
@@ -440,12 +447,16 @@ def _fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise _UsageError("fleet: give node URLs, or --service NAME")
     connection = _connection(args)
 
+    progress = NodeProgress(err, f"pmscan fleet {command}: nodes answered")
+
     async def ask() -> FleetResult[Any]:
         found = list(nodes)
         if args.service:
             found += await discover_nodes(args.service, port=args.port, scheme=args.scheme)
+        progress.expect(len(found))
         async with FleetClient(
             found,
+            on_answer=progress.answered,
             concurrency=args.concurrency,
             node_timeout=args.node_timeout,
             token=connection.token,
@@ -459,15 +470,21 @@ def _fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 return await fleet.capabilities()
             return await fleet.processes(comm=args.comm, uid=args.uid)
 
-    result = asyncio.run(ask())
+    with progress:
+        result = asyncio.run(ask())
+    console = console_for(out)
+    terminal = console.is_terminal
     if getattr(args, "json", False):
         _dump(fleet_json(result), out)
     elif isinstance(result, FleetSummary):
-        out.write(fleet_table(result))
+        console.print(fleet_table(result, terminal=terminal))
     else:
         for node, answer in result.results.items():
-            text = capabilities_text(answer) if command == "caps" else processes_table(answer)
-            out.write(f"== {node}\n{text}")
+            console.print(Text(f"== {node}", style="bold" if terminal else ""))
+            if command == "caps":
+                out.write(capabilities_text(answer))
+            else:
+                console.print(processes_table(answer, terminal=terminal))
     for node, error in result.errors.items():
         err.write(f"pmscan: {node}: {_describe(error)}\n")
     return EXIT_PARTIAL if result.errors else 0

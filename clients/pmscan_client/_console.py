@@ -7,11 +7,12 @@ text separated by spaces, never wrapped or cut — what scripts read with ``spli
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Self, TextIO
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-__all__ = ["PLAIN_WIDTH", "console_for", "human_bytes"]
+__all__ = ["PLAIN_WIDTH", "NodeProgress", "console_for", "human_bytes"]
 
 #: Plain output is never wrapped: wide enough for any row.
 PLAIN_WIDTH = 10_000
@@ -43,3 +44,39 @@ def human_bytes(size: float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+class NodeProgress:
+    """How many nodes of a fleet query have answered: a bar on ``err`` when it is a terminal
+    (it disappears when done); nothing at all for scripts."""
+
+    def __init__(self, err: TextIO, label: str) -> None:
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        if err.isatty():
+            self._bar = Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(file=err, highlight=False),
+                transient=True,
+            )
+            self._task = self._bar.add_task(label, total=None)
+
+    def expect(self, nodes: int) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, total=nodes)
+
+    def answered(self, node: str, error: Exception | None) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.advance(self._task)
+
+    def __enter__(self) -> Self:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

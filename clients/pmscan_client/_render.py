@@ -1,4 +1,10 @@
-"""How the ``pmscan`` command prints answers: tables for people, JSON for scripts."""
+"""How the ``pmscan`` command prints answers: rich tables for people, JSON for scripts.
+
+A table is one rich ``Table`` either way; :func:`_table` draws it with rules and colour on a
+terminal and as bare columns (two spaces apart, a header line first) elsewhere, so that
+``pmscan ps | awk`` keeps working. The pipe formats (NDJSON, JSON, binary records) are
+plain text or bytes, never drawn.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,11 @@ import struct
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
 
 from ._categories import Category
 from ._fleet import FleetResult, FleetSummary
@@ -67,18 +78,28 @@ def binary_trailer(walk_end: int, regions: int) -> bytes:
     return _RECORD.pack(TRAILER_MARK, walk_end, regions)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, left: Sequence[int] = ()) -> str:
-    """Columns padded to their widest cell; numbers right-aligned, columns in ``left`` not."""
-    cells = [[str(h) for h in headers], *([str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = []
-    for row in cells:
-        parts = [
-            cell.ljust(width) if i in left else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines) + "\n"
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any] | None],
+    *,
+    left: Sequence[int] = (),
+    terminal: bool = False,
+) -> Table:
+    """A table of ``rows``: numbers right-aligned, columns in ``left`` not; on a ``terminal``
+    with a rule under the header and before a row that is a total (``None`` rows)."""
+    if terminal:
+        drawn = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+    else:
+        drawn = Table(box=None, show_header=True, header_style="", pad_edge=False, padding=(0, 1))
+    for index, header in enumerate(headers):
+        drawn.add_column(header, justify="left" if index in left else "right", no_wrap=True)
+    for row in rows:
+        if row is None:  # a section ends: the totals follow
+            if drawn.rows:
+                drawn.rows[-1].end_section = True
+            continue
+        drawn.add_row(*(str(cell) for cell in row))
+    return drawn
 
 
 def _kib(pages: int, page_size: int) -> int:
@@ -89,18 +110,19 @@ def _columns(categories: Iterable[Category]) -> list[Category]:
     return sorted(set(categories), key=lambda c: c.value)
 
 
-def summary_table(summary: Summary, page_size: int) -> str:
+def summary_table(summary: Summary, page_size: int, *, terminal: bool = False) -> RenderableType:
     """Totals per category; with ``vmas``, one row per mapping as ``pmap -X`` does (KiB)."""
     if summary.vmas is None:
-        head = (
+        head = Text(
             f"pid {summary.pid}  [{summary.start:#x}, {summary.end:#x})  {summary.pages} pages "
-            f"({_kib(summary.pages, page_size)} KiB)\n"
+            f"({_kib(summary.pages, page_size)} KiB)",
+            style="bold" if terminal else "",
         )
         totals = [(c.name, n, _kib(n, page_size)) for c, n in summary.categories.items()]
-        return head + table(("category", "pages", "KiB"), totals, left=(0,))
+        return Group(head, table(("category", "pages", "KiB"), totals, left=(0,), terminal=terminal))
     columns = _columns(summary.categories)
     headers = ("Address", "Perm", "Size", "Matched", *(c.name or "" for c in columns), "Mapping")
-    rows: list[list[Any]] = [
+    rows: list[list[Any] | None] = [
         [
             f"{vma.start:x}",
             vma.perms,
@@ -113,9 +135,12 @@ def summary_table(summary: Summary, page_size: int) -> str:
     ]
     size = sum((vma.end - vma.start) // 1024 for vma in summary.vmas)
     sums = [_kib(summary.pages, page_size), *(_kib(summary.categories[c], page_size) for c in columns)]
-    rows.append(["", "", "=" * len(str(size)), *("=" * len(str(t)) for t in sums), ""])
+    if terminal:
+        rows.append(None)
+    else:
+        rows.append(["", "", "=" * len(str(size)), *("=" * len(str(t)) for t in sums), ""])
     rows.append(["", "", size, *sums, "KiB"])
-    return table(headers, rows, left=(0, 1, len(headers) - 1))
+    return table(headers, rows, left=(0, 1, len(headers) - 1), terminal=terminal)
 
 
 def summary_json(summary: Summary) -> dict[str, Any]:
@@ -143,9 +168,9 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     return document
 
 
-def processes_table(processes: Iterable[ProcessInfo]) -> str:
+def processes_table(processes: Iterable[ProcessInfo], *, terminal: bool = False) -> Table:
     rows = [(p.pid, p.uid, p.rss_bytes // 1024, p.comm) for p in processes]
-    return table(("PID", "UID", "RSS KiB", "COMMAND"), rows, left=(3,))
+    return table(("PID", "UID", "RSS KiB", "COMMAND"), rows, left=(3,), terminal=terminal)
 
 
 def maps_text(mappings: Iterable[MappingInfo]) -> str:
@@ -183,17 +208,18 @@ def error_json(error: Exception) -> dict[str, Any]:
     }
 
 
-def fleet_table(result: FleetSummary) -> str:
+def fleet_table(result: FleetSummary, *, terminal: bool = False) -> Table:
     """One row per node that answered, then the totals, in pages (nodes may differ in page
     size); failed nodes are not rows."""
     columns = _columns(result.categories)
     headers = ("Node", "PID", "Pages", *(c.name or "" for c in columns))
-    rows: list[list[Any]] = [
+    rows: list[list[Any] | None] = [
         [node, s.pid, s.pages, *(s.categories.get(c, 0) for c in columns)]
         for node, s in result.results.items()
     ]
+    rows.append(None)
     rows.append(["total", "", result.pages, *(result.categories[c] for c in columns)])
-    return table(headers, rows, left=(0,))
+    return table(headers, rows, left=(0,), terminal=terminal)
 
 
 def fleet_json(result: FleetResult[Any]) -> dict[str, Any]:
