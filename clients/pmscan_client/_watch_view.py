@@ -100,8 +100,8 @@ class WatchView:
             "late" if tick.late else "",
         ]
 
-    def table(self, title: str | None = None) -> Table:
-        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", expand=False)
+    def table(self) -> Table:
+        table = Table(box=box.SIMPLE_HEAD, expand=False)
         for index, header in enumerate(self.headers()):
             table.add_column(header, justify="left" if index == 1 else "right", no_wrap=True)
         for row in self.rows:
@@ -142,9 +142,10 @@ def show_watch(
             count += 1
         return count
     view.rows = deque(maxlen=max(console.height - 8, 3))
-    with Live(view.table(title), console=console, auto_refresh=False, transient=False) as live:
+    console.print(title, style="bold", markup=False)  # once: the live table below it changes width
+    with Live(view.table(), console=console, auto_refresh=False, transient=False) as live:
         for tick in ticks:
             view.add(tick)
-            live.update(view.table(title), refresh=True)
+            live.update(view.table(), refresh=True)
             count += 1
     return count
