@@ -322,4 +322,4 @@ def _bar(cells: Sequence[Cell], colour: bool) -> Text:
 
 
 def _cut(name: str, width: int) -> str:
-    return name if len(name) <= width else "…" + name[-(width - 1) :]
+    return name if len(name) <= width else name[: width - 1] + "…"
