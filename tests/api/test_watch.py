@@ -111,6 +111,11 @@ class TestLimits:
         assert "PMSCAN_WATCH_MAX_SECONDS" in error["msg"]
         assert http.post("/watch", json={"pid": target.pid, "interval_seconds": 0.001, "count": 1}).is_success
 
+    def test_ndjson_only(self, http: httpx.Client, target: Target) -> None:
+        body = {"pid": target.pid, "interval_seconds": 0.01, "count": 1}
+        assert http.post("/watch", json=body, headers={"Accept": "application/json"}).status_code == 406
+        assert http.post("/watch", json=body, headers={"Accept": "*/*"}).status_code == 200
+
     def test_no_such_process_before_the_stream(self, http: httpx.Client) -> None:
         response = http.post("/watch", json={"pid": (1 << 22) + 1, "interval_seconds": 1, "count": 2})
         assert response.status_code == 404

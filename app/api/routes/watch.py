@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from ..audit import track
 from ..auth import AuthorizedWatch
 from ..deps import ServicesDep
-from ..formats import NDJSON
+from ..formats import NDJSON, NotAcceptable, choose_format
 from ..schemas import WatchRequest, WatchTick, WatchTrailer
 from ..streaming import ScanStreamResponse
 from ..watches import start_watch, stream_watch
@@ -34,7 +34,7 @@ WATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    **{status: answer for status, answer in ERRORS.items() if status not in (406, 413)},
+    **{status: answer for status, answer in ERRORS.items() if status != 413},
 }
 
 
@@ -52,6 +52,8 @@ async def watch(*, authorized: AuthorizedWatch, request: Request, services: Serv
     counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
     tick, on a userfaultfd-WP-async range."""
     body = authorized.body
+    if choose_format(request.headers.get("accept")) != NDJSON:
+        raise NotAcceptable("/watch answers application/x-ndjson only: one line per tick")
     _check_duration(body, services.settings.watch_max_seconds)
     access = track(request, "watch", body.pid, body=body, format="watch")
     running = await start_watch(body, request.receive, services, access, authorize=authorized.rule)

@@ -89,6 +89,13 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_404
 
+    if response.status_code == 406:
+        response_406 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_406
+
     if response.status_code == 409:
         response_409 = ErrorBody.from_dict(response.json())
 
