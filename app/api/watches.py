@@ -104,15 +104,16 @@ class _Ticks:
             self.job = None
             return tick
         finally:
-            if self.watch is not None:
-                access.scan = self.watch.scan
-                access.finish()
-                error = outcome if isinstance(outcome, Exception) else None
-                if error is not None:
-                    access.settle(code_for(error))
-                else:
-                    access.settle("ok" if outcome is None else "cancelled")
-                self.services.metrics.observe_access(access, error)
+            # Counted like a scan: its duration, regions and pages, or its error (also when
+            # the target could not even be opened).
+            access.scan = self.watch.scan if self.watch is not None else None
+            access.finish()
+            error = outcome if isinstance(outcome, Exception) else None
+            if error is not None:
+                access.settle(code_for(error))
+            else:
+                access.settle("ok" if outcome is None else "cancelled")
+            self.services.metrics.observe_access(access, error)
 
     def close(self) -> None:
         """Close the watch, at once or when the tick running in a worker returns."""

@@ -117,9 +117,11 @@ class TestLimits:
         assert http.post("/watch", json=body, headers={"Accept": "*/*"}).status_code == 200
 
     def test_no_such_process_before_the_stream(self, http: httpx.Client) -> None:
+        errors = metric(http, "pmscan_scan_errors_total", code="ESRCH")
         response = http.post("/watch", json={"pid": (1 << 22) + 1, "interval_seconds": 1, "count": 2})
         assert response.status_code == 404
         assert response.json()["detail"]["code"] == "ESRCH"
+        assert metric(http, "pmscan_scan_errors_total", code="ESRCH") == errors + 1  # a scan that failed
 
 
 class TestWriteWatch:
