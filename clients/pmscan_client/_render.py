@@ -80,25 +80,42 @@ def binary_trailer(walk_end: int, regions: int) -> bytes:
 
 def table(
     headers: Sequence[str],
-    rows: Iterable[Sequence[Any] | None],
+    rows: Iterable[Sequence[Any]],
     *,
     left: Sequence[int] = (),
+    totals: Sequence[Any] | None = None,
     terminal: bool = False,
+    shrinks: int | None = None,
 ) -> Table:
-    """A table of ``rows``: numbers right-aligned, columns in ``left`` not; on a ``terminal``
-    with a rule under the header and before a row that is a total (``None`` rows)."""
+    """A table of ``rows``: numbers right-aligned, columns in ``left`` not. ``totals``: a last
+    row under a rule (on a terminal, the footer). Cells are never cut, except in the column
+    ``shrinks`` (a path, say) when the terminal is too narrow for the whole table."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    total = [str(cell) for cell in totals] if totals is not None else None
     if terminal:
-        drawn = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
+        drawn = Table(
+            box=box.SIMPLE, header_style="bold", footer_style="bold", pad_edge=False, show_edge=False,
+            show_footer=total is not None,
+        )  # fmt: skip
     else:
         drawn = Table(box=None, show_header=True, header_style="", pad_edge=False, padding=(0, 1))
-    for index, header in enumerate(headers):
-        drawn.add_column(header, justify="left" if index in left else "right", no_wrap=True)
-    for row in rows:
-        if row is None:  # a section ends: the totals follow
-            if drawn.rows:
-                drawn.rows[-1].end_section = True
-            continue
-        drawn.add_row(*(str(cell) for cell in row))
+        if total is not None:
+            widths = [max(len(cell) for cell in column) for column in zip(*cells, total, strict=True)]
+            cells.append(["=" * w if t else "" for w, t in zip(widths, total, strict=True)])
+            cells.append(total)
+            total = None
+    columns = list(zip(headers, *cells, *([total] if total else []), strict=True))
+    for index, (header, *column) in enumerate(columns):
+        widest = max(len(cell) for cell in (header, *column))
+        drawn.add_column(
+            header,
+            footer=total[index] if total else "",
+            justify="left" if index in left else "right",
+            no_wrap=True,
+            min_width=None if index == shrinks else widest,
+        )
+    for row in cells:
+        drawn.add_row(*row)
     return drawn
 
 
@@ -122,7 +139,7 @@ def summary_table(summary: Summary, page_size: int, *, terminal: bool = False) -
         return Group(head, table(("category", "pages", "KiB"), totals, left=(0,), terminal=terminal))
     columns = _columns(summary.categories)
     headers = ("Address", "Perm", "Size", "Matched", *(c.name or "" for c in columns), "Mapping")
-    rows: list[list[Any] | None] = [
+    rows: list[list[Any]] = [
         [
             f"{vma.start:x}",
             vma.perms,
@@ -135,12 +152,9 @@ def summary_table(summary: Summary, page_size: int, *, terminal: bool = False) -
     ]
     size = sum((vma.end - vma.start) // 1024 for vma in summary.vmas)
     sums = [_kib(summary.pages, page_size), *(_kib(summary.categories[c], page_size) for c in columns)]
-    if terminal:
-        rows.append(None)
-    else:
-        rows.append(["", "", "=" * len(str(size)), *("=" * len(str(t)) for t in sums), ""])
-    rows.append(["", "", size, *sums, "KiB"])
-    return table(headers, rows, left=(0, 1, len(headers) - 1), terminal=terminal)
+    last = len(headers) - 1
+    sum_row: list[Any] = ["", "", size, *sums, "KiB"]
+    return table(headers, rows, left=(0, 1, last), totals=sum_row, terminal=terminal, shrinks=last)
 
 
 def summary_json(summary: Summary) -> dict[str, Any]:
@@ -170,7 +184,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
 
 def processes_table(processes: Iterable[ProcessInfo], *, terminal: bool = False) -> Table:
     rows = [(p.pid, p.uid, p.rss_bytes // 1024, p.comm) for p in processes]
-    return table(("PID", "UID", "RSS KiB", "COMMAND"), rows, left=(3,), terminal=terminal)
+    return table(("PID", "UID", "RSS KiB", "COMMAND"), rows, left=(3,), terminal=terminal, shrinks=3)
 
 
 def maps_text(mappings: Iterable[MappingInfo]) -> str:
@@ -213,13 +227,12 @@ def fleet_table(result: FleetSummary, *, terminal: bool = False) -> Table:
     size); failed nodes are not rows."""
     columns = _columns(result.categories)
     headers = ("Node", "PID", "Pages", *(c.name or "" for c in columns))
-    rows: list[list[Any] | None] = [
+    rows: list[list[Any]] = [
         [node, s.pid, s.pages, *(s.categories.get(c, 0) for c in columns)]
         for node, s in result.results.items()
     ]
-    rows.append(None)
-    rows.append(["total", "", result.pages, *(result.categories[c] for c in columns)])
-    return table(headers, rows, left=(0,), terminal=terminal)
+    totals = ["total", "", result.pages, *(result.categories[c] for c in columns)]
+    return table(headers, rows, left=(0,), totals=totals, terminal=terminal)
 
 
 def fleet_json(result: FleetResult[Any]) -> dict[str, Any]:

@@ -176,3 +176,20 @@ class TestWatch:
         assert "\x1b" not in text
         title = next(line for line in screen.lines() if "pmscan watch" in "".join(c.char for c in line))
         assert any(c.bold for c in title if c.char.strip())
+
+
+class TestTables:
+    def test_summary_by_vma_keeps_every_number_whole(
+        self, server: ServerProcess, target: Target, screen_of: Any
+    ) -> None:
+        """On a terminal narrower than the table, only the mapping's path is cut."""
+        screen = screen_of("--url", server.url, "summary", target.pid, "--by-vma", width=90)
+        assert screen.wait_done() == 0
+        lines = [line for line in screen.text().splitlines() if line.strip() and "Pane is dead" not in line]
+        header = lines[0].split()
+        assert header[:4] == ["Address", "Perm", "Size", "Matched"] and header[-1] == "Mapping"
+        starts = {line.split("-")[0] for line in Path(f"/proc/{target.pid}/maps").read_text().splitlines()}
+        rows = [line.split() for line in lines[2:] if line.split()[0] in starts]
+        assert len(rows) >= 5
+        assert all(row[1][-1] in "ps" and row[2].isdigit() and row[3].isdigit() for row in rows)
+        assert lines[-2].startswith("─") and lines[-1].split()[-1] == "KiB"  # the totals, under a rule
