@@ -3,9 +3,12 @@ screen read back with its colours (``capture-pane -e``)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -84,8 +87,13 @@ class Screen:
         # tmux server inherited (pytest sets COLUMNS for its own output).
         shell_command = shlex.join(["env", "-u", "COLUMNS", "-u", "LINES", *command])
         self._run("new-session", "-d", "-s", "test", "-x", str(width), "-y", str(height), "sleep 3600")
-        self._run("set-option", "-t", "test", "remain-on-exit", "on")
-        self._run("respawn-pane", "-k", "-t", "test", shell_command)
+        try:
+            self._server = int(self._run("display-message", "-p", "#{pid}").strip())
+            self._run("set-option", "-t", "test", "remain-on-exit", "on")
+            self._run("respawn-pane", "-k", "-t", "test", shell_command)
+        except BaseException:
+            self.close()
+            raise
 
     def _run(self, *args: str) -> str:
         done = subprocess.run(
@@ -146,7 +154,12 @@ class Screen:
         return self._run("capture-pane", "-p", "-S", "-", "-t", "test")
 
     def close(self) -> None:
+        """Stop this tmux server (and the command, if still running); leave nothing behind."""
         subprocess.run([self._tmux, "-S", self._socket, "kill-server"], capture_output=True, check=False)
+        server = getattr(self, "_server", None)
+        if server is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server, signal.SIGKILL)  # already gone after kill-server, as a rule
         self._dir.cleanup()
 
     def __enter__(self) -> Screen:
