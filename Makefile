@@ -31,8 +31,9 @@ install: $(STAMP)
 # only (elsewhere the tests that need them are skipped), one "command:package" pair each:
 # wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py; prometheus
 # (with promtool), the real Prometheus of tests/api/test_exporter_prometheus.py and the rule
-# checks of tests/deploy/test_prometheus_rules.py.
-TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus
+# checks of tests/deploy/test_prometheus_rules.py; tmux, the terminal of
+# tests/clients/test_screen.py.
+TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus tmux:tmux
 
 tools:
 	@missing=""; \

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     json_max_regions: int = Field(default=262_144, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     scan_timeout_seconds: float = Field(default=300.0, gt=0)
+    watch_max_seconds: float = Field(
+        default=3600.0, gt=0, description="the longest /watch: count x interval_seconds at most this"
+    )
     shutdown_grace_seconds: int = Field(
         default=10, ge=1, le=3600, description="on SIGTERM: how long running requests may take to finish"
     )

@@ -20,6 +20,7 @@ EXPORTED = Path(__file__).resolve().parent.parent / "openapi.json"
 OPERATIONS = {
     ("post", "/scan"): "scan",
     ("post", "/summary"): "summary",
+    ("post", "/watch"): "watch",
     ("get", "/processes"): "list_processes",
     ("get", "/processes/{pid}/maps"): "get_maps",
     ("post", "/processes/{pid}/clear-soft-dirty"): "clear_soft_dirty",

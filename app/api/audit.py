@@ -40,7 +40,7 @@ __all__ = ["LOGGER", "Action", "AuditLog", "JsonFormatter", "ProcessAccess", "ca
 
 LOGGER = "pmscan.audit"
 
-Action = Literal["scan", "summary", "maps", "clear_soft_dirty"]
+Action = Literal["scan", "summary", "maps", "clear_soft_dirty", "watch"]
 
 
 @dataclass
@@ -61,6 +61,8 @@ class ProcessAccess:
     #: reported inside a stream, or a process skipped by a cgroup summary.
     error: BaseException | None = None
     outcome: str | None = None
+    #: Ticks of a watch done (one access, one audit line, per watch).
+    ticks: int | None = None
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     seconds: float = 0.0
@@ -102,6 +104,7 @@ class ProcessAccess:
             "backend": self.backend,
             "regions": regions,
             "pages": pages,
+            **({"ticks": self.ticks} if self.ticks is not None else {}),
             "outcome": self.outcome,
             "duration_seconds": round(self.seconds, 6),
         }

@@ -35,7 +35,7 @@ from ..pagemap.categories import ScanFlag
 from ..pagemap.credentials import Authorize, ProcessCredentials
 from ..peer import peer_of
 from ..settings import Settings
-from .schemas import ScanRequest, SummaryRequest
+from .schemas import ScanRequest, SummaryRequest, WatchRequest
 from .tokens import SCOPES, TokenStore
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "Authorized",
     "AuthorizedScan",
     "AuthorizedSummary",
+    "AuthorizedWatch",
     "Denied",
     "MissingScope",
     "NotOwner",
@@ -62,7 +63,7 @@ __all__ = [
 
 log = logging.getLogger("pmscan")
 
-Body = TypeVar("Body", ScanRequest, SummaryRequest)
+Body = TypeVar("Body", ScanRequest, SummaryRequest, WatchRequest)
 
 #: Declares the scheme in the OpenAPI document (so generated clients send the token); the 401
 #: itself is ours (``auto_error=False``), in the shape of every other error.
@@ -244,6 +245,12 @@ async def _authorized_summary(
     return authorize_body(_authenticator(request), principal, body)
 
 
+async def _authorized_watch(
+    request: Request, principal: PrincipalDep, body: WatchRequest
+) -> Authorized[WatchRequest]:
+    return authorize_body(_authenticator(request), principal, body)
+
+
 #: The per-process rule to hand to the domain (``TargetProcess``/``open_scan``'s ``authorize``):
 #: the deny list and a peer's ownership, applied to the process actually opened.
 TargetRule = Annotated[Authorize, Depends(_target_rule)]
@@ -251,3 +258,4 @@ TargetRule = Annotated[Authorize, Depends(_target_rule)]
 #: flags are allowed (``WP_MATCHING`` needs the write scope).
 AuthorizedScan = Annotated[Authorized[ScanRequest], Depends(_authorized_scan)]
 AuthorizedSummary = Annotated[Authorized[SummaryRequest], Depends(_authorized_summary)]
+AuthorizedWatch = Annotated[Authorized[WatchRequest], Depends(_authorized_watch)]

@@ -42,6 +42,9 @@ __all__ = [
     "SummaryRequest",
     "SummaryResponse",
     "VmaSummary",
+    "WatchRequest",
+    "WatchTick",
+    "WatchTrailer",
 ]
 
 CategoryName = Literal[
@@ -317,3 +320,39 @@ class Capabilities(BaseModel):
     backends: list[str]
     default_backend: str
     limits: dict[str, int | float]
+
+
+class WatchRequest(ScanRequest):
+    """``/scan``'s body plus a schedule: ``count`` ticks, ``interval_seconds`` apart."""
+
+    interval_seconds: float = Field(
+        gt=0, le=86_400, allow_inf_nan=False, description="seconds from one tick to the next"
+    )
+    count: int = Field(
+        ge=1,
+        le=MAX_COUNT,
+        description="ticks; count x interval_seconds is bounded by the server (PMSCAN_WATCH_MAX_SECONDS)",
+    )
+
+    @field_validator("interval_seconds", "count", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool | str):
+            raise ValueError("must be a number")
+        return value
+
+
+class WatchTick(BaseModel):
+    """One NDJSON line of ``/watch``: the counts ``/summary`` would give at that moment."""
+
+    tick: int = Field(description="0, 1, …: tick i was due at the start + i x interval_seconds")
+    time: float = Field(description="when this tick's scan began (UNIX seconds)")
+    late: bool = Field(description="the tick's scan was still running when the next tick was due")
+    pages: int
+    categories: dict[CategoryName, int]
+
+
+class WatchTrailer(BaseModel):
+    """The last NDJSON line of a complete watch."""
+
+    ticks: int

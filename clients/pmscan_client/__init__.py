@@ -38,6 +38,7 @@ from ._generated.models import Capabilities, MappingInfo, ProcessInfo
 from ._models import PageRegion, Summary, VmaSummary
 from ._retry import RetryPolicy
 from ._scan import AsyncScanStream, ScanStream
+from ._watch import WatchTick
 
 __version__ = "0.1.0"
 
@@ -77,5 +78,6 @@ __all__ = [
     "Unsupported",
     "UnsupportedMediaType",
     "VmaSummary",
+    "WatchTick",
     "discover_nodes",
 ]

@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
+
+from rich.text import Text
 
 from ._categories import Category, ScanFlag, mask_value
 from ._client import Client
 from ._connection import Connection
+from ._console import NodeProgress, console_for
 from ._errors import (
     AccessDenied,
     Busy,
@@ -45,6 +50,8 @@ from ._errors import (
     UnsupportedMediaType,
 )
 from ._fleet import FleetClient, FleetResult, FleetSummary, discover_nodes
+from ._map import POPULATED, REPORTED, document, layout, paint, picture, rows_of
+from ._models import PageRegion
 from ._progress import Progress
 from ._render import (
     binary_trailer,
@@ -62,6 +69,7 @@ from ._render import (
 )
 from ._scan import ScanStream
 from ._top import SORT_KEYS, run_top
+from ._watch_view import WatchView, show_watch
 
 __all__ = ["EXIT_CODES", "main", "run"]
 
@@ -120,13 +128,15 @@ def _connection_options() -> argparse.ArgumentParser:
     return common
 
 
-def _filter_options() -> argparse.ArgumentParser:
+def _filter_options(*, without: tuple[Category, ...] = ()) -> argparse.ArgumentParser:
     filters = argparse.ArgumentParser(add_help=False)
     group = filters.add_argument_group(
         "page filters", "pages that have every category given (--present --written …) are reported"
     )
     for category in Category:
         assert category.name
+        if category in without:
+            continue
         group.add_argument(
             f"--{category.name.lower().replace('_', '-')}",
             dest="categories",
@@ -194,6 +204,36 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("-n", "--limit", type=int, default=20, help="rows shown (default 20; 0: all)")
     top.add_argument("-i", "--interval", type=float, metavar="SECONDS", help="refresh every SECONDS")
     top.add_argument("--count", type=int, metavar="N", help="with --interval: stop after N refreshes")
+    watch = commands.add_parser(
+        "watch",
+        parents=[common, _filter_options(without=(Category.WRITTEN,))],
+        help="page counts of a process, tick after tick, and their rates",
+        description="Page counts every --interval seconds, --count times, and their rate of change. "
+        "--written: the pages written since the previous tick (WP_MATCHING over a userfaultfd-WP "
+        "range, --range A-B) and the dirty rate.",
+    )
+    watch.add_argument("pid", type=int)
+    watch.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="default 1")
+    watch.add_argument("--count", type=int, default=60, metavar="N", help="ticks (default 60)")
+    watch.add_argument(
+        "--written",
+        action="store_true",
+        help="count the pages written since the previous tick and write-protect them again "
+        "(WP_MATCHING; needs the write scope)",
+    )
+
+    picture = commands.add_parser(
+        "map",
+        parents=[common],
+        help="a picture of a process's address space",
+        description="One row per mapping, a bar of cells coloured by the state most of each "
+        "cell's pages are in: present anon, present file, huge, swapped, zero page, guard, not populated.",
+    )
+    picture.add_argument("pid", type=int)
+    picture.add_argument("--svg", metavar="FILE", type=Path, help="also write the picture as SVG to FILE")
+    picture.add_argument(
+        "--width", type=int, metavar="COLUMNS", help="columns (default: the terminal's, else 80)"
+    )
 
     clear = commands.add_parser(
         "clear-soft-dirty", parents=[common], help="reset a process's soft-dirty bits"
@@ -321,15 +361,20 @@ def _scan_json(stream: ScanStream, progress: Progress, out: TextIO, pid: int) ->
 
 def _single(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     as_json = getattr(args, "json", False)
+    console = console_for(out)
+    terminal = console.is_terminal
     if args.command == "summary":
         summary = client.summary(args.pid, by_vma=args.by_vma, **_filters(args))
         if as_json:
             _dump(summary_json(summary), out)
         else:
-            out.write(summary_table(summary, client.capabilities().page_size))
+            console.print(summary_table(summary, client.capabilities().page_size, terminal=terminal))
     elif args.command == "ps":
         processes = client.processes(comm=args.comm, uid=args.uid)
-        _dump([p.to_dict() for p in processes], out) if as_json else out.write(processes_table(processes))
+        if as_json:
+            _dump([p.to_dict() for p in processes], out)
+        else:
+            console.print(processes_table(processes, terminal=terminal))
     elif args.command == "maps":
         mappings = client.maps(args.pid)
         _dump([m.to_dict() for m in mappings], out) if as_json else out.write(maps_text(mappings))
@@ -339,6 +384,63 @@ def _single(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     elif args.command == "clear-soft-dirty":
         client.clear_soft_dirty(args.pid)
     return 0
+
+
+def _watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    if args.interval <= 0 or args.count < 1:
+        raise _UsageError("--interval must be positive and --count at least 1")
+    fields = _filters(args)
+    fields.pop("max_pages", None)
+    if args.written:
+        fields["flags"] = ScanFlag.WP_MATCHING
+        fields["category_mask"] |= Category.WRITTEN
+        fields["return_mask"] = Category.WRITTEN
+    page_size = client.capabilities().page_size
+    view = WatchView(page_size, written=args.written)
+    ticks = client.watch(args.pid, interval_seconds=args.interval, count=args.count, **fields)
+    what = "pages written" if args.written else "page counts"
+    title = f"pmscan watch {args.pid}: {what} every {args.interval:g} s"
+    show_watch(ticks, view, out, as_json=getattr(args, "json", False), title=title)
+    return 0
+
+
+def _map(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    capabilities = client.capabilities()
+    page_size, limit = capabilities.page_size, capabilities.user_address_limit
+    known = mask_value(Category, list(capabilities.categories))
+    rows = rows_of(client.maps(args.pid), page_size=page_size, limit=limit)
+    console = console_for(out, width=args.width)
+    width = args.width or (console.width if console.is_terminal else 80)
+    cells, _ = layout(width)
+    if rows:
+        regions = client.scan(
+            args.pid,
+            start=rows[0].start,
+            end=rows[-1].end,
+            category_anyof_mask=POPULATED & known,
+            return_mask=REPORTED & known,
+        )
+        with regions, Progress(f"pmscan: mapping {args.pid}") as progress:
+            paint(rows, _progressing(regions, progress), cells=cells, page_size=page_size)
+    if getattr(args, "json", False):
+        _dump(document(rows, pid=args.pid, page_size=page_size), out)
+    else:
+        drawing = picture(rows, pid=args.pid, page_size=page_size, width=width, colour=console.is_terminal)
+        console.print(drawing, width=width)
+    if args.svg is not None:
+        recorder = console_for(io.StringIO(), width=width, terminal=True)
+        recorder.record = True
+        coloured = picture(rows, pid=args.pid, page_size=page_size, width=width, colour=True)
+        recorder.print(coloured, width=width)
+        recorder.save_svg(str(args.svg), title=f"pmscan map {args.pid}")
+    return 0
+
+
+def _progressing(stream: ScanStream, progress: Progress) -> Iterator[PageRegion]:
+    for count, region in enumerate(stream, 1):
+        yield region
+        if not count % 8192:
+            progress.update(stream.regions, stream.pages, stream.position)
 
 
 def _fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -356,12 +458,16 @@ def _fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise _UsageError("fleet: give node URLs, or --service NAME")
     connection = _connection(args)
 
+    progress = NodeProgress(err, f"pmscan fleet {command}: nodes answered")
+
     async def ask() -> FleetResult[Any]:
         found = list(nodes)
         if args.service:
             found += await discover_nodes(args.service, port=args.port, scheme=args.scheme)
+        progress.expect(len(found))
         async with FleetClient(
             found,
+            on_answer=progress.answered,
             concurrency=args.concurrency,
             node_timeout=args.node_timeout,
             token=connection.token,
@@ -375,15 +481,21 @@ def _fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 return await fleet.capabilities()
             return await fleet.processes(comm=args.comm, uid=args.uid)
 
-    result = asyncio.run(ask())
+    with progress:
+        result = asyncio.run(ask())
+    console = console_for(out)
+    terminal = console.is_terminal
     if getattr(args, "json", False):
         _dump(fleet_json(result), out)
     elif isinstance(result, FleetSummary):
-        out.write(fleet_table(result))
+        console.print(fleet_table(result, terminal=terminal))
     else:
         for node, answer in result.results.items():
-            text = capabilities_text(answer) if command == "caps" else processes_table(answer)
-            out.write(f"== {node}\n{text}")
+            console.print(Text(f"== {node}", style="bold" if terminal else ""))
+            if command == "caps":
+                out.write(capabilities_text(answer))
+            else:
+                console.print(processes_table(answer, terminal=terminal))
     for node, error in result.errors.items():
         err.write(f"pmscan: {node}: {_describe(error)}\n")
     return EXIT_PARTIAL if result.errors else 0
@@ -433,6 +545,10 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
                 return _scan(client, args, out)
             if args.command == "top":
                 return _top(client, args, out)
+            if args.command == "watch":
+                return _watch(client, args, out)
+            if args.command == "map":
+                return _map(client, args, out)
             return _single(client, args, out)
     except _UsageError as usage:
         err.write(f"pmscan: error: {usage}\n")

@@ -29,6 +29,7 @@ from ._generated.types import Response
 from ._models import Summary
 from ._retry import RetryPolicy
 from ._scan import BINARY, Address, AsyncScanStream, ScanQuery, ScanStream, scan_fields
+from ._watch import NDJSON, WatchTick, incomplete, parse_line, watch_body, watch_timeout
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -128,6 +129,14 @@ class _BaseClient:
         # Only its type matters: requests go through our httpx client, which carries the token.
         return AuthenticatedClient(base_url=self.connection.url, token=self.connection.token or "")
 
+    def _watch_request(
+        self, pid: int, interval_seconds: float, count: int, fields: dict[str, Any]
+    ) -> httpx.Request:
+        body = watch_body(pid, interval_seconds, count, fields)
+        http: httpx.Client | httpx.AsyncClient = self._http  # type: ignore[attr-defined]
+        timeout = watch_timeout(interval_seconds, http.timeout)
+        return http.build_request("POST", "/watch", json=body, headers={"Accept": NDJSON}, timeout=timeout)
+
     def _query(self, pid: int, fields: dict[str, Any], per_request: int | None) -> ScanQuery:
         assert self._kernel is not None
         page_size, address_limit = self._kernel
@@ -217,6 +226,50 @@ class Client(_BaseClient):
         )
         body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **fields})
         return Summary.from_generated(self._call(summary_operation.sync_detailed, body=body))
+
+    def watch(
+        self,
+        pid: int,
+        *,
+        interval_seconds: float,
+        count: int,
+        start: Address | None = None,
+        end: Address | None = None,
+        category_mask: Mask = 0,
+        category_anyof_mask: Mask = 0,
+        category_inverted: Mask = 0,
+        return_mask: Mask | None = None,
+        flags: Mask = 0,
+        backend: str = "auto",
+    ) -> Iterator[WatchTick]:
+        """Page counts of process ``pid`` every ``interval_seconds``, ``count`` times: one
+        :class:`WatchTick` as each arrives (the request is sent at the first ``next``). With
+        ``flags=WP_MATCHING`` (write scope) and ``category_mask=WRITTEN`` on a userfaultfd-WP
+        range, each tick counts the pages written since the previous one. A watch that ends
+        early raises: ``ProcessGone`` when the process exits, ``Busy`` when the server stops."""
+        fields = scan_fields(
+            start=start,
+            end=end,
+            category_mask=category_mask,
+            category_anyof_mask=category_anyof_mask,
+            category_inverted=category_inverted,
+            return_mask=return_mask,
+            flags=flags,
+            backend=backend,
+        )
+        request = self._watch_request(pid, interval_seconds, count, fields)
+        response = self._retrying(lambda: self._http.send(request, stream=True))
+        try:
+            with translate_transport_errors(streaming=True):
+                for line in response.iter_lines():
+                    parsed = parse_line(line)
+                    if isinstance(parsed, WatchTick):
+                        yield parsed
+                    elif parsed is not None:
+                        return
+            raise incomplete()
+        finally:
+            response.close()
 
     def processes(self, *, comm: str | None = None, uid: int | None = None) -> list[ProcessInfo]:
         """The processes of the node (``comm``: exact command name; ``uid``: real uid)."""
@@ -361,6 +414,46 @@ class AsyncClient(_BaseClient):
         )
         body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **fields})
         return Summary.from_generated(await self._call(summary_operation.asyncio_detailed, body=body))
+
+    async def watch(
+        self,
+        pid: int,
+        *,
+        interval_seconds: float,
+        count: int,
+        start: Address | None = None,
+        end: Address | None = None,
+        category_mask: Mask = 0,
+        category_anyof_mask: Mask = 0,
+        category_inverted: Mask = 0,
+        return_mask: Mask | None = None,
+        flags: Mask = 0,
+        backend: str = "auto",
+    ) -> AsyncIterator[WatchTick]:
+        """As :meth:`Client.watch`, for ``async for``."""
+        fields = scan_fields(
+            start=start,
+            end=end,
+            category_mask=category_mask,
+            category_anyof_mask=category_anyof_mask,
+            category_inverted=category_inverted,
+            return_mask=return_mask,
+            flags=flags,
+            backend=backend,
+        )
+        request = self._watch_request(pid, interval_seconds, count, fields)
+        response = await self._retrying(lambda: self._http.send(request, stream=True))
+        try:
+            with translate_transport_errors(streaming=True):
+                async for line in response.aiter_lines():
+                    parsed = parse_line(line)
+                    if isinstance(parsed, WatchTick):
+                        yield parsed
+                    elif parsed is not None:
+                        return
+            raise incomplete()
+        finally:
+            await response.aclose()
 
     async def processes(self, *, comm: str | None = None, uid: int | None = None) -> list[ProcessInfo]:
         """As :meth:`Client.processes`."""

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "CODES",
     "ERRNO",
     "STATUS",
     "AccessDenied",
@@ -36,6 +37,7 @@ __all__ = [
     "Unauthenticated",
     "Unsupported",
     "UnsupportedMediaType",
+    "error_for_code",
     "error_for_errno",
     "error_for_response",
     "retry_after",
@@ -174,6 +176,23 @@ def error_for_errno(number: int) -> PmscanError:
     name = errno.errorcode.get(number, str(number))
     kind = ERRNO.get(number, ServerError)
     return kind(f"the scan failed after the stream began: {name}", code=name)
+
+
+#: The codes of an NDJSON error line that are not errno names (the server's error codes).
+CODES: dict[str, type[PmscanError]] = {
+    "EXITED": ProcessGone,
+    "ESHUTDOWN": Busy,
+    "BUSY": Busy,
+}
+
+
+def error_for_code(code: str, message: str) -> PmscanError:
+    """The exception for the line ``{"error": {"code", "message"}}`` that ended an NDJSON stream."""
+    kind = CODES.get(code)
+    if kind is None:
+        number = getattr(errno, code, None)
+        kind = ERRNO.get(number, ServerError) if isinstance(number, int) else ServerError
+    return kind(f"{message} ({code}, after the stream began)", code=code)
 
 
 def retry_after(value: str | None) -> float | None:

@@ -95,8 +95,11 @@ class FleetClient:
         cert: str | tuple[str, str] | None = None,
         server_name: str | None = None,
         retry: RetryPolicy | None = None,
+        on_answer: Callable[[str, Exception | None], None] | None = None,
     ) -> None:
         self.nodes = list(dict.fromkeys(nodes))
+        #: Called with each node and its error (None when it answered), as each is done.
+        self.on_answer = on_answer
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.node_timeout = node_timeout
@@ -162,10 +165,14 @@ class FleetClient:
         self, node: str, call: Callable[[AsyncClient], Awaitable[T]]
     ) -> tuple[T | None, Exception | None]:
         async with self._limit:
+            outcome: tuple[T | None, Exception | None]
             try:
                 async with asyncio.timeout(self.node_timeout):
-                    return await call(self._client(node)), None
+                    outcome = await call(self._client(node)), None
             except TimeoutError:
-                return None, Timeout(f"{node} did not answer within {self.node_timeout:g} s")
+                outcome = None, Timeout(f"{node} did not answer within {self.node_timeout:g} s")
             except PmscanError as error:
-                return None, error
+                outcome = None, error
+            if self.on_answer is not None:
+                self.on_answer(node, outcome[1])
+            return outcome

@@ -1,4 +1,10 @@
-"""How the ``pmscan`` command prints answers: tables for people, JSON for scripts."""
+"""How the ``pmscan`` command prints answers: rich tables for people, JSON for scripts.
+
+A table is one rich ``Table`` either way; :func:`_table` draws it with rules and colour on a
+terminal and as bare columns (two spaces apart, a header line first) elsewhere, so that
+``pmscan ps | awk`` keeps working. The pipe formats (NDJSON, JSON, binary records) are
+plain text or bytes, never drawn.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,11 @@ import struct
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
 
 from ._categories import Category
 from ._fleet import FleetResult, FleetSummary
@@ -67,18 +78,45 @@ def binary_trailer(walk_end: int, regions: int) -> bytes:
     return _RECORD.pack(TRAILER_MARK, walk_end, regions)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, left: Sequence[int] = ()) -> str:
-    """Columns padded to their widest cell; numbers right-aligned, columns in ``left`` not."""
-    cells = [[str(h) for h in headers], *([str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = []
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    left: Sequence[int] = (),
+    totals: Sequence[Any] | None = None,
+    terminal: bool = False,
+    shrinks: int | None = None,
+) -> Table:
+    """A table of ``rows``: numbers right-aligned, columns in ``left`` not. ``totals``: a last
+    row under a rule (on a terminal, the footer). Cells are never cut, except in the column
+    ``shrinks`` (a path, say) when the terminal is too narrow for the whole table."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    total = [str(cell) for cell in totals] if totals is not None else None
+    if terminal:
+        drawn = Table(
+            box=box.SIMPLE, header_style="bold", footer_style="bold", pad_edge=False, show_edge=False,
+            show_footer=total is not None,
+        )  # fmt: skip
+    else:
+        drawn = Table(box=None, show_header=True, header_style="", pad_edge=False, padding=(0, 1))
+        if total is not None:
+            widths = [max(len(cell) for cell in column) for column in zip(*cells, total, strict=True)]
+            cells.append(["=" * w if t else "" for w, t in zip(widths, total, strict=True)])
+            cells.append(total)
+            total = None
+    columns = list(zip(headers, *cells, *([total] if total else []), strict=True))
+    for index, (header, *column) in enumerate(columns):
+        widest = max(len(cell) for cell in (header, *column))
+        drawn.add_column(
+            header,
+            footer=total[index] if total else "",
+            justify="left" if index in left else "right",
+            no_wrap=True,
+            min_width=None if index == shrinks else widest,
+        )
     for row in cells:
-        parts = [
-            cell.ljust(width) if i in left else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(parts).rstrip())
-    return "\n".join(lines) + "\n"
+        drawn.add_row(*row)
+    return drawn
 
 
 def _kib(pages: int, page_size: int) -> int:
@@ -89,15 +127,16 @@ def _columns(categories: Iterable[Category]) -> list[Category]:
     return sorted(set(categories), key=lambda c: c.value)
 
 
-def summary_table(summary: Summary, page_size: int) -> str:
+def summary_table(summary: Summary, page_size: int, *, terminal: bool = False) -> RenderableType:
     """Totals per category; with ``vmas``, one row per mapping as ``pmap -X`` does (KiB)."""
     if summary.vmas is None:
-        head = (
+        head = Text(
             f"pid {summary.pid}  [{summary.start:#x}, {summary.end:#x})  {summary.pages} pages "
-            f"({_kib(summary.pages, page_size)} KiB)\n"
+            f"({_kib(summary.pages, page_size)} KiB)",
+            style="bold" if terminal else "",
         )
         totals = [(c.name, n, _kib(n, page_size)) for c, n in summary.categories.items()]
-        return head + table(("category", "pages", "KiB"), totals, left=(0,))
+        return Group(head, table(("category", "pages", "KiB"), totals, left=(0,), terminal=terminal))
     columns = _columns(summary.categories)
     headers = ("Address", "Perm", "Size", "Matched", *(c.name or "" for c in columns), "Mapping")
     rows: list[list[Any]] = [
@@ -113,9 +152,9 @@ def summary_table(summary: Summary, page_size: int) -> str:
     ]
     size = sum((vma.end - vma.start) // 1024 for vma in summary.vmas)
     sums = [_kib(summary.pages, page_size), *(_kib(summary.categories[c], page_size) for c in columns)]
-    rows.append(["", "", "=" * len(str(size)), *("=" * len(str(t)) for t in sums), ""])
-    rows.append(["", "", size, *sums, "KiB"])
-    return table(headers, rows, left=(0, 1, len(headers) - 1))
+    last = len(headers) - 1
+    sum_row: list[Any] = ["", "", size, *sums, "KiB"]
+    return table(headers, rows, left=(0, 1, last), totals=sum_row, terminal=terminal, shrinks=last)
 
 
 def summary_json(summary: Summary) -> dict[str, Any]:
@@ -143,9 +182,9 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     return document
 
 
-def processes_table(processes: Iterable[ProcessInfo]) -> str:
+def processes_table(processes: Iterable[ProcessInfo], *, terminal: bool = False) -> Table:
     rows = [(p.pid, p.uid, p.rss_bytes // 1024, p.comm) for p in processes]
-    return table(("PID", "UID", "RSS KiB", "COMMAND"), rows, left=(3,))
+    return table(("PID", "UID", "RSS KiB", "COMMAND"), rows, left=(3,), terminal=terminal, shrinks=3)
 
 
 def maps_text(mappings: Iterable[MappingInfo]) -> str:
@@ -183,7 +222,7 @@ def error_json(error: Exception) -> dict[str, Any]:
     }
 
 
-def fleet_table(result: FleetSummary) -> str:
+def fleet_table(result: FleetSummary, *, terminal: bool = False) -> Table:
     """One row per node that answered, then the totals, in pages (nodes may differ in page
     size); failed nodes are not rows."""
     columns = _columns(result.categories)
@@ -192,8 +231,8 @@ def fleet_table(result: FleetSummary) -> str:
         [node, s.pid, s.pages, *(s.categories.get(c, 0) for c in columns)]
         for node, s in result.results.items()
     ]
-    rows.append(["total", "", result.pages, *(result.categories[c] for c in columns)])
-    return table(headers, rows, left=(0,))
+    totals = ["total", "", result.pages, *(result.categories[c] for c in columns)]
+    return table(headers, rows, left=(0,), totals=totals, terminal=terminal)
 
 
 def fleet_json(result: FleetResult[Any]) -> dict[str, Any]:

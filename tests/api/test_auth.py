@@ -177,7 +177,12 @@ class TestEveryRouteIsCovered:
     def test_every_route_naming_a_process_checks_it(self) -> None:
         """By construction: a route with a ``pid`` (path or body) depends on the per-process rule
         that the domain applies to the process it opens."""
-        checks = {auth._target_rule, auth._authorized_scan, auth._authorized_summary}
+        checks = {
+            auth._target_rule,
+            auth._authorized_scan,
+            auth._authorized_summary,
+            auth._authorized_watch,
+        }
         app = create_app(Settings(auth="off"))
         naming = 0
         for context in iter_route_contexts(app.routes):
@@ -224,6 +229,7 @@ class TestScopes:
             ("POST", "/scan", {"flags": ["WP_MATCHING"], "vec_len": 0}),
             ("POST", "/scan", {"flags": WP_MATCHING}),
             ("POST", "/summary", {"flags": ["WP_MATCHING", "CHECK_WPASYNC"]}),
+            ("POST", "/watch", {"flags": ["WP_MATCHING"], "interval_seconds": 1, "count": 1}),
             ("POST", "/processes/{pid}/clear-soft-dirty", None),
         ],
     )
@@ -242,6 +248,7 @@ class TestScopes:
             (("POST", "/scan", {"flags": ["WP_MATCHING"]}), 200),
             (("POST", "/scan", {"flags": ["WP_MATCHING"], "vec_len": 0}), 200),
             (("POST", "/summary", {"flags": WP_MATCHING}), 200),
+            (("POST", "/watch", {"flags": WP_MATCHING, "interval_seconds": 0.01, "count": 2}), 200),
             (("POST", "/processes/{pid}/clear-soft-dirty", None), 204),
         ],
     )

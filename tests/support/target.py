@@ -13,6 +13,7 @@ reply with ``name``, ``start`` and ``end`` (``[start, end)`` in bytes); the othe
     thp NAME MIB                            2 MiB-aligned, MADV_HUGEPAGE, every page touched
     hugetlb NAME NPAGES                     MAP_HUGETLB (2 MiB pages), touched; fails with none reserved
     write NAME FIRST COUNT [STEP]           write one byte of pages FIRST, FIRST+STEP, ...
+    scatter NAME COUNT SEED                 write COUNT distinct pages chosen by SEED; reply: pages [i, ...]
     read NAME FIRST COUNT [STEP]            read them (maps the zero page into untouched anon memory)
     guard|pageout|dontneed NAME FIRST COUNT madvise(MADV_GUARD_INSTALL|MADV_PAGEOUT|MADV_DONTNEED)
     mprotect NAME FIRST COUNT r|rw|rwx|none
@@ -288,6 +289,11 @@ class Target:
     def write(self, area: Area | str, first: int, count: int = 1, step: int = 1) -> None:
         """Write one byte to pages *first*, *first* + *step*, ... (*count* pages)."""
         self.cmd("write", _name(area), first, count, step)
+
+    def scatter(self, area: Area | str, count: int, seed: int) -> list[int]:
+        """Write *count* distinct pages of the area chosen by *seed*; the indexes written."""
+        pages: list[int] = self.cmd("scatter", _name(area), count, seed)["pages"]
+        return pages
 
     def read(self, area: Area | str, first: int, count: int = 1, step: int = 1) -> None:
         """Read one byte of those pages (maps the zero page into untouched anonymous memory)."""

@@ -349,6 +349,50 @@ static int cmd_access(int argc, char **argv, int write)
     return reply_ok("");
 }
 
+/* Write one byte of COUNT distinct pages of an area, chosen by SEED (a partial
+ * Fisher-Yates shuffle driven by xorshift64), and reply with their indexes: the
+ * ground truth of a write-watch is what the writer says it wrote. */
+static int cmd_scatter(int argc, char **argv)
+{
+    __u64 count, seed, n;
+    size_t *order;
+    struct area *a;
+
+    if (argc != 4 || parse_u64(argv[2], &count) || parse_u64(argv[3], &seed))
+        return reply_error(EINVAL, "usage: scatter NAME COUNT SEED");
+    a = find_area(argv[1]);
+    if (!a)
+        return reply_error(ENOENT, "no such area");
+    n = a->len / page_size;
+    if (count > n)
+        return reply_error(ERANGE, "more pages than the area has");
+    order = malloc(n * sizeof(*order));
+    if (!order)
+        return reply_error(ENOMEM, "cannot allocate the page order");
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    seed = seed ? seed : 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < count; i++) {
+        size_t j, t;
+
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        j = i + (size_t)(seed % (n - i));
+        t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+        *(volatile char *)(a->start + order[i] * page_size) = 1;
+    }
+    fputs("{\"ok\": true, \"pages\": [", stdout);
+    for (size_t i = 0; i < count; i++)
+        printf("%s%zu", i ? ", " : "", order[i]);
+    fputs("]}\n", stdout);
+    fflush(stdout);
+    free(order);
+    return 0;
+}
+
 static int cmd_madvise(int argc, char **argv, int advice, const char *what)
 {
     __u64 first, count, step;
@@ -665,6 +709,8 @@ static int dispatch(int argc, char **argv)
         return cmd_hugetlb(argc, argv);
     if (!strcmp(c, "write") || !strcmp(c, "read"))
         return cmd_access(argc, argv, c[0] == 'w');
+    if (!strcmp(c, "scatter"))
+        return cmd_scatter(argc, argv);
     if (!strcmp(c, "guard"))
         return cmd_madvise(argc, argv, MADV_GUARD_INSTALL, "madvise(MADV_GUARD_INSTALL)");
     if (!strcmp(c, "pageout"))

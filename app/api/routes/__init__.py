@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends
 
 from ..auth import authenticate
-from . import processes, scan, service
+from . import processes, scan, service, watch
 
 __all__ = ["protected", "public"]
 
@@ -13,3 +13,4 @@ protected = APIRouter(dependencies=[Depends(authenticate)])
 protected.include_router(scan.router)
 protected.include_router(processes.router)
 protected.include_router(service.router)
+protected.include_router(watch.router)

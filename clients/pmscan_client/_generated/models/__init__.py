@@ -37,6 +37,16 @@ from .validation_error import ValidationError
 from .validation_error_context import ValidationErrorContext
 from .vma_summary import VmaSummary
 from .vma_summary_categories import VmaSummaryCategories
+from .watch_request import WatchRequest
+from .watch_request_backend import WatchRequestBackend
+from .watch_request_category_anyof_mask_type_1_item import WatchRequestCategoryAnyofMaskType1Item
+from .watch_request_category_inverted_type_1_item import WatchRequestCategoryInvertedType1Item
+from .watch_request_category_mask_type_1_item import WatchRequestCategoryMaskType1Item
+from .watch_request_flags_type_1_item import WatchRequestFlagsType1Item
+from .watch_request_return_mask_type_1_item import WatchRequestReturnMaskType1Item
+from .watch_tick import WatchTick
+from .watch_tick_categories import WatchTickCategories
+from .watch_trailer import WatchTrailer
 
 __all__ = (
     "Capabilities",
@@ -76,4 +86,14 @@ __all__ = (
     "ValidationErrorContext",
     "VmaSummary",
     "VmaSummaryCategories",
+    "WatchRequest",
+    "WatchRequestBackend",
+    "WatchRequestCategoryAnyofMaskType1Item",
+    "WatchRequestCategoryInvertedType1Item",
+    "WatchRequestCategoryMaskType1Item",
+    "WatchRequestFlagsType1Item",
+    "WatchRequestReturnMaskType1Item",
+    "WatchTick",
+    "WatchTickCategories",
+    "WatchTrailer",
 )

@@ -1,0 +1,79 @@
+"""POST /watch: the page counts of a process over time, one NDJSON line per tick."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from ..audit import track
+from ..auth import AuthorizedWatch
+from ..deps import ServicesDep
+from ..formats import NDJSON, NotAcceptable, choose_format
+from ..schemas import WatchRequest, WatchTick, WatchTrailer
+from ..streaming import ScanStreamResponse
+from ..watches import start_watch, stream_watch
+from .scan import ERRORS
+
+router = APIRouter(tags=["scan"])
+
+WATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One WatchTick line per tick, then a WatchTrailer line, or "
+        '{"error": {"code", "message"}} if the watch ended early (EXITED: the process ended; '
+        "ESHUTDOWN: the server is stopping; BUSY: no scan worker came free for a tick).",
+        "content": {
+            NDJSON: {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/WatchTick"},
+                        {"$ref": "#/components/schemas/WatchTrailer"},
+                    ]
+                }
+            }
+        },
+    },
+    **{status: answer for status, answer in ERRORS.items() if status != 413},
+}
+
+
+@router.post(
+    "/watch",
+    operation_id="watch",
+    summary="Count the pages of a process per category, again and again on a schedule",
+    response_class=Response,
+    responses=WATCH_RESPONSES,
+    openapi_extra={"x-pmscan-models": [WatchTick.__name__, WatchTrailer.__name__]},
+)
+async def watch(*, authorized: AuthorizedWatch, request: Request, services: ServicesDep) -> Response:
+    """Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
+    would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
+    counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
+    tick, on a userfaultfd-WP-async range."""
+    body = authorized.body
+    if choose_format(request.headers.get("accept")) != NDJSON:
+        raise NotAcceptable("/watch answers application/x-ndjson only: one line per tick")
+    _check_duration(body, services.settings.watch_max_seconds)
+    access = track(request, "watch", body.pid, body=body, format="watch")
+    running = await start_watch(body, request.receive, services, access, authorize=authorized.rule)
+    return ScanStreamResponse(
+        stream_watch(running, request.receive), media_type=NDJSON, headers={"X-Accel-Buffering": "no"}
+    )
+
+
+def _check_duration(body: WatchRequest, limit: float) -> None:
+    """``count x interval_seconds`` within the server's limit: a 422 located at ``count``."""
+    if body.count * body.interval_seconds > limit:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ("body", "count"),
+                    "msg": f"count x interval_seconds must be at most {limit:g} seconds "
+                    "(the server's PMSCAN_WATCH_MAX_SECONDS)",
+                    "input": body.count,
+                    "ctx": {"le": int(limit // body.interval_seconds)},
+                }
+            ]
+        )

@@ -1,0 +1,299 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ...client import AuthenticatedClient, Client
+from ...types import Response, UNSET
+from ... import errors
+
+from ...models.error_body import ErrorBody
+from ...models.http_validation_error import HTTPValidationError
+from ...models.watch_request import WatchRequest
+from ...models.watch_tick import WatchTick
+from ...models.watch_trailer import WatchTrailer
+from typing import cast
+
+
+
+def _get_kwargs(
+    *,
+    body: WatchRequest,
+
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+
+    
+
+    
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/watch",
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
+    if response.status_code == 200:
+        def _parse_response_200(data: object) -> WatchTick | WatchTrailer:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_200_type_0 = WatchTick.from_dict(data)
+
+
+
+                return response_200_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_200_type_1 = WatchTrailer.from_dict(data)
+
+
+
+            return response_200_type_1
+
+        response_200 = _parse_response_200(response.content)
+
+        return response_200
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_404
+
+    if response.status_code == 406:
+        response_406 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_406
+
+    if response.status_code == 409:
+        response_409 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_409
+
+    if response.status_code == 410:
+        response_410 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_410
+
+    if response.status_code == 415:
+        response_415 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = HTTPValidationError.from_dict(response.json())
+
+
+
+        return response_422
+
+    if response.status_code == 501:
+        response_501 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_501
+
+    if response.status_code == 503:
+        response_503 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_503
+
+    if response.status_code == 504:
+        response_504 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_504
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: WatchRequest,
+
+) -> Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
+    """ Count the pages of a process per category, again and again on a schedule
+
+     Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
+    would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
+    counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
+    tick, on a userfaultfd-WP-async range.
+
+    Args:
+        body (WatchRequest): ``/scan``'s body plus a schedule: ``count`` ticks,
+            ``interval_seconds`` apart.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]
+     """
+
+
+    kwargs = _get_kwargs(
+        body=body,
+
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    body: WatchRequest,
+
+) -> ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
+    """ Count the pages of a process per category, again and again on a schedule
+
+     Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
+    would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
+    counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
+    tick, on a userfaultfd-WP-async range.
+
+    Args:
+        body (WatchRequest): ``/scan``'s body plus a schedule: ``count`` ticks,
+            ``interval_seconds`` apart.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | HTTPValidationError | WatchTick | WatchTrailer
+     """
+
+
+    return sync_detailed(
+        client=client,
+body=body,
+
+    ).parsed
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: WatchRequest,
+
+) -> Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
+    """ Count the pages of a process per category, again and again on a schedule
+
+     Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
+    would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
+    counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
+    tick, on a userfaultfd-WP-async range.
+
+    Args:
+        body (WatchRequest): ``/scan``'s body plus a schedule: ``count`` ticks,
+            ``interval_seconds`` apart.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]
+     """
+
+
+    kwargs = _get_kwargs(
+        body=body,
+
+    )
+
+    response = await client.get_async_httpx_client().request(
+        **kwargs
+    )
+
+    return _build_response(client=client, response=response)
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    body: WatchRequest,
+
+) -> ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
+    """ Count the pages of a process per category, again and again on a schedule
+
+     Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
+    would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
+    counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
+    tick, on a userfaultfd-WP-async range.
+
+    Args:
+        body (WatchRequest): ``/scan``'s body plus a schedule: ``count`` ticks,
+            ``interval_seconds`` apart.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ErrorBody | HTTPValidationError | WatchTick | WatchTrailer
+     """
+
+
+    return (await asyncio_detailed(
+        client=client,
+body=body,
+
+    )).parsed

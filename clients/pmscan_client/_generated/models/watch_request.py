@@ -1,0 +1,385 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, BinaryIO, TextIO, TYPE_CHECKING, Generator
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+from ..models.watch_request_backend import WatchRequestBackend
+from ..models.watch_request_category_anyof_mask_type_1_item import WatchRequestCategoryAnyofMaskType1Item
+from ..models.watch_request_category_inverted_type_1_item import WatchRequestCategoryInvertedType1Item
+from ..models.watch_request_category_mask_type_1_item import WatchRequestCategoryMaskType1Item
+from ..models.watch_request_flags_type_1_item import WatchRequestFlagsType1Item
+from ..models.watch_request_return_mask_type_1_item import WatchRequestReturnMaskType1Item
+from ..types import UNSET, Unset
+from typing import cast
+
+
+
+
+
+
+T = TypeVar("T", bound="WatchRequest")
+
+
+
+@_attrs_define
+class WatchRequest:
+    """ ``/scan``'s body plus a schedule: ``count`` ticks, ``interval_seconds`` apart.
+
+        Attributes:
+            count (int): ticks; count x interval_seconds is bounded by the server (PMSCAN_WATCH_MAX_SECONDS)
+            interval_seconds (float): seconds from one tick to the next
+            pid (int): the target process
+            backend (WatchRequestBackend | Unset):  Default: WatchRequestBackend.AUTO.
+            category_anyof_mask (int | list[WatchRequestCategoryAnyofMaskType1Item] | Unset):  Default: 0.
+            category_inverted (int | list[WatchRequestCategoryInvertedType1Item] | Unset):  Default: 0.
+            category_mask (int | list[WatchRequestCategoryMaskType1Item] | Unset):  Default: 0.
+            end (int | None | str | Unset): exclusive end, rounded up to a page; default: the highest mapped end at or below
+                the user address-space limit
+            flags (int | list[WatchRequestFlagsType1Item] | Unset): WP_MATCHING (needs the write scope), CHECK_WPASYNC
+                Default: 0.
+            max_pages (int | Unset): stop after this many pages; 0: no limit Default: 0.
+            return_mask (int | list[WatchRequestReturnMaskType1Item] | None | Unset): categories each region reports;
+                default: all the kernel knows
+            start (int | None | str | Unset): page-aligned first address; default: the lowest mapped address
+            vec_len (int | None | Unset): at most this many regions; absent: no limit; 0: none (the walk still runs)
+     """
+
+    count: int
+    interval_seconds: float
+    pid: int
+    backend: WatchRequestBackend | Unset = WatchRequestBackend.AUTO
+    category_anyof_mask: int | list[WatchRequestCategoryAnyofMaskType1Item] | Unset = 0
+    category_inverted: int | list[WatchRequestCategoryInvertedType1Item] | Unset = 0
+    category_mask: int | list[WatchRequestCategoryMaskType1Item] | Unset = 0
+    end: int | None | str | Unset = UNSET
+    flags: int | list[WatchRequestFlagsType1Item] | Unset = 0
+    max_pages: int | Unset = 0
+    return_mask: int | list[WatchRequestReturnMaskType1Item] | None | Unset = UNSET
+    start: int | None | str | Unset = UNSET
+    vec_len: int | None | Unset = UNSET
+
+
+
+
+
+    def to_dict(self) -> dict[str, Any]:
+        count = self.count
+
+        interval_seconds = self.interval_seconds
+
+        pid = self.pid
+
+        backend: str | Unset = UNSET
+        if not isinstance(self.backend, Unset):
+            backend = self.backend.value
+
+
+        category_anyof_mask: int | list[str] | Unset
+        if isinstance(self.category_anyof_mask, Unset):
+            category_anyof_mask = UNSET
+        elif isinstance(self.category_anyof_mask, list):
+            category_anyof_mask = []
+            for category_anyof_mask_type_1_item_data in self.category_anyof_mask:
+                category_anyof_mask_type_1_item = category_anyof_mask_type_1_item_data.value
+                category_anyof_mask.append(category_anyof_mask_type_1_item)
+
+
+        else:
+            category_anyof_mask = self.category_anyof_mask
+
+        category_inverted: int | list[str] | Unset
+        if isinstance(self.category_inverted, Unset):
+            category_inverted = UNSET
+        elif isinstance(self.category_inverted, list):
+            category_inverted = []
+            for category_inverted_type_1_item_data in self.category_inverted:
+                category_inverted_type_1_item = category_inverted_type_1_item_data.value
+                category_inverted.append(category_inverted_type_1_item)
+
+
+        else:
+            category_inverted = self.category_inverted
+
+        category_mask: int | list[str] | Unset
+        if isinstance(self.category_mask, Unset):
+            category_mask = UNSET
+        elif isinstance(self.category_mask, list):
+            category_mask = []
+            for category_mask_type_1_item_data in self.category_mask:
+                category_mask_type_1_item = category_mask_type_1_item_data.value
+                category_mask.append(category_mask_type_1_item)
+
+
+        else:
+            category_mask = self.category_mask
+
+        end: int | None | str | Unset
+        if isinstance(self.end, Unset):
+            end = UNSET
+        else:
+            end = self.end
+
+        flags: int | list[str] | Unset
+        if isinstance(self.flags, Unset):
+            flags = UNSET
+        elif isinstance(self.flags, list):
+            flags = []
+            for flags_type_1_item_data in self.flags:
+                flags_type_1_item = flags_type_1_item_data.value
+                flags.append(flags_type_1_item)
+
+
+        else:
+            flags = self.flags
+
+        max_pages = self.max_pages
+
+        return_mask: int | list[str] | None | Unset
+        if isinstance(self.return_mask, Unset):
+            return_mask = UNSET
+        elif isinstance(self.return_mask, list):
+            return_mask = []
+            for return_mask_type_1_item_data in self.return_mask:
+                return_mask_type_1_item = return_mask_type_1_item_data.value
+                return_mask.append(return_mask_type_1_item)
+
+
+        else:
+            return_mask = self.return_mask
+
+        start: int | None | str | Unset
+        if isinstance(self.start, Unset):
+            start = UNSET
+        else:
+            start = self.start
+
+        vec_len: int | None | Unset
+        if isinstance(self.vec_len, Unset):
+            vec_len = UNSET
+        else:
+            vec_len = self.vec_len
+
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update({
+            "count": count,
+            "interval_seconds": interval_seconds,
+            "pid": pid,
+        })
+        if backend is not UNSET:
+            field_dict["backend"] = backend
+        if category_anyof_mask is not UNSET:
+            field_dict["category_anyof_mask"] = category_anyof_mask
+        if category_inverted is not UNSET:
+            field_dict["category_inverted"] = category_inverted
+        if category_mask is not UNSET:
+            field_dict["category_mask"] = category_mask
+        if end is not UNSET:
+            field_dict["end"] = end
+        if flags is not UNSET:
+            field_dict["flags"] = flags
+        if max_pages is not UNSET:
+            field_dict["max_pages"] = max_pages
+        if return_mask is not UNSET:
+            field_dict["return_mask"] = return_mask
+        if start is not UNSET:
+            field_dict["start"] = start
+        if vec_len is not UNSET:
+            field_dict["vec_len"] = vec_len
+
+        return field_dict
+
+
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        count = d.pop("count")
+
+        interval_seconds = d.pop("interval_seconds")
+
+        pid = d.pop("pid")
+
+        _backend = d.pop("backend", UNSET)
+        backend: WatchRequestBackend | Unset
+        if isinstance(_backend,  Unset):
+            backend = UNSET
+        else:
+            backend = WatchRequestBackend(_backend)
+
+
+
+
+        def _parse_category_anyof_mask(data: object) -> int | list[WatchRequestCategoryAnyofMaskType1Item] | Unset:
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                category_anyof_mask_type_1 = []
+                _category_anyof_mask_type_1 = data
+                for category_anyof_mask_type_1_item_data in (_category_anyof_mask_type_1):
+                    category_anyof_mask_type_1_item = WatchRequestCategoryAnyofMaskType1Item(category_anyof_mask_type_1_item_data)
+
+
+
+                    category_anyof_mask_type_1.append(category_anyof_mask_type_1_item)
+
+                return category_anyof_mask_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(int | list[WatchRequestCategoryAnyofMaskType1Item] | Unset, data)
+
+        category_anyof_mask = _parse_category_anyof_mask(d.pop("category_anyof_mask", UNSET))
+
+
+        def _parse_category_inverted(data: object) -> int | list[WatchRequestCategoryInvertedType1Item] | Unset:
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                category_inverted_type_1 = []
+                _category_inverted_type_1 = data
+                for category_inverted_type_1_item_data in (_category_inverted_type_1):
+                    category_inverted_type_1_item = WatchRequestCategoryInvertedType1Item(category_inverted_type_1_item_data)
+
+
+
+                    category_inverted_type_1.append(category_inverted_type_1_item)
+
+                return category_inverted_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(int | list[WatchRequestCategoryInvertedType1Item] | Unset, data)
+
+        category_inverted = _parse_category_inverted(d.pop("category_inverted", UNSET))
+
+
+        def _parse_category_mask(data: object) -> int | list[WatchRequestCategoryMaskType1Item] | Unset:
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                category_mask_type_1 = []
+                _category_mask_type_1 = data
+                for category_mask_type_1_item_data in (_category_mask_type_1):
+                    category_mask_type_1_item = WatchRequestCategoryMaskType1Item(category_mask_type_1_item_data)
+
+
+
+                    category_mask_type_1.append(category_mask_type_1_item)
+
+                return category_mask_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(int | list[WatchRequestCategoryMaskType1Item] | Unset, data)
+
+        category_mask = _parse_category_mask(d.pop("category_mask", UNSET))
+
+
+        def _parse_end(data: object) -> int | None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | str | Unset, data)
+
+        end = _parse_end(d.pop("end", UNSET))
+
+
+        def _parse_flags(data: object) -> int | list[WatchRequestFlagsType1Item] | Unset:
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                flags_type_1 = []
+                _flags_type_1 = data
+                for flags_type_1_item_data in (_flags_type_1):
+                    flags_type_1_item = WatchRequestFlagsType1Item(flags_type_1_item_data)
+
+
+
+                    flags_type_1.append(flags_type_1_item)
+
+                return flags_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(int | list[WatchRequestFlagsType1Item] | Unset, data)
+
+        flags = _parse_flags(d.pop("flags", UNSET))
+
+
+        max_pages = d.pop("max_pages", UNSET)
+
+        def _parse_return_mask(data: object) -> int | list[WatchRequestReturnMaskType1Item] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                return_mask_type_1 = []
+                _return_mask_type_1 = data
+                for return_mask_type_1_item_data in (_return_mask_type_1):
+                    return_mask_type_1_item = WatchRequestReturnMaskType1Item(return_mask_type_1_item_data)
+
+
+
+                    return_mask_type_1.append(return_mask_type_1_item)
+
+                return return_mask_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(int | list[WatchRequestReturnMaskType1Item] | None | Unset, data)
+
+        return_mask = _parse_return_mask(d.pop("return_mask", UNSET))
+
+
+        def _parse_start(data: object) -> int | None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | str | Unset, data)
+
+        start = _parse_start(d.pop("start", UNSET))
+
+
+        def _parse_vec_len(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        vec_len = _parse_vec_len(d.pop("vec_len", UNSET))
+
+
+        watch_request = cls(
+            count=count,
+            interval_seconds=interval_seconds,
+            pid=pid,
+            backend=backend,
+            category_anyof_mask=category_anyof_mask,
+            category_inverted=category_inverted,
+            category_mask=category_mask,
+            end=end,
+            flags=flags,
+            max_pages=max_pages,
+            return_mask=return_mask,
+            start=start,
+            vec_len=vec_len,
+        )
+
+        return watch_request
+
