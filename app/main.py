@@ -10,9 +10,7 @@ from fastapi import FastAPI
 from . import openapi
 from .api import auth, exception_handlers
 from .api.audit import AuditLog
-from .api.body import BodyLimit, JsonBody
 from .api.deps import Services
-from .api.fastlane import ScanFastLane
 from .api.metrics import Metrics
 from .api.observe import ObserveRequests
 from .api.pool import ScanPool
@@ -75,13 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_limits_and_observation(app: FastAPI, settings: Settings) -> None:
-    """Metrics, audit log, shutdown state, and the ASGI middlewares, outermost first:
-    observation (sees every final status), the fast lane of ordinary scans, the body size
-    limit, the JSON body rule."""
+    """Metrics, audit log, shutdown state, and the one ASGI middleware: observation, outside
+    the routes and the exception handlers, so it sees every final status. No middleware
+    answers a request: every answer, refusals included, comes from a route."""
     app.state.metrics = Metrics()
     app.state.audit = AuditLog(settings.audit_log)
     app.state.shutdown = Shutdown()
-    app.add_middleware(JsonBody)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ScanFastLane, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ObserveRequests, metrics=app.state.metrics, audit=app.state.audit)

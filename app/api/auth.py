@@ -1,10 +1,8 @@
 """Who is asking, and may they: bearer tokens, Unix-socket peers, scopes, and per-process rules.
 
 Authentication hangs on the ``protected`` router (:func:`authenticate`), so every route under it
-is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. (The fast
-lane of ``POST /scan``, app.api.fastlane, calls the same :class:`Authenticator` and
-:func:`authorize_body`, and hands every request they refuse to the router.) A request is one
-:class:`Principal`:
+is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. A request is
+one :class:`Principal`:
 
 - a bearer token from the token file: its name and scopes, any process;
 - with ``PMSCAN_UDS_PEER_AUTH=on``, a client on the Unix socket without a token: root gets both
@@ -31,10 +29,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
+from ..errors import PmscanError
 from ..pagemap.categories import ScanFlag
 from ..pagemap.credentials import Authorize, ProcessCredentials
 from ..peer import peer_of
 from ..settings import Settings
+from .body import read_body
+from .deps import Services
 from .schemas import ScanRequest, SummaryRequest
 from .tokens import SCOPES, TokenStore
 
@@ -74,24 +75,25 @@ bearer = HTTPBearer(
 )
 
 
-class AuthError(Exception):
-    """Base of the refusals decided here; ``code`` goes into the error body."""
+class AuthError(PmscanError):
+    """Base of the refusals decided here (abstract)."""
 
+    status = 403
     code = "FORBIDDEN"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Unauthenticated(AuthError):
-    """No token, or one the token file does not hold (401, with ``WWW-Authenticate: Bearer``)."""
+    """No bearer token, or one the token file does not hold (with ``WWW-Authenticate: Bearer``)."""
 
+    status = 401
     code = "UNAUTHENTICATED"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="pmscan"'}
 
 
 class MissingScope(AuthError):
-    """The token (or peer) lacks the scope the operation needs."""
+    """The token (or peer) lacks the scope the operation needs (WP_MATCHING needs write)."""
 
     code = "SCOPE"
 
@@ -176,17 +178,17 @@ def warn_if_off(settings: Settings) -> None:
         log.warning("PMSCAN_AUTH=off: every request is allowed, on any process, without a token")
 
 
-def _authenticator(request: Request) -> Authenticator:
-    authenticator: Authenticator = request.app.state.authenticator
-    return authenticator
+# Each dependency is one node that FastAPI resolves on every request: as few as the checks need.
 
 
 async def authenticate(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    """The principal of the request, or ``Unauthenticated`` (the protected router's dependency)."""
+    """The principal of the request, or ``Unauthenticated``: the one authentication, the
+    protected router's dependency (the others reuse its result: FastAPI caches it per request)."""
     token = credentials.credentials if credentials is not None else None
-    principal = _authenticator(request).principal(request.scope, token)
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = authenticator.principal(request.scope, token)
     request.state.principal = principal  # for the audit log
     return principal
 
@@ -209,45 +211,48 @@ def require_scope(scope: str) -> Any:
 RequireWrite = require_scope("write")
 
 
-# Each rule is one dependency node: FastAPI resolves every node on every request.
-
-
 async def _target_rule(request: Request, principal: PrincipalDep) -> Authorize:
-    return _authenticator(request).rule(principal)
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.rule(principal)
 
 
 @dataclass(frozen=True)
 class Authorized(Generic[Body]):
-    """A request body whose flags the principal may use, and the per-process rule to apply."""
+    """A request body whose flags the principal may use, the per-process rule to apply, and the
+    app's services."""
 
     body: Body
     rule: Authorize
+    services: Services
 
 
-def authorize_body(authenticator: Authenticator, principal: Principal, body: Body) -> Authorized[Body]:
-    """``body`` with the rule for ``principal``, if its flags are allowed: ``WP_MATCHING``
+def authorize_body(authenticator: Authenticator, principal: Principal, body: Body) -> Authorize:
+    """The rule for ``principal`` and ``body``, if its flags are allowed: ``WP_MATCHING``
     write-protects pages, which changes the target, so it needs the write scope."""
     if body.flags & ScanFlag.WP_MATCHING:
         principal.require("write")
-    return Authorized(body, authenticator.rule(principal))
+    return authenticator.rule(principal)
 
 
-async def _authorized_scan(
-    request: Request, principal: PrincipalDep, body: ScanRequest
-) -> Authorized[ScanRequest]:
-    return authorize_body(_authenticator(request), principal, body)
+def _authorized(model: type[Body]) -> Any:
+    """The dependency that reads a ``model`` body (once: ``app.api.body``) and authorizes it."""
 
+    async def dependency(request: Request, principal: PrincipalDep) -> Authorized[Body]:
+        state = request.app.state
+        services: Services = state.services
+        body = await read_body(request, model, max_bytes=services.settings.max_body_bytes)
+        return Authorized(body, authorize_body(state.authenticator, principal, body), services)
 
-async def _authorized_summary(
-    request: Request, principal: PrincipalDep, body: SummaryRequest
-) -> Authorized[SummaryRequest]:
-    return authorize_body(_authenticator(request), principal, body)
+    dependency.__name__ = f"authorized_{model.__name__}"
+    dependency.body_model = model  # type: ignore[attr-defined]  # what it reads, for the tests
+    return Depends(dependency)
 
 
 #: The per-process rule to hand to the domain (``TargetProcess``/``open_scan``'s ``authorize``):
 #: the deny list and a peer's ownership, applied to the process actually opened.
 TargetRule = Annotated[Authorize, Depends(_target_rule)]
-#: The body (declared here only, so that it is validated once) and the rule, once the body's
-#: flags are allowed (``WP_MATCHING`` needs the write scope).
-AuthorizedScan = Annotated[Authorized[ScanRequest], Depends(_authorized_scan)]
-AuthorizedSummary = Annotated[Authorized[SummaryRequest], Depends(_authorized_summary)]
+#: The body, read and validated once, with the rule, once the body's flags are allowed
+#: (``WP_MATCHING`` needs the write scope), and the services to answer it with. The route
+#: declares the body for the OpenAPI document with ``app.api.body.openapi_body``.
+AuthorizedScan = Annotated[Authorized[ScanRequest], _authorized(ScanRequest)]
+AuthorizedSummary = Annotated[Authorized[SummaryRequest], _authorized(SummaryRequest)]

@@ -26,6 +26,8 @@ from typing import Any, Generic, TypeVar
 
 from starlette.types import Receive
 
+from ..errors import PmscanError
+
 __all__ = ["Busy", "ClientGone", "Job", "Lease", "ScanPool", "client_gone"]
 
 T = TypeVar("T")
@@ -33,16 +35,25 @@ T = TypeVar("T")
 log = logging.getLogger("pmscan")
 
 
-class Busy(Exception):
-    """Every scan slot is taken, and the queue is full or was waited in for too long."""
+class Busy(PmscanError):
+    """Every scan worker is busy (see Retry-After): the queue is full or was waited in too long."""
+
+    status = 503
+    code = "BUSY"
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("all scan workers are busy; retry later")
         self.retry_after = retry_after
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
-class ClientGone(Exception):
+
+class ClientGone(PmscanError):
     """The client closed its connection while its request waited for a slot."""
+
+    status = 499  # nginx's "client closed request": for the metrics, nobody receives it
+    code = "CLIENT_GONE"
 
     def __init__(self) -> None:
         super().__init__("the client went away while the request waited for a scan worker")

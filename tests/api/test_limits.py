@@ -224,7 +224,7 @@ class TestConcurrentScans:
         assert metric(http, "pmscan_scan_queue_waiting") == 0
 
     @pytest.mark.usefixtures("full_pool")
-    @pytest.mark.parametrize("waiting", ["/scan", "/summary"])  # the fast lane's and a route's wait
+    @pytest.mark.parametrize("waiting", ["/scan", "/summary"])  # a streaming and a whole answer
     def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_leaves_it(
         self, server: ServerProcess, http: httpx.Client, sleeper: subprocess.Popen[bytes], waiting: str
     ) -> None:

@@ -32,6 +32,7 @@ from app.pagemap import (
     Scan,
     ScanArgs,
     ScanFlag,
+    ScanOptions,
     TargetProcess,
     Unsupported,
     _pagemapfile,
@@ -403,7 +404,8 @@ class TestAutoWithoutTheIoctl:
         target.write(area, 5, 20)
         answers = []
         for backend in ("ioctl", "pagemap"):
-            scan = open_scan(target.pid, start=area.start, end=area.end, backend=backend, chunk_records=2)
+            options = ScanOptions(start=area.start, end=area.end, backend=backend)
+            scan = open_scan(target.pid, options, chunk_records=2)
             with scan.target:
                 answers.append((scan.run(), scan.walk_end, scan.pages, scan.args.return_mask))
         assert answers[0] == answers[1]

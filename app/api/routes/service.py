@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request, Response
 
 from ...pagemap.categories import category_names
 from ...pagemap.session import BACKENDS
+from ..auth import Unauthenticated
 from ..deps import ServicesDep
+from ..exception_handlers import responses
 from ..metrics import CONTENT_TYPE
 from ..schemas import Capabilities
 
@@ -16,7 +18,12 @@ router = APIRouter(tags=["service"])
 public = APIRouter(tags=["service"])
 
 
-@router.get("/capabilities", operation_id="get_capabilities", response_model=Capabilities)
+@router.get(
+    "/capabilities",
+    operation_id="get_capabilities",
+    response_model=Capabilities,
+    responses=responses(Unauthenticated),
+)
 async def capabilities(services: ServicesDep) -> Capabilities:
     kernel, settings, pool = services.kernel, services.settings, services.pool
     return Capabilities(
@@ -44,7 +51,10 @@ async def capabilities(services: ServicesDep) -> Capabilities:
     "/metrics",
     operation_id="get_metrics",
     response_class=Response,
-    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+    responses={
+        200: {"description": "Prometheus text format", "content": {"text/plain": {}}},
+        **responses(Unauthenticated),
+    },
 )
 async def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics (``pmscan_*``); needs a token like every route but /healthz and /readyz."""
