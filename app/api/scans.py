@@ -80,11 +80,12 @@ async def _scan_document(
     """The whole answer as one JSON document (bounded: larger answers must stream)."""
     pool, settings = services.pool, services.settings
     limit = settings.json_max_regions
-    fits = options.vec_len is not None and options.vec_len <= limit
+    # A scan of at most N regions, or of at most N pages (each region has at least one), fits.
+    fits = (options.vec_len is not None and options.vec_len <= limit) or 0 < options.max_pages <= limit
     if options.flags & ScanFlag.WP_MATCHING and not fits:
         # Scanning past the limit would write-protect pages that are then never reported.
         raise PayloadTooLarge(
-            f"WP_MATCHING with application/json needs vec_len <= {limit}; "
+            f"WP_MATCHING with application/json needs vec_len or max_pages <= {limit}; "
             "use application/x-ndjson or application/octet-stream for larger answers"
         )
     running = await start_scan(
