@@ -10,8 +10,7 @@ from typing import Any
 
 from ._categories import Category
 from ._fleet import FleetResult, FleetSummary
-from ._generated.models import Capabilities, MappingInfo, ProcessInfo
-from ._models import PageRegion, Summary
+from ._models import Capabilities, MappingInfo, PageRegion, ProcessInfo, Summary
 
 __all__ = [
     "binary_record",
