@@ -71,10 +71,16 @@ stress: $(STAMP) tools
 asan: $(STAMP)
 	$(PY) -m tests.support.asan
 
+# Redocly's linter, pinned, on the contract other ecosystems' tools read: its recommended rules with
+# every warning an error (recommended-strict). Needs Node.js 20+ (npx fetches the CLI from npm).
+REDOCLY := @redocly/cli@2.77.0
+
 lint: $(STAMP)
 	$(PY) -m ruff check app tests bench
 	$(PY) -m ruff format --check app tests bench
 	$(PY) -m mypy
+	@command -v npx >/dev/null || { echo "make lint: npx (Node.js 20+) is needed for $(REDOCLY)"; exit 1; }
+	npx --yes $(REDOCLY) lint --extends recommended-strict --format stylish openapi.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info app/pagemap/*.so

@@ -52,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="pmscan",
         version=VERSION,
         summary="The page states of any process on this node, from ioctl(PAGEMAP_SCAN), over HTTP.",
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        # The default listen address; a node agent is reached at its node's own address.
+        servers=[{"url": "http://127.0.0.1:6716", "description": "pmscan on this node, its default address"}],
         lifespan=lifespan,
         # No /docs or /redoc (a browser cannot send a bearer token to load them, and they pull
         # scripts from a CDN); /openapi.json is a protected route (app.api.routes.service).

@@ -68,13 +68,26 @@ async def openapi(request: Request) -> dict[str, Any]:
     return document
 
 
-@public.get("/healthz", operation_id="healthz", response_model=dict[str, str])
+#: The public routes: no authentication (``security: []``, said explicitly), and no error of their
+#: own, but the router's 404 or 405 for what it cannot serve, in FastAPI's ``{"detail": "…"}``.
+PUBLIC: dict[str, Any] = {
+    "openapi_extra": {"security": []},
+    "responses": {
+        "4XX": {
+            "description": "the router cannot serve the request as sent (405 for another method)",
+            "content": {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}},
+        }
+    },
+}
+
+
+@public.get("/healthz", operation_id="healthz", response_model=dict[str, str], **PUBLIC)
 async def healthz() -> dict[str, str]:
     """Liveness: the event loop answers. No authentication."""
     return {"status": "ok"}
 
 
-@public.get("/readyz", operation_id="readyz", response_model=dict[str, str])
+@public.get("/readyz", operation_id="readyz", response_model=dict[str, str], **PUBLIC)
 async def readyz(services: ServicesDep) -> dict[str, str]:
     """Readiness: the kernel probe ran and the scan pool is up. No authentication."""
     return {"status": "ready", "default_backend": "ioctl" if services.kernel.pagemap_scan else "pagemap"}
