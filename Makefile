@@ -21,18 +21,22 @@ test: $(STAMP) tools
 
 install: $(STAMP)
 
-# wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py: installed from the
-# distribution when missing, as root with apt-get only (elsewhere the load test is skipped).
+# The programs the load test and the benchmarks drive, installed from the distribution when
+# missing, as root with apt-get only (elsewhere: the load test is skipped, curl's bench rows left
+# out). wrk: tests/stress/test_load.py and bench/load_bench.py; curl: bench/scan_bench.py.
+TOOLS := wrk curl
+
 tools:
-	@command -v wrk >/dev/null && exit 0; \
+	@missing=""; for tool in $(TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] && exit 0; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-		echo "wrk is missing (installing it needs root and apt-get): the load test will be skipped"; \
+		echo "missing:$$missing (installing needs root and apt-get): the tests that need them are skipped"; \
 		exit 0; \
 	fi; \
-	echo "installing wrk (apt-get)"; \
+	echo "installing$$missing (apt-get)"; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get install -qq -y --no-install-recommends wrk >/dev/null || \
-		{ apt-get update -qq && apt-get install -qq -y --no-install-recommends wrk >/dev/null; }
+	apt-get install -qq -y --no-install-recommends $$missing >/dev/null || \
+		{ apt-get update -qq && apt-get install -qq -y --no-install-recommends $$missing >/dev/null; }
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

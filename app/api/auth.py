@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import Scope
 
 from ..errors import PmscanError
@@ -45,6 +46,7 @@ __all__ = [
     "Authorized",
     "AuthorizedScan",
     "AuthorizedSummary",
+    "BearerAuthentication",
     "Denied",
     "MissingScope",
     "NotOwner",
@@ -55,8 +57,8 @@ __all__ = [
     "Unauthenticated",
     "authenticate",
     "authorize_body",
-    "bearer",
     "install",
+    "principal_of",
     "require_scope",
     "warn_if_off",
 ]
@@ -64,15 +66,6 @@ __all__ = [
 log = logging.getLogger("pmscan")
 
 Body = TypeVar("Body", ScanRequest, SummaryRequest)
-
-#: Declares the scheme in the OpenAPI document (so generated clients send the token); the 401
-#: itself is ours (``auto_error=False``), in the shape of every other error.
-bearer = HTTPBearer(
-    scheme_name="bearer",
-    bearerFormat="pmscan_ and 43 base64url characters",
-    description="A token from `pmscan-server token add NAME --scopes read[,write]`.",
-    auto_error=False,
-)
 
 
 class AuthError(PmscanError):
@@ -178,19 +171,46 @@ def warn_if_off(settings: Settings) -> None:
         log.warning("PMSCAN_AUTH=off: every request is allowed, on any process, without a token")
 
 
-# Each dependency is one node that FastAPI resolves on every request: as few as the checks need.
+class BearerAuthentication(HTTPBearer):
+    """The one authentication: the protected router's dependency, and as an ``HTTPBearer`` the
+    scheme the OpenAPI document declares on every route under it (so generated clients send
+    the token). The 401 is ours, in the shape of every other error.
+
+    FastAPI solves a dependency's own dependencies on every request, even when its result is
+    cached: this one needs nothing but the request, and the other dependencies take its
+    principal from the request (:func:`principal_of`) rather than depending on it again.
+    """
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        return _authenticate(request)
 
 
-async def authenticate(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
-    """The principal of the request, or ``Unauthenticated``: the one authentication, the
-    protected router's dependency (the others reuse its result: FastAPI caches it per request)."""
-    token = credentials.credentials if credentials is not None else None
+def _authenticate(request: Request) -> Principal:
+    authorization = request.headers.get("authorization")
+    token = None
+    if authorization:
+        scheme, credentials = get_authorization_scheme_param(authorization)
+        if scheme.lower() == "bearer" and credentials:
+            token = credentials
     authenticator: Authenticator = request.app.state.authenticator
     principal = authenticator.principal(request.scope, token)
-    request.state.principal = principal  # for the audit log
+    request.state.principal = principal  # for the audit log and the other dependencies
     return principal
+
+
+authenticate = BearerAuthentication(
+    scheme_name="bearer",
+    bearerFormat="pmscan_ and 43 base64url characters",
+    description="A token from `pmscan-server token add NAME --scopes read[,write]`.",
+    auto_error=False,
+)
+
+
+def principal_of(request: Request) -> Principal:
+    """The request's principal: set by :data:`authenticate`, which FastAPI solves first (a
+    router's dependencies come before a route's); authenticated here if it was not."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal if principal is not None else _authenticate(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
@@ -201,8 +221,8 @@ def require_scope(scope: str) -> Any:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    async def dependency(principal: PrincipalDep) -> None:
-        principal.require(scope)
+    async def dependency(request: Request) -> None:
+        principal_of(request).require(scope)
 
     dependency.__name__ = f"require_{scope}_scope"
     return Depends(dependency)
@@ -211,9 +231,9 @@ def require_scope(scope: str) -> Any:
 RequireWrite = require_scope("write")
 
 
-async def _target_rule(request: Request, principal: PrincipalDep) -> Authorize:
+async def _target_rule(request: Request) -> Authorize:
     authenticator: Authenticator = request.app.state.authenticator
-    return authenticator.rule(principal)
+    return authenticator.rule(principal_of(request))
 
 
 @dataclass(frozen=True)
@@ -237,11 +257,12 @@ def authorize_body(authenticator: Authenticator, principal: Principal, body: Bod
 def _authorized(model: type[Body]) -> Any:
     """The dependency that reads a ``model`` body (once: ``app.api.body``) and authorizes it."""
 
-    async def dependency(request: Request, principal: PrincipalDep) -> Authorized[Body]:
+    async def dependency(request: Request) -> Authorized[Body]:
         state = request.app.state
         services: Services = state.services
         body = await read_body(request, model, max_bytes=services.settings.max_body_bytes)
-        return Authorized(body, authorize_body(state.authenticator, principal, body), services)
+        rule = authorize_body(state.authenticator, principal_of(request), body)
+        return Authorized(body, rule, services)
 
     dependency.__name__ = f"authorized_{model.__name__}"
     dependency.body_model = model  # type: ignore[attr-defined]  # what it reads, for the tests
