@@ -117,14 +117,19 @@ async def _scan_document(
             f"the answer has more than {limit} regions, the limit of application/json; "
             "use application/x-ndjson or application/octet-stream, or page with vec_len"
         )
-    regions = b"".join(parts).rstrip(b",")
     args = scan.args
-    document = b'{"pid":%d,"start":%d,"end":%d,"walk_end":%d,"regions":[%s],"pages":%d}' % (
+    head = b'{"pid":%d,"start":%d,"end":%d,"walk_end":%d,"regions":[' % (
         pid,
         args.start,
         args.end,
         scan.walk_end,
-        regions,
-        scan.pages,
     )
+    # Each part ends with a comma; the last one's is dropped by a view: the regions, megabytes of
+    # them, are copied once, into the document.
+    last = next((i for i in range(len(parts) - 1, -1, -1) if parts[i]), None)
+    pieces: list[bytes | memoryview] = [head, *parts]
+    if last is not None:
+        pieces[last + 1] = memoryview(parts[last])[:-1]
+    pieces.append(b'],"pages":%d}' % scan.pages)
+    document = b"".join(pieces)
     return Response(document, media_type=JSON)
