@@ -15,10 +15,10 @@ bookkeeping to the loop.
 
 Even so, the hop costs more CPU than the scan of a small process (two thread wake-ups, about
 200 µs on a small VM, against 150-250 µs for opening and scanning a process of 300 mappings).
-:class:`ShortJobs` remembers, per key (a pid), whether the last job took less than
-:data:`SHORT_SECONDS`; such a job runs on the event loop itself, in its slot like any other.
-A job that turns out long goes back to the threads the next time: the loop is held up at
-most once by a process that grew.
+:class:`ShortJobs` remembers, per key (a pid and the scan's options: the same question asked
+again, as pollers do), whether the last job took less than :data:`SHORT_SECONDS`; such a job
+runs on the event loop itself, in its slot like any other. A job that turns out long goes back
+to the threads the next time: the loop is held up at most once by a process that grew.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Hashable
 from queue import SimpleQueue
 from typing import Any, Generic, TypeVar
 
@@ -81,14 +81,14 @@ class ShortJobs:
     """Which keys' jobs were short the last time (bounded: forgotten all at once when full)."""
 
     def __init__(self, *, limit: int = 4096, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._short: set[int] = set()
+        self._short: set[Hashable] = set()
         self._limit = limit
         self._clock = clock
 
-    def __contains__(self, key: int) -> bool:
+    def __contains__(self, key: Hashable) -> bool:
         return key in self._short
 
-    def timed(self, key: int, fn: Callable[[], T]) -> Callable[[], T]:
+    def timed(self, key: Hashable, fn: Callable[[], T]) -> Callable[[], T]:
         """``fn`` that records, when it returns or raises, whether it was short (any thread:
         one set operation, atomic under the GIL)."""
 
@@ -101,7 +101,7 @@ class ShortJobs:
 
         return run
 
-    def _learn(self, key: int, seconds: float) -> None:
+    def _learn(self, key: Hashable, seconds: float) -> None:
         if seconds < SHORT_SECONDS:
             if len(self._short) >= self._limit:
                 self._short.clear()

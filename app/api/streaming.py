@@ -77,8 +77,10 @@ async def start_scan(
                 access.scan = opened[0]
             return encode(opened[0].next_chunk())
 
-        timed = pool.short.timed(pid, open_and_scan_first_chunk)
-        if pid in pool.short:
+        # The same scan as before (polling): where it ran fast, it runs here.
+        key = (pid, options)
+        timed = pool.short.timed(key, open_and_scan_first_chunk)
+        if key in pool.short:
             first = timed()  # short the last time: cheaper here than a hop to a thread
         else:
             job = pool.submit(timed)
