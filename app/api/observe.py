@@ -26,8 +26,9 @@ __all__ = ["ObserveRequests", "route_template"]
 
 
 def route_template(scope: Scope) -> str:
-    """The template of the route that served the request (every answer but a 404 or 405 of
-    the router comes from a route), or ``unmatched``."""
+    """The template of the route that served the request (or refused its method: 405), or
+    ``unmatched`` for a path no route has (the router's 404). Every other answer, refusals
+    included, comes from a route."""
     path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else "unmatched"
 
