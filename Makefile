@@ -32,8 +32,8 @@ install: $(STAMP)
 # wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py; prometheus
 # (with promtool), the real Prometheus of tests/api/test_exporter_prometheus.py and the rule
 # checks of tests/deploy/test_prometheus_rules.py; tmux, the terminal of
-# tests/clients/test_screen.py.
-TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus tmux:tmux
+# tests/clients/test_screen.py; curl, the C client of bench/scan_bench.py.
+TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus tmux:tmux curl:curl
 
 tools:
 	@missing=""; \
@@ -107,10 +107,16 @@ asan: $(STAMP)
 # The hand-written client is linted with the rest; its generated part is excluded in pyproject.toml.
 LINTED := app tests bench clients
 
+# Redocly's linter, pinned, on the contract other ecosystems' tools read: its recommended rules with
+# every warning an error (recommended-strict). Needs Node.js 20+ (npx fetches the CLI from npm).
+REDOCLY := @redocly/cli@2.77.0
+
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m mypy
+	@command -v npx >/dev/null || { echo "make lint: npx (Node.js 20+) is needed for $(REDOCLY)"; exit 1; }
+	npx --yes $(REDOCLY) lint --extends recommended-strict --format stylish openapi.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info app/pagemap/*.so

@@ -11,10 +11,8 @@ from . import openapi
 from .api import auth, exception_handlers
 from .api.audit import AuditLog
 from .api.auth import Principal
-from .api.body import BodyLimit, JsonBody
 from .api.deps import Services
 from .api.exporter import PageStateExporter
-from .api.fastlane import ScanFastLane
 from .api.metrics import Metrics
 from .api.observe import ObserveRequests
 from .api.pool import ScanPool
@@ -59,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="pmscan",
         version=VERSION,
         summary="The page states of any process on this node, from ioctl(PAGEMAP_SCAN), over HTTP.",
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        # The default listen address; a node agent is reached at its node's own address.
+        servers=[{"url": "http://127.0.0.1:6716", "description": "pmscan on this node, its default address"}],
         lifespan=lifespan,
         # No /docs or /redoc (a browser cannot send a bearer token to load them, and they pull
         # scripts from a CDN); /openapi.json is a protected route (app.api.routes.service).
@@ -99,13 +100,10 @@ def _exporter(app: FastAPI, settings: Settings) -> PageStateExporter:
 
 
 def _install_limits_and_observation(app: FastAPI, settings: Settings) -> None:
-    """Metrics, audit log, shutdown state, and the ASGI middlewares, outermost first:
-    observation (sees every final status), the fast lane of ordinary scans, the body size
-    limit, the JSON body rule."""
+    """Metrics, audit log, shutdown state, and the one ASGI middleware: observation, outside
+    the routes and the exception handlers, so it sees every final status. No middleware
+    answers a request: every answer, refusals included, comes from a route."""
     app.state.metrics = Metrics()
     app.state.audit = AuditLog(settings.audit_log)
     app.state.shutdown = Shutdown()
-    app.add_middleware(JsonBody)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ScanFastLane, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ObserveRequests, metrics=app.state.metrics, audit=app.state.audit)

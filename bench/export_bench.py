@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO))
 from app.pagemap import _pagemap  # noqa: E402
 from app.pagemap.categories import Category  # noqa: E402
 from app.pagemap.census import count_process  # noqa: E402
-from app.pagemap.session import open_scan, probe  # noqa: E402
+from app.pagemap.session import ScanOptions, open_scan, probe  # noqa: E402
 from app.pagemap.summary import summarize  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.swap import SwapUnavailableError, temporary_swap  # noqa: E402
@@ -354,12 +354,8 @@ def collection_time(
 def count_filtered(pid: int, categories: Category, page: int, span_pages: int) -> None:
     """What the exporter's per-process count would cost with ``category_anyof_mask`` (its mapped
     bytes would then come from elsewhere, e.g. /proc/PID/statm): a measurement, not pmscan's code."""
-    scan = open_scan(
-        pid,
-        return_mask=int(categories),
-        category_anyof_mask=int(categories),
-        span_pages=span_pages,
-    )
+    options = ScanOptions(return_mask=int(categories), category_anyof_mask=int(categories))
+    scan = open_scan(pid, options, span_pages=span_pages)
     try:
         summarize(scan, page)
     finally:

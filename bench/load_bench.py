@@ -300,8 +300,10 @@ def measure(
     seconds: float,
     baseline_seconds: float = 1.0,
     progress: Callable[[str], None] | None = None,
+    only: str | None = None,
 ) -> Load:
-    """Every scenario against ``server``, with the baselines first."""
+    """Every scenario against ``server`` (those whose name starts with ``only``), with the
+    baselines first."""
     with server.client() as http:
         workers: int = http.get("/capabilities").json()["limits"]["workers"]
         answer = http.post("/scan", json={"pid": small.pid}, headers={"Accept": JSON})
@@ -332,6 +334,8 @@ def measure(
     for accept, label in ((NDJSON, "ndjson"), (BINARY, "binary")):
         plan += [(f"large {label} x{n}", large_pid, accept, n, raw_large) for n in (1, workers)]
     for name, pid, accept, connections, raw in plan:
+        if only is not None and not name.startswith(only):
+            continue
         load.results.append(
             scenario(name, server, pid=pid, accept=accept, connections=connections, seconds=seconds, raw=raw)
         )
@@ -363,6 +367,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario, whole seconds (default 5)")
     parser.add_argument("--json", type=Path, help="also write the header and the results here")
+    parser.add_argument("--only", metavar="PREFIX", help='only the scenarios named so (e.g. "small x1")')
     args = parser.parse_args()
     try:
         wrk()
@@ -371,7 +376,12 @@ def main() -> int:
         return 2
     with ServerProcess(auth="off") as server, small_target() as small, many_regions() as large:
         load = measure(
-            server, small, large.pid, seconds=args.seconds, progress=lambda line: print(line, flush=True)
+            server,
+            small,
+            large.pid,
+            seconds=args.seconds,
+            progress=lambda line: print(line, flush=True),
+            only=args.only,
         )
     print_table(load.results)
     if args.json:

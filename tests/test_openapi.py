@@ -76,3 +76,15 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from _refs(item)
+
+
+def test_what_other_ecosystems_linters_ask_for() -> None:
+    """Redocly's recommended rules (``make lint`` runs the linter itself): servers, a license,
+    every operation's security said explicitly (``[]`` where public) and a 4XX answer."""
+    doc = document()
+    assert doc["servers"] and doc["info"]["license"]["identifier"] == "Apache-2.0"
+    for path, methods in doc["paths"].items():
+        for method, operation in methods.items():
+            assert "security" in operation, (method, path)
+            assert any(status.startswith("4") for status in operation["responses"]), (method, path)
+    assert document()["paths"]["/healthz"]["get"]["security"] == []

@@ -1,10 +1,8 @@
 """Who is asking, and may they: bearer tokens, Unix-socket peers, scopes, and per-process rules.
 
 Authentication hangs on the ``protected`` router (:func:`authenticate`), so every route under it
-is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. (The fast
-lane of ``POST /scan``, app.api.fastlane, calls the same :class:`Authenticator` and
-:func:`authorize_body`, and hands every request they refuse to the router.) A request is one
-:class:`Principal`:
+is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. A request is
+one :class:`Principal`:
 
 - a bearer token from the token file: its name and scopes, any process;
 - with ``PMSCAN_UDS_PEER_AUTH=on``, a client on the Unix socket without a token: root gets both
@@ -28,13 +26,17 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import Scope
 
+from ..errors import PmscanError
 from ..pagemap.categories import ScanFlag
 from ..pagemap.credentials import Authorize, ProcessCredentials
 from ..peer import peer_of
 from ..settings import Settings
+from .body import read_body
+from .deps import Services
 from .schemas import ScanRequest, SummaryRequest, WatchRequest
 from .tokens import SCOPES, TokenStore
 
@@ -45,6 +47,7 @@ __all__ = [
     "AuthorizedScan",
     "AuthorizedSummary",
     "AuthorizedWatch",
+    "BearerAuthentication",
     "Denied",
     "MissingScope",
     "NotOwner",
@@ -55,8 +58,8 @@ __all__ = [
     "Unauthenticated",
     "authenticate",
     "authorize_body",
-    "bearer",
     "install",
+    "principal_of",
     "require_scope",
     "warn_if_off",
 ]
@@ -65,34 +68,26 @@ log = logging.getLogger("pmscan")
 
 Body = TypeVar("Body", ScanRequest, SummaryRequest, WatchRequest)
 
-#: Declares the scheme in the OpenAPI document (so generated clients send the token); the 401
-#: itself is ours (``auto_error=False``), in the shape of every other error.
-bearer = HTTPBearer(
-    scheme_name="bearer",
-    bearerFormat="pmscan_ and 43 base64url characters",
-    description="A token from `pmscan-server token add NAME --scopes read[,write]`.",
-    auto_error=False,
-)
 
+class AuthError(PmscanError):
+    """Base of the refusals decided here (abstract)."""
 
-class AuthError(Exception):
-    """Base of the refusals decided here; ``code`` goes into the error body."""
-
+    status = 403
     code = "FORBIDDEN"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Unauthenticated(AuthError):
-    """No token, or one the token file does not hold (401, with ``WWW-Authenticate: Bearer``)."""
+    """No bearer token, or one the token file does not hold (with ``WWW-Authenticate: Bearer``)."""
 
+    status = 401
     code = "UNAUTHENTICATED"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="pmscan"'}
 
 
 class MissingScope(AuthError):
-    """The token (or peer) lacks the scope the operation needs."""
+    """The token (or peer) lacks the scope the operation needs (WP_MATCHING needs write)."""
 
     code = "SCOPE"
 
@@ -177,19 +172,46 @@ def warn_if_off(settings: Settings) -> None:
         log.warning("PMSCAN_AUTH=off: every request is allowed, on any process, without a token")
 
 
-def _authenticator(request: Request) -> Authenticator:
+class BearerAuthentication(HTTPBearer):
+    """The one authentication: the protected router's dependency, and as an ``HTTPBearer`` the
+    scheme the OpenAPI document declares on every route under it (so generated clients send
+    the token). The 401 is ours, in the shape of every other error.
+
+    FastAPI solves a dependency's own dependencies on every request, even when its result is
+    cached: this one needs nothing but the request, and the other dependencies take its
+    principal from the request (:func:`principal_of`) rather than depending on it again.
+    """
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        return _authenticate(request)
+
+
+def _authenticate(request: Request) -> Principal:
+    authorization = request.headers.get("authorization")
+    token = None
+    if authorization:
+        scheme, credentials = get_authorization_scheme_param(authorization)
+        if scheme.lower() == "bearer" and credentials:
+            token = credentials
     authenticator: Authenticator = request.app.state.authenticator
-    return authenticator
-
-
-async def authenticate(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
-    """The principal of the request, or ``Unauthenticated`` (the protected router's dependency)."""
-    token = credentials.credentials if credentials is not None else None
-    principal = _authenticator(request).principal(request.scope, token)
-    request.state.principal = principal  # for the audit log
+    principal = authenticator.principal(request.scope, token)
+    request.state.principal = principal  # for the audit log and the other dependencies
     return principal
+
+
+authenticate = BearerAuthentication(
+    scheme_name="bearer",
+    bearerFormat="pmscan_ and 43 base64url characters",
+    description="A token from `pmscan-server token add NAME --scopes read[,write]`.",
+    auto_error=False,
+)
+
+
+def principal_of(request: Request) -> Principal:
+    """The request's principal: set by :data:`authenticate`, which FastAPI solves first (a
+    router's dependencies come before a route's); authenticated here if it was not."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal if principal is not None else _authenticate(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
@@ -200,8 +222,8 @@ def require_scope(scope: str) -> Any:
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    async def dependency(principal: PrincipalDep) -> None:
-        principal.require(scope)
+    async def dependency(request: Request) -> None:
+        principal_of(request).require(scope)
 
     dependency.__name__ = f"require_{scope}_scope"
     return Depends(dependency)
@@ -210,52 +232,50 @@ def require_scope(scope: str) -> Any:
 RequireWrite = require_scope("write")
 
 
-# Each rule is one dependency node: FastAPI resolves every node on every request.
-
-
-async def _target_rule(request: Request, principal: PrincipalDep) -> Authorize:
-    return _authenticator(request).rule(principal)
+async def _target_rule(request: Request) -> Authorize:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator.rule(principal_of(request))
 
 
 @dataclass(frozen=True)
 class Authorized(Generic[Body]):
-    """A request body whose flags the principal may use, and the per-process rule to apply."""
+    """A request body whose flags the principal may use, the per-process rule to apply, and the
+    app's services."""
 
     body: Body
     rule: Authorize
+    services: Services
 
 
-def authorize_body(authenticator: Authenticator, principal: Principal, body: Body) -> Authorized[Body]:
-    """``body`` with the rule for ``principal``, if its flags are allowed: ``WP_MATCHING``
+def authorize_body(authenticator: Authenticator, principal: Principal, body: Body) -> Authorize:
+    """The rule for ``principal`` and ``body``, if its flags are allowed: ``WP_MATCHING``
     write-protects pages, which changes the target, so it needs the write scope."""
     if body.flags & ScanFlag.WP_MATCHING:
         principal.require("write")
-    return Authorized(body, authenticator.rule(principal))
+    return authenticator.rule(principal)
 
 
-async def _authorized_scan(
-    request: Request, principal: PrincipalDep, body: ScanRequest
-) -> Authorized[ScanRequest]:
-    return authorize_body(_authenticator(request), principal, body)
+def _authorized(model: type[Body]) -> Any:
+    """The dependency that reads a ``model`` body (once: ``app.api.body``) and authorizes it."""
 
+    async def dependency(request: Request) -> Authorized[Body]:
+        state = request.app.state
+        services: Services = state.services
+        body = await read_body(request, model, max_bytes=services.settings.max_body_bytes)
+        rule = authorize_body(state.authenticator, principal_of(request), body)
+        return Authorized(body, rule, services)
 
-async def _authorized_summary(
-    request: Request, principal: PrincipalDep, body: SummaryRequest
-) -> Authorized[SummaryRequest]:
-    return authorize_body(_authenticator(request), principal, body)
-
-
-async def _authorized_watch(
-    request: Request, principal: PrincipalDep, body: WatchRequest
-) -> Authorized[WatchRequest]:
-    return authorize_body(_authenticator(request), principal, body)
+    dependency.__name__ = f"authorized_{model.__name__}"
+    dependency.body_model = model  # type: ignore[attr-defined]  # what it reads, for the tests
+    return Depends(dependency)
 
 
 #: The per-process rule to hand to the domain (``TargetProcess``/``open_scan``'s ``authorize``):
 #: the deny list and a peer's ownership, applied to the process actually opened.
 TargetRule = Annotated[Authorize, Depends(_target_rule)]
-#: The body (declared here only, so that it is validated once) and the rule, once the body's
-#: flags are allowed (``WP_MATCHING`` needs the write scope).
-AuthorizedScan = Annotated[Authorized[ScanRequest], Depends(_authorized_scan)]
-AuthorizedSummary = Annotated[Authorized[SummaryRequest], Depends(_authorized_summary)]
-AuthorizedWatch = Annotated[Authorized[WatchRequest], Depends(_authorized_watch)]
+#: The body, read and validated once, with the rule, once the body's flags are allowed
+#: (``WP_MATCHING`` needs the write scope), and the services to answer it with. The route
+#: declares the body for the OpenAPI document with ``app.api.body.openapi_body``.
+AuthorizedScan = Annotated[Authorized[ScanRequest], _authorized(ScanRequest)]
+AuthorizedSummary = Annotated[Authorized[SummaryRequest], _authorized(SummaryRequest)]
+AuthorizedWatch = Annotated[Authorized[WatchRequest], _authorized(WatchRequest)]

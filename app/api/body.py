@@ -1,110 +1,107 @@
-"""Request bodies, checked before any route reads them (pure ASGI middlewares).
+"""Request bodies: read once, within the size limit, as JSON, and validated once.
 
-:class:`BodyLimit` refuses a body larger than ``PMSCAN_MAX_BODY_BYTES`` with 413: at
-once when ``Content-Length`` says so, else while counting the bytes as they are read
-(nothing is buffered here, so an endless chunked body costs at most the limit).
+:func:`read_body` is what the body dependencies of the routes (``app.api.auth``) call, inside
+the routing like every other check, so a refusal is counted under its route:
 
-:class:`JsonBody` makes ``curl -d '{"pid": 1}'`` work: curl labels such a body
-``application/x-www-form-urlencoded``, and every body pmscan accepts is JSON, so that
-label is read as JSON; so is a body without ``Content-Type`` (FastAPI itself would
-refuse it: its routes check the content type strictly). Any other type that is not
-JSON (``application/json``, ``application/*+json``) gets 415.
+- a body larger than ``PMSCAN_MAX_BODY_BYTES`` gets 413 :class:`BodyTooLarge`: at once when
+  ``Content-Length`` says so (before the body is sent), else while counting the bytes as they
+  arrive (nothing beyond the limit is buffered, so an endless chunked body costs at most it);
+- every body pmscan accepts is JSON, so ``curl -d '{"pid": 1}'``, which labels it
+  ``application/x-www-form-urlencoded``, and a body without ``Content-Type`` are read as JSON; any
+  other type that is not JSON (``application/json``, ``application/*+json``) gets 415
+  :class:`UnsupportedMediaType`;
+- invalid JSON and a body the model refuses get FastAPI's own 422 (``RequestValidationError``,
+  each error located under ``body``).
+
+The operation's ``requestBody`` in the OpenAPI document comes from :func:`openapi_body`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, TypeVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
-from .exception_handlers import BodyTooLarge, UnsupportedMediaType, error_response
+from ..errors import PmscanError
 
-__all__ = ["BodyLimit", "JsonBody", "media_type", "read_as_json"]
+__all__ = ["BodyTooLarge", "UnsupportedMediaType", "media_type", "openapi_body", "read_as_json", "read_body"]
 
-_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+Model = TypeVar("Model", bound=BaseModel)
+
 _FORM = b"application/x-www-form-urlencoded"
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return bytes(value)
-    return None
+class BodyTooLarge(PmscanError):
+    """The request body is larger than this server's limit (PMSCAN_MAX_BODY_BYTES)."""
+
+    status = 413
+    code = "BODY_TOO_LARGE"
 
 
-async def _refuse(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
-    # The error the request ended with, for the metrics (app.api.observe).
-    state: dict[str, Any] = scope.setdefault("state", {})
-    state["error"] = exc
-    await error_response(exc)(scope, receive, send)
+class UnsupportedMediaType(PmscanError):
+    """The request body is not JSON."""
+
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
 
 
-class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    def _too_large(self) -> BodyTooLarge:
-        return BodyTooLarge(f"the request body is larger than this server's limit of {self.max_bytes} bytes")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = _header(scope, b"content-length")
-        if length is not None and length.strip().isdigit() and int(length) > self.max_bytes:
-            await _refuse(self._too_large(), scope, receive, send)
-            return
-
-        received = 0
-        exceeded: BodyTooLarge | None = None
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    exceeded = self._too_large()
-                    raise exceeded
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if exceeded is not None and not started:
-                return  # the app's answer to the failed read: replaced by the 413 below
-            started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, guarded_send)
-        except BodyTooLarge:
-            if started:
-                raise
-        if exceeded is not None and not started:
-            await _refuse(exceeded, scope, receive, send)
+async def read_body(request: Request, model: type[Model], *, max_bytes: int) -> Model:
+    """The request's body as ``model`` (raises ``BodyTooLarge``, ``UnsupportedMediaType``,
+    ``RequestValidationError``)."""
+    headers = request.headers
+    length = headers.get("content-length")
+    if length is not None and length.strip().isdigit() and int(length) > max_bytes:
+        raise _too_large(max_bytes)
+    media = media_type(headers.get("content-type", "").encode("latin-1"))
+    announced = length.strip() not in ("", "0") if length is not None else "transfer-encoding" in headers
+    if announced and not read_as_json(media):
+        raise UnsupportedMediaType(
+            f"the request body must be JSON (application/json), not {media.decode(errors='replace')}"
+        )
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _invalid_json(exc.msg, ("body", exc.pos)) from exc
+    except (ValueError, RecursionError) as exc:
+        # Not UTF-8, an integer of more than 4300 digits, nesting too deep: invalid JSON too.
+        raise _invalid_json(str(exc) or type(exc).__name__, ("body",)) from exc
+    return validate(model, data)
 
 
-class JsonBody:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def validate(model: type[Model], data: Any) -> Model:
+    """``data`` as ``model``, or FastAPI's 422 with every error located under ``body``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _WITH_BODY:
-            media = media_type(_header(scope, b"content-type"))
-            if media == _FORM or (not media and _has_body(scope)):
-                scope["headers"] = [
-                    *((k, v) for k, v in scope["headers"] if k.lower() != b"content-type"),
-                    (b"content-type", b"application/json"),
-                ]
-            elif media and not _is_json(media) and _has_body(scope):
-                refused = UnsupportedMediaType(
-                    f"the request body must be JSON (application/json), not {media.decode(errors='replace')}"
-                )
-                await _refuse(refused, scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+
+def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` of a route whose body :func:`read_body` reads: the ``requestBody`` FastAPI
+    would declare for a body parameter of type ``model`` (``app.openapi`` adds its schema)."""
+    return {
+        "requestBody": {
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+            "required": True,
+        },
+        "x-pmscan-request": model.__name__,
+    }
 
 
 def media_type(content_type: bytes | None) -> bytes:
@@ -122,8 +119,19 @@ def _is_json(media: bytes) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-def _has_body(scope: Scope) -> bool:
-    length = _header(scope, b"content-length")
-    if length is not None:
-        return length.strip() not in (b"", b"0")
-    return _header(scope, b"transfer-encoding") is not None
+def _too_large(max_bytes: int) -> BodyTooLarge:
+    return BodyTooLarge(f"the request body is larger than this server's limit of {max_bytes} bytes")
+
+
+def _invalid_json(message: str, loc: tuple[str | int, ...]) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {
+                "type": "json_invalid",
+                "loc": loc,
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": message},
+            }
+        ]
+    )

@@ -8,16 +8,18 @@ a small process. All dependencies are ``async``: a plain ``def`` one runs in a t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from ..pagemap.probe import KernelCapabilities
 from ..settings import Settings
-from .exporter import PageStateExporter
 from .metrics import Metrics
 from .pool import ScanPool
 from .shutdown import Shutdown
+
+if TYPE_CHECKING:  # the exporter names auth's refusals, and auth reads the services
+    from .exporter import PageStateExporter
 
 __all__ = ["Services", "ServicesDep"]
 

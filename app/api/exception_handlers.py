@@ -1,177 +1,107 @@
-"""Domain and service exceptions become HTTP statuses here, and only here."""
+"""Errors become HTTP answers here, and only here, from what each error declares.
+
+Every error pmscan answers with is a :class:`~app.errors.PmscanError` that declares its status
+and code itself; :func:`handle` answers it, and :func:`responses` turns the errors a route can
+raise into that route's OpenAPI ``responses`` (from which the SDK's table is generated). Two
+foreign errors are translated here too: FastAPI's ``RequestValidationError`` (422, its own
+shape) and an ``OSError`` nobody expected (500, with the errno name as code and a traceback in
+the log).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import to_json
-from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ..pagemap.exceptions import (
-    AccessDenied,
-    CgroupNotFound,
-    InvalidScan,
-    NotWPAsync,
-    PagemapError,
-    ProcessGone,
-    ProcessNotFound,
-    ScanTimeout,
-    Unsupported,
-)
-from .auth import AuthError, Denied, MissingScope, NotOwner, Unauthenticated
-from .formats import NotAcceptable, error_code
-from .pool import Busy, ClientGone
-from .shutdown import ShuttingDown
+from ..errors import PmscanError, code_of
+from .schemas import ErrorBody
 
-__all__ = [
-    "HANDLED",
-    "STATUS",
-    "UNDELIVERED",
-    "BodyTooLarge",
-    "PayloadTooLarge",
-    "UnsupportedMediaType",
-    "code_for",
-    "error_response",
-    "handle",
-    "install",
-    "status_for",
-]
+__all__ = ["VALIDATION", "error_response", "handle", "install", "responses", "status_of"]
 
 log = logging.getLogger("pmscan")
 
-#: The one table from exception class to HTTP status (the SDK holds the reverse).
-STATUS: dict[type[Exception], int] = {
-    ProcessNotFound: 404,
-    AccessDenied: 403,
-    NotWPAsync: 409,
-    ProcessGone: 410,
-    InvalidScan: 422,
-    Unsupported: 501,
-    NotAcceptable: 406,
-    Busy: 503,
-    ShuttingDown: 503,
-    CgroupNotFound: 404,
-    ScanTimeout: 504,
-    Unauthenticated: 401,
-    MissingScope: 403,
-    Denied: 403,
-    NotOwner: 403,
-    ClientGone: 499,
-}
+#: FastAPI's validation error (422 ``{"detail": [...]}``), as a route lists it in :func:`responses`.
+VALIDATION = RequestValidationError
+_VALIDATION_DESCRIPTION = "The request is invalid (FastAPI's validation details name the field)"
+_VALIDATION_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/HTTPValidationError"}
 #: Statuses no client ever receives: 499 is nginx's "client closed request", for the metrics.
 UNDELIVERED = frozenset({499})
 
 
-class PayloadTooLarge(Exception):
-    """The answer is larger than the chosen format may carry."""
-
-
-class BodyTooLarge(Exception):
-    """The request body is larger than ``PMSCAN_MAX_BODY_BYTES``."""
-
-
-class UnsupportedMediaType(Exception):
-    """A request body that is not JSON."""
-
-
-STATUS[PayloadTooLarge] = 413
-STATUS[BodyTooLarge] = 413
-STATUS[UnsupportedMediaType] = 415
-
-_CODES: dict[type[BaseException], str] = {
-    Busy: "BUSY",
-    ClientGone: "CLIENT_GONE",
-    NotAcceptable: "NOT_ACCEPTABLE",
-    PayloadTooLarge: "TOO_LARGE",
-    BodyTooLarge: "BODY_TOO_LARGE",
-    UnsupportedMediaType: "UNSUPPORTED_MEDIA_TYPE",
-}
-#: 5xx statuses that are the server's answer, not its failure: no traceback in the log.
-_EXPECTED_5XX = frozenset({501, 503, 504})
-
-
-def status_for(exc: Exception) -> int:
-    for kind in type(exc).__mro__:
-        if kind in STATUS:
-            return STATUS[kind]
+def status_of(exc: BaseException) -> int:
+    """The HTTP status of the answer to ``exc``."""
+    if isinstance(exc, PmscanError):
+        return exc.status
+    if isinstance(exc, RequestValidationError):
+        return 422
     return 500
 
 
-def _body(exc: Exception) -> dict[str, dict[str, str]]:
+def error_response(exc: BaseException) -> JSONResponse:
+    """The JSON error response ``{"detail": {"code", "message"}}`` for ``exc``."""
     message = getattr(exc, "message", None) or str(exc)
-    return {"detail": {"code": code_for(exc), "message": message}}
+    headers = exc.headers() if isinstance(exc, PmscanError) else None
+    return JSONResponse(
+        {"detail": {"code": code_of(exc), "message": message}}, status_code=status_of(exc), headers=headers
+    )
 
 
-def code_for(exc: BaseException) -> str:
-    """The ``code`` of the error body (and of the audit log) for ``exc``."""
-    if isinstance(exc, PagemapError | OSError):
-        return error_code(exc)
-    if isinstance(exc, AuthError):
-        return exc.code
-    return _CODES.get(type(exc), "INTERNAL")
-
-
-def error_response(exc: Exception) -> JSONResponse:
-    """The JSON error response for ``exc`` (also sent by the ASGI middlewares, before routing)."""
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
-    if isinstance(exc, Unauthenticated):
-        headers = {"WWW-Authenticate": 'Bearer realm="pmscan"'}
-    return JSONResponse(_body(exc), status_code=status_for(exc), headers=headers)
-
-
-async def handle(request: Request, exc: Exception) -> JSONResponse:
-    """The error response for one of the :data:`HANDLED` exceptions (the app's handler of
-    them, also called by app.api.fastlane outside the framework)."""
+async def handle(request: Request, exc: Exception) -> Response:
+    """The answer to an error a route (or a dependency) raised."""
     # The error the request ended with, for the metrics and the audit log (app.api.observe).
     request.state.error = exc
-    if status_for(exc) >= 500 and status_for(exc) not in _EXPECTED_5XX:
+    if isinstance(exc, RequestValidationError):
+        # FastAPI's shape, able to quote any input: Python's JSON parser reads 1e400 as infinity
+        # (and accepts NaN), which JSON cannot carry, and FastAPI's own handler then fails (500).
+        body = to_json({"detail": jsonable_encoder(exc.errors())}, inf_nan_mode="strings")
+        return Response(body, status_code=422, media_type="application/json")
+    if not isinstance(exc, PmscanError):
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(exc)
 
 
-async def _invalid_request(request: Request, exc: Exception) -> Response:
-    """FastAPI's 422, able to quote any input: Python's JSON parser reads ``1e400`` as infinity
-    (and accepts ``NaN``), which JSON cannot carry, and FastAPI's own handler then fails (500)."""
-    assert isinstance(exc, RequestValidationError)
-    body = to_json({"detail": jsonable_encoder(exc.errors())}, inf_nan_mode="strings")
-    return Response(body, status_code=422, media_type="application/json")
+def responses(*errors: type[PmscanError] | type[RequestValidationError]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route that can raise ``errors``: one entry per status, its
+    description naming each error's code, and ``x-pmscan-errors`` the errors' names and codes
+    (``clients/regenerate.py`` derives the SDK's table from them)."""
+    by_status: dict[int, list[type[PmscanError]]] = {}
+    validation = False
+    for kind in errors:
+        if issubclass(kind, RequestValidationError):
+            validation = True
+        elif kind.status not in UNDELIVERED:
+            by_status.setdefault(kind.status, []).append(kind)
+    answer: dict[int | str, dict[str, Any]] = {}
+    for status in sorted({*by_status, *([422] if validation else [])}):
+        kinds = by_status.get(status, [])
+        described = [f"{kind.code}: {kind.description()}" for kind in kinds]
+        entry: dict[str, Any] = {"description": "; ".join(described)}
+        if validation and status == 422:
+            entry["description"] = "; ".join([_VALIDATION_DESCRIPTION, *described])
+            schema = _VALIDATION_SCHEMA
+            if kinds:
+                schema = {"anyOf": [schema, {"$ref": "#/components/schemas/ErrorBody"}]}
+            entry["content"] = {"application/json": {"schema": schema}}
+        else:
+            entry["model"] = ErrorBody
+        entry["x-pmscan-errors"] = [{"name": kind.__name__, "code": kind.code} for kind in _unique(kinds)]
+        answer[status] = entry
+    return answer
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's answer to an HTTPException, except its 400 for a body that ``json.loads`` refuses
-    with another error than a syntax error (not UTF-8, an integer of more than 4300 digits, nesting
-    too deep): that is invalid JSON like any other, 422 ``json_invalid``."""
-    assert isinstance(exc, HTTPException)
-    cause = exc.__cause__
-    if exc.status_code == 400 and isinstance(cause, ValueError | RecursionError):
-        error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}
-        error["ctx"] = {"error": str(cause) or type(cause).__name__}
-        return await _invalid_request(request, RequestValidationError([error]))
-    return await http_exception_handler(request, exc)
-
-
-#: The exceptions :func:`handle` answers; any other is a bug (500, with a traceback in the log).
-HANDLED: tuple[type[Exception], ...] = (
-    PagemapError,
-    Busy,
-    ClientGone,
-    NotAcceptable,
-    PayloadTooLarge,
-    BodyTooLarge,
-    UnsupportedMediaType,
-    OSError,
-    AuthError,
-)
+def _unique(kinds: Iterable[type[PmscanError]]) -> list[type[PmscanError]]:
+    return list(dict.fromkeys(kinds))
 
 
 def install(app: FastAPI) -> None:
-    for kind in HANDLED:
-        app.add_exception_handler(kind, handle)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(PmscanError, handle)
+    app.add_exception_handler(RequestValidationError, handle)
+    app.add_exception_handler(OSError, handle)

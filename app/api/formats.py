@@ -7,9 +7,9 @@ import json
 import struct
 from typing import Protocol
 
+from ..errors import PmscanError, code_of
 from ..pagemap import _pagemap
 from ..pagemap.categories import category_names
-from ..pagemap.exceptions import PagemapError
 from ..pagemap.scanner import Scan
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Encoder",
     "NdjsonEncoder",
     "NotAcceptable",
+    "PayloadTooLarge",
     "choose_format",
     "error_code",
     "json_region_list",
@@ -40,8 +41,18 @@ _ERROR_MARK = (1 << 64) - 2
 _RECORD = struct.Struct("<QQQ")
 
 
-class NotAcceptable(Exception):
-    """The Accept header names none of the formats /scan can produce."""
+class NotAcceptable(PmscanError):
+    """The Accept header allows none of the formats /scan can produce."""
+
+    status = 406
+    code = "NOT_ACCEPTABLE"
+
+
+class PayloadTooLarge(PmscanError):
+    """The answer is too large for application/json: use a streaming format, or page with vec_len."""
+
+    status = 413
+    code = "TOO_LARGE"
 
 
 def choose_format(accept: str | None) -> str:
@@ -61,11 +72,7 @@ def choose_format(accept: str | None) -> str:
 
 
 def error_code(exc: BaseException) -> str:
-    if isinstance(exc, PagemapError):
-        return exc.code
-    if isinstance(exc, OSError) and exc.errno:
-        return errno.errorcode.get(exc.errno, "EIO")
-    return "INTERNAL"
+    return code_of(exc)
 
 
 def json_region_list(records: bytes) -> bytes:

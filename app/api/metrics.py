@@ -16,7 +16,8 @@ from ..pagemap.categories import Category
 from ..pagemap.exceptions import PagemapError
 from ..pagemap.probe import KernelCapabilities
 from .audit import ProcessAccess
-from .exception_handlers import BodyTooLarge, PayloadTooLarge
+from .body import BodyTooLarge
+from .formats import PayloadTooLarge
 from .pool import Busy, ScanPool
 
 __all__ = ["CONTENT_TYPE", "SCAN_BUCKETS", "Metrics"]

@@ -10,17 +10,15 @@ handlers put in ``request.state.error``; an error reported inside a stream is on
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import code_of
 from .audit import AuditLog, ProcessAccess, caller_of
 from .auth import MissingScope, Unauthenticated
-from .exception_handlers import code_for
 from .metrics import Metrics
 from .pool import ClientGone
 
@@ -28,41 +26,11 @@ __all__ = ["ObserveRequests", "route_template"]
 
 
 def route_template(scope: Scope) -> str:
-    """The template of the route that served the request, or that would have served one
-    refused before routing (by the body middlewares) or answered beside it (the fast lane);
-    ``unmatched`` when there is none."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if isinstance(path, str):
-        return path
-    app = scope.get("app")
-    if app is None:
-        return "unmatched"
-    templates: _Templates | None = getattr(app.state, "route_templates", None)
-    if templates is None:
-        # The documented paths: a public API, unlike the router's internals.
-        templates = _Templates(app.openapi().get("paths", {}))
-        app.state.route_templates = templates
-    return templates.match(scope["path"])
-
-
-class _Templates:
-    def __init__(self, templates: Iterable[str]) -> None:
-        self.fixed = {t: t for t in templates if "{" not in t}
-        self.patterns = [(t, _template_pattern(t)) for t in templates if "{" in t]
-
-    def match(self, path: str) -> str:
-        fixed = self.fixed.get(path)
-        if fixed is not None:
-            return fixed
-        for template, pattern in self.patterns:
-            if pattern.match(path):
-                return template
-        return "unmatched"
-
-
-def _template_pattern(template: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)) + "$")
+    """The template of the route that served the request (or refused its method: 405), or
+    ``unmatched`` for a path no route has (the router's 404). Every other answer, refusals
+    included, comes from a route."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 class ObserveRequests:
@@ -135,13 +103,13 @@ class ObserveRequests:
         if isinstance(own, ClientGone):
             outcome = "client_disconnected"  # while waiting for a worker: nothing was scanned
         elif own is not None:
-            outcome = code_for(own)
+            outcome = code_of(own)
         elif complete:
             outcome = "ok" if status < 400 else f"HTTP_{status}"
         elif raised is None or isinstance(raised, OSError | ClientDisconnect):
             outcome = "client_disconnected"
         else:
-            outcome = code_for(raised) if isinstance(raised, Exception) else "cancelled"
+            outcome = code_of(raised) if isinstance(raised, Exception) else "cancelled"
             own = raised
         access.settle(outcome)
         self.metrics.observe_access(access, own if isinstance(own, Exception) else None)

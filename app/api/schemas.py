@@ -24,6 +24,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from ..pagemap.categories import Category, ScanFlag, parse_mask
 from ..pagemap.cgroups import parse_cgroup
 from ..pagemap.probe import probe
+from ..pagemap.session import ScanOptions
 
 __all__ = [
     "Capabilities",
@@ -173,6 +174,21 @@ class ScanRequest(BaseModel):
         if start is not None and end < start:
             raise ValueError(f"must not be below start ({start:#x})")
         return rounded
+
+    def options(self) -> ScanOptions:
+        """The domain's description of this scan (``app.pagemap.open_scan``)."""
+        return ScanOptions(
+            start=self.start,
+            end=self.end,
+            flags=self.flags,
+            category_inverted=self.category_inverted,
+            category_mask=self.category_mask,
+            category_anyof_mask=self.category_anyof_mask,
+            return_mask=self.return_mask,
+            max_pages=self.max_pages,
+            vec_len=self.vec_len,
+            backend=self.backend,
+        )
 
 
 def _cgroup(value: str) -> str:

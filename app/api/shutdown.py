@@ -19,8 +19,9 @@ __all__ = ["Shutdown", "ShuttingDown"]
 
 
 class ShuttingDown(PagemapError):
-    """The server is stopping: the stream ends here (the scan was not finished)."""
+    """The server is shutting down: the stream ends here (the scan was not finished)."""
 
+    status = 503
     code = "ESHUTDOWN"
 
 

@@ -15,29 +15,21 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from ..pagemap.credentials import Authorize
 from ..pagemap.scanner import Scan
-from ..pagemap.session import open_scan
+from ..pagemap.session import ScanOptions, open_scan
 from .audit import ProcessAccess
 from .formats import Encoder
 from .pool import Job, Lease, ScanPool
-from .schemas import ScanRequest
 from .shutdown import Shutdown
 
-__all__ = ["RunningScan", "ScanStreamResponse", "scan_kwargs", "start_scan", "stream_scan"]
+__all__ = ["RunningScan", "ScanStreamResponse", "start_scan", "stream_scan"]
 
 log = logging.getLogger("pmscan")
-
-
-def scan_kwargs(body: ScanRequest, **overrides: Any) -> dict[str, Any]:
-    """The domain call's arguments for a validated request."""
-    fields = body.model_dump(exclude={"pid", "by_vma", "cgroup"})
-    fields.update(overrides)
-    return fields
 
 
 @dataclass
@@ -54,36 +46,45 @@ class RunningScan:
 
 async def start_scan(
     pool: ScanPool,
-    body: ScanRequest,
+    pid: int,
+    options: ScanOptions,
     receive: Receive,
     *,
+    authorize: Authorize,
     chunk_records: int,
     timeout: float,
     encode: Callable[[bytes], bytes],
     access: ProcessAccess | None = None,
-    **overrides: Any,
 ) -> RunningScan:
     """Take a pool slot, open the target and scan the first chunk (raises domain errors).
 
-    The scan must end within ``timeout`` seconds from now; ``access`` records it; ``receive``
-    is the request's (to leave the pool's queue if the client goes away while waiting).
+    The scan must end within ``timeout`` seconds from now; ``authorize`` is applied to the
+    process opened; ``access`` records the scan; ``receive`` is the request's (to leave the
+    pool's queue if the client goes away while waiting).
     """
     lease = await pool.lease(receive)
     opened: list[Scan] = []
     job: Job[bytes] | None = None
     try:
         deadline = time.monotonic() + timeout
-        kwargs = scan_kwargs(body, chunk_records=chunk_records, deadline=deadline, **overrides)
 
         def open_and_scan_first_chunk() -> bytes:
             # One thread hop for both: for most processes the first chunk is the whole answer.
-            opened.append(open_scan(body.pid, **kwargs))
+            opened.append(
+                open_scan(pid, options, authorize=authorize, chunk_records=chunk_records, deadline=deadline)
+            )
             if access is not None:
                 access.scan = opened[0]
             return encode(opened[0].next_chunk())
 
-        job = pool.submit(open_and_scan_first_chunk)
-        first = await job
+        # The same scan as before (polling): where it ran fast, it runs here.
+        key = (pid, options)
+        timed = pool.short.timed(key, open_and_scan_first_chunk)
+        if key in pool.short:
+            first = timed()  # short the last time: cheaper here than a hop to a thread
+        else:
+            job = pool.submit(timed)
+            first = await job
         return RunningScan(opened[0], lease, first, access)
     except BaseException:
 

@@ -11,29 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import code_of
 from ..pagemap.categories import Category
 from ..pagemap.cgroups import parse_cgroup
 from ..pagemap.exceptions import AccessDenied, NotWPAsync, ProcessGone, ProcessNotFound
 from ..pagemap.maps import Mapping
 from ..pagemap.processes import list_processes
-from ..pagemap.session import open_scan
+from ..pagemap.scanner import Scan
 from ..pagemap.summary import Counts, summarize
 from .audit import ProcessAccess
 from .auth import AuthError
-from .exception_handlers import code_for
 from .schemas import CgroupSummaryResponse, SkippedProcess, SummaryResponse, VmaSummary
 
-__all__ = ["SKIPPED", "summarize_cgroup", "summarize_process"]
+__all__ = ["SKIPPED", "Opener", "summarize_cgroup", "summarize_process"]
+
+#: Opens the scan of one process (``open_scan`` with the request's options, rule and deadline).
+Opener = Callable[[int], Scan]
 
 #: What leaves one member of a cgroup out of its summary rather than failing the request.
 SKIPPED = (ProcessNotFound, ProcessGone, AccessDenied, NotWPAsync, AuthError)
 
 
 def summarize_process(
-    pid: int, kwargs: dict[str, Any], page_size: int, *, by_vma: bool, access: ProcessAccess | None = None
+    pid: int, open_one: Opener, page_size: int, *, by_vma: bool, access: ProcessAccess | None = None
 ) -> SummaryResponse:
-    """Scan ``pid`` with ``open_scan(**kwargs)`` and count its pages (blocks: run in a worker)."""
-    scan = open_scan(pid, **kwargs)
+    """Scan ``pid`` with ``open_one(pid)`` and count its pages (blocks: run in a worker)."""
+    scan = open_one(pid)
     if access is not None:
         access.scan = scan
     try:
@@ -64,14 +67,14 @@ def summarize_process(
 
 def summarize_cgroup(
     cgroup: str,
-    kwargs: dict[str, Any],
+    open_one: Opener,
     page_size: int,
     *,
     by_vma: bool,
     track: Callable[[int], ProcessAccess],
 ) -> CgroupSummaryResponse:
-    """Summarize every member of ``cgroup`` that ``kwargs["authorize"]`` allows (blocks: run
-    in a worker).
+    """Summarize every member of ``cgroup`` that ``open_one`` may open (its rule allows it;
+    blocks: run in a worker).
 
     ``track(pid)`` records the access to each member for the audit log. Raises
     ``CgroupNotFound``, and the errors that concern the request rather than a member
@@ -84,11 +87,11 @@ def summarize_cgroup(
     for entry in list_processes(cgroup=spec):
         access = track(entry.pid)
         try:
-            summary = summarize_process(entry.pid, kwargs, page_size, by_vma=by_vma, access=access)
+            summary = summarize_process(entry.pid, open_one, page_size, by_vma=by_vma, access=access)
         except SKIPPED as exc:
             access.error = exc
             reason = getattr(exc, "message", None) or str(exc)
-            skipped.append(SkippedProcess(pid=entry.pid, code=code_for(exc), reason=reason))
+            skipped.append(SkippedProcess(pid=entry.pid, code=code_of(exc), reason=reason))
             continue
         finally:
             access.finish()

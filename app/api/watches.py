@@ -20,21 +20,20 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from starlette.types import Receive
 
+from ..errors import code_of
 from ..pagemap.categories import Category
+from ..pagemap.credentials import Authorize
 from ..pagemap.session import open_scan
 from ..pagemap.summary import Counts
 from ..pagemap.watch import Schedule, Tick, Watch
 from .audit import ProcessAccess
 from .deps import Services
-from .exception_handlers import code_for
 from .formats import NdjsonEncoder
 from .pool import ClientGone, Job, client_gone
 from .schemas import WatchRequest
-from .streaming import scan_kwargs
 
 __all__ = ["RunningWatch", "start_watch", "stream_watch"]
 
@@ -110,7 +109,7 @@ class _Ticks:
             access.finish()
             error = outcome if isinstance(outcome, Exception) else None
             if error is not None:
-                access.settle(code_for(error))
+                access.settle(code_of(error))
             else:
                 access.settle("ok" if outcome is None else "cancelled")
             self.services.metrics.observe_access(access, error)
@@ -127,27 +126,25 @@ class _Ticks:
 
 
 async def start_watch(
-    body: WatchRequest, receive: Receive, services: Services, access: ProcessAccess, **overrides: Any
+    body: WatchRequest, receive: Receive, services: Services, access: ProcessAccess, authorize: Authorize
 ) -> RunningWatch:
-    """Open the target and take the first tick (raises the domain errors). ``overrides``
-    go to ``open_scan`` (``authorize``)."""
+    """Open the target, as ``authorize`` allows, and take the first tick (raises the domain
+    errors)."""
     settings = services.settings
     schedule = Schedule(time.monotonic(), body.interval_seconds, body.count)
     deadline = schedule.due(body.count) + settings.scan_timeout_seconds
-    kwargs = scan_kwargs(
-        body,
-        chunk_records=settings.chunk_records,
-        deadline=min(time.monotonic() + settings.scan_timeout_seconds, deadline),
-        **overrides,
-    )
-    for field in ("interval_seconds", "count"):
-        kwargs.pop(field)
+    options = body.options()
     ticks = _Ticks(services, receive, body.pid)
 
     def open_and_tick() -> Tick:
-        watch = ticks.watch = Watch(
-            open_scan(body.pid, **kwargs), services.kernel.page_size, chunk_records=settings.chunk_records
+        scan = open_scan(
+            body.pid,
+            options,
+            authorize=authorize,
+            chunk_records=settings.chunk_records,
+            deadline=min(time.monotonic() + settings.scan_timeout_seconds, deadline),
         )
+        watch = ticks.watch = Watch(scan, services.kernel.page_size, chunk_records=settings.chunk_records)
         access.target = watch.target
         return watch.tick()
 

@@ -2,8 +2,8 @@
 
 Nothing here imports FastAPI or pydantic; it can be used from a REPL::
 
-    from app.pagemap import open_scan, iter_regions
-    scan = open_scan(1234, category_mask=Category.PRESENT)
+    from app.pagemap import Category, ScanOptions, iter_regions, open_scan
+    scan = open_scan(1234, ScanOptions(category_mask=Category.PRESENT))
     for region in iter_regions(scan.run()): ...
 """
 
@@ -26,7 +26,7 @@ from .probe import KernelCapabilities, probe
 from .process import TargetProcess
 from .region import PageRegion, iter_regions
 from .scanner import Scan
-from .session import BACKENDS, choose_backend, open_scan
+from .session import BACKENDS, ScanOptions, choose_backend, open_scan
 from .summary import ScanSummary, summarize
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "Scan",
     "ScanArgs",
     "ScanFlag",
+    "ScanOptions",
     "ScanSummary",
     "ScanTimeout",
     "TargetProcess",

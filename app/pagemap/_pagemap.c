@@ -78,28 +78,19 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     };
 
     long ret;
-    int saved_errno;
-    for (;;) {
-        /* The walk takes the target's mmap lock and may run for milliseconds on a
-         * large range: let other threads (other scans, the event loop) run. The
-         * records object is not yet visible to any other thread. */
+    int async_err = 0;
+    /* The walk takes the target's mmap lock and may run for milliseconds on a large
+     * range: let other threads (other scans, the event loop) run. The records object
+     * is not yet visible to any other thread. */
+    do {
+        arg.walk_end = 0;
         Py_BEGIN_ALLOW_THREADS
         ret = ioctl(fd, PAGEMAP_SCAN, &arg);
-        saved_errno = errno;
         Py_END_ALLOW_THREADS
-        if (ret >= 0 || saved_errno != EINTR) {
-            break;
-        }
-        if (PyErr_CheckSignals()) {
-            Py_DECREF(records);
-            return NULL;
-        }
-        arg.walk_end = 0;
-    }
+    } while (ret < 0 && errno == EINTR && !(async_err = PyErr_CheckSignals()));
     if (ret < 0) {
         Py_DECREF(records);
-        errno = saved_errno;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        return async_err ? NULL : PyErr_SetFromErrno(PyExc_OSError);
     }
 
     const unsigned long long page_size = (unsigned long long)sysconf(_SC_PAGESIZE);
@@ -162,13 +153,18 @@ pagemap_vma_at(PyObject *Py_UNUSED(module), PyObject *args)
         .query_addr = address,
     };
     int ret;
+    int async_err = 0;
+    /* PROCMAP_QUERY takes the target's mmap lock (or its VMA lock): it may wait for a
+     * writer in the target, so other threads run meanwhile. */
     do {
+        Py_BEGIN_ALLOW_THREADS
         ret = ioctl(fd, PROCMAP_QUERY, &query);
-    } while (ret < 0 && errno == EINTR && !PyErr_CheckSignals());
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
+        Py_END_ALLOW_THREADS
+    } while (ret < 0 && errno == EINTR && !(async_err = PyErr_CheckSignals()));
     if (ret < 0) {
+        if (async_err) {
+            return NULL;
+        }
         if (errno == ENOENT) {
             Py_RETURN_NONE;
         }
@@ -306,7 +302,9 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
         p += sep_len;
     }
     Py_END_ALLOW_THREADS
-    _PyBytes_Resize(&result, p - out);
+    if (_PyBytes_Resize(&result, p - out) < 0) {
+        result = NULL; /* already freed by _PyBytes_Resize, with the error set */
+    }
 done:
     PyMem_Free(name_text);
     PyMem_Free(name_len);
@@ -440,19 +438,48 @@ static PyMethodDef pagemap_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* The kernel ABI's values, exported so that the Python names (Category, ScanFlag) are
+ * tested against the header this module was built with. */
+#define ABI_CONSTANT(name) {#name, (long)(name)}
+
+static const struct {
+    const char *name;
+    long value;
+} abi_constants[] = {
+    ABI_CONSTANT(PAGE_IS_WPALLOWED),
+    ABI_CONSTANT(PAGE_IS_WRITTEN),
+    ABI_CONSTANT(PAGE_IS_FILE),
+    ABI_CONSTANT(PAGE_IS_PRESENT),
+    ABI_CONSTANT(PAGE_IS_SWAPPED),
+    ABI_CONSTANT(PAGE_IS_PFNZERO),
+    ABI_CONSTANT(PAGE_IS_HUGE),
+    ABI_CONSTANT(PAGE_IS_SOFT_DIRTY),
+    ABI_CONSTANT(PAGE_IS_GUARD),
+    ABI_CONSTANT(PM_SCAN_WP_MATCHING),
+    ABI_CONSTANT(PM_SCAN_CHECK_WPASYNC),
+    ABI_CONSTANT(PAGEMAP_SCAN),
+    {"RECORD_SIZE", (long)RECORD_SIZE},
+    {"CATEGORY_BITS", CATEGORY_BITS},
+};
+
 static int
 pagemap_exec(PyObject *module)
 {
-    if (PyModule_AddIntConstant(module, "RECORD_SIZE", (long)RECORD_SIZE) < 0 ||
-        PyModule_AddIntConstant(module, "PAGEMAP_SCAN", (long)PAGEMAP_SCAN) < 0 ||
-        PyModule_AddIntConstant(module, "CATEGORY_BITS", CATEGORY_BITS) < 0) {
-        return -1;
+    for (size_t i = 0; i < sizeof(abi_constants) / sizeof(abi_constants[0]); i++) {
+        if (PyModule_AddIntConstant(module, abi_constants[i].name, abi_constants[i].value) < 0) {
+            return -1;
+        }
     }
     return 0;
 }
 
 static PyModuleDef_Slot pagemap_slots[] = {
     {Py_mod_exec, pagemap_exec},
+#if PY_VERSION_HEX >= 0x030D0000
+    /* No state of its own and no Python object shared between calls: safe without the
+     * GIL on free-threaded builds (3.13+). */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
     {0, NULL},
 };
 

@@ -5,6 +5,17 @@ from typing import overload
 RECORD_SIZE: int
 PAGEMAP_SCAN: int
 CATEGORY_BITS: int
+PAGE_IS_WPALLOWED: int
+PAGE_IS_WRITTEN: int
+PAGE_IS_FILE: int
+PAGE_IS_PRESENT: int
+PAGE_IS_SWAPPED: int
+PAGE_IS_PFNZERO: int
+PAGE_IS_HUGE: int
+PAGE_IS_SOFT_DIRTY: int
+PAGE_IS_GUARD: int
+PM_SCAN_WP_MATCHING: int
+PM_SCAN_CHECK_WPASYNC: int
 
 def scan(
     fd: int,

@@ -19,7 +19,7 @@ from .credentials import Authorize
 from .groups import ProcessFacts, ProcessGroup, first_group
 from .probe import probe
 from .process import read_stat
-from .session import open_scan
+from .session import ScanOptions, open_scan
 from .summary import Counts, summarize
 
 __all__ = ["DEFAULT_SPAN_BYTES", "Member", "count_process", "find_members"]
@@ -96,9 +96,7 @@ def count_process(
     # process, and for a small one that query costs a fifth of the count.
     scan = open_scan(
         pid,
-        start=0,
-        end=probe().user_address_limit,
-        return_mask=int(categories),
+        ScanOptions(start=0, end=probe().user_address_limit, return_mask=int(categories)),
         deadline=deadline,
         authorize=authorize,
         span_pages=span_pages,

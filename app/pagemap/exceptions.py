@@ -4,6 +4,9 @@ The C layer raises only ``OSError``; :func:`translate_errors` turns it into one 
 domain exceptions below, according to the operation that failed (``EPERM`` from
 opening ``/proc/PID/pagemap`` is a denied access, from the scan itself a mapping
 without async write-protection).
+
+Each error declares the HTTP status the service answers it with (see ``app.errors``): a plain
+number, so that no table elsewhere has to repeat it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
+
+from ..errors import PmscanError
 
 __all__ = [
     "AccessDenied",
@@ -31,63 +36,65 @@ __all__ = [
 Operation = Literal["open", "scan", "read", "clear_refs"]
 
 
-class PagemapError(Exception):
+class PagemapError(PmscanError):
     """Base of every domain error: ``code`` is an errno name or a short upper-case code."""
 
-    code: str = "ERROR"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
+    code = "ERROR"
 
 
 class ProcessNotFound(PagemapError):
     """No such process, or a kernel thread (it has no user memory)."""
 
+    status = 404
     code = "ESRCH"
 
 
 class ProcessGone(PagemapError):
     """The process exited (or is a zombie) before or during the operation."""
 
+    status = 410
     code = "EXITED"
 
 
 class AccessDenied(PagemapError):
     """The kernel refused access to the process (ptrace access check, file mode)."""
 
+    status = 403
     code = "EACCES"
 
 
 class NotWPAsync(PagemapError):
     """``CHECK_WPASYNC`` met a mapping not registered for async write-protection."""
 
+    status = 409
     code = "EPERM"
 
 
 class Unsupported(PagemapError):
     """The running kernel lacks what the request needs."""
 
+    status = 501
     code = "UNSUPPORTED"
 
 
 class ScanTimeout(PagemapError):
     """The scan ran past its deadline (checked between kernel calls: one call is never cut)."""
 
+    status = 504
     code = "ETIMEDOUT"
 
 
 class CgroupNotFound(PagemapError):
     """No such control group in a hierarchy mounted here."""
 
+    status = 404
     code = "ENOENT"
 
 
 class InvalidScan(PagemapError):
     """The kernel rejected the scan arguments (the service validates first; a safety net)."""
 
+    status = 422
     code = "EINVAL"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .backends import Backend, IoctlBackend, ScanArgs
 from .categories import Category, ScanFlag
 from .credentials import Authorize
@@ -11,7 +13,7 @@ from .probe import KernelCapabilities, probe
 from .process import TargetProcess
 from .scanner import DEFAULT_CHUNK_RECORDS, Scan
 
-__all__ = ["BACKENDS", "choose_backend", "open_scan"]
+__all__ = ["BACKENDS", "ScanOptions", "choose_backend", "open_scan"]
 
 BACKENDS: dict[str, Backend] = {"ioctl": IoctlBackend(), "pagemap": PagemapBackend()}
 
@@ -28,25 +30,40 @@ def choose_backend(name: str, kernel: KernelCapabilities) -> Backend:
     return backend
 
 
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """What to scan, as a caller states it: ``struct pm_scan_arg``'s fields, with defaults that
+    :func:`open_scan` resolves against the process and the kernel.
+
+    ``start``/``end`` (bytes, ``[start, end)``): ``None`` for the lowest mapped address and the
+    highest mapped end at or below the user address-space limit. ``return_mask`` ``None``: every
+    category the chosen backend reports here. ``max_pages`` 0: no limit. ``vec_len`` ``None``: no
+    limit on regions; 0: report none (the walk still runs). ``backend``: ``auto``, ``ioctl`` or
+    ``pagemap``.
+    """
+
+    start: int | None = None
+    end: int | None = None
+    flags: int = 0
+    category_inverted: int = 0
+    category_mask: int = 0
+    category_anyof_mask: int = 0
+    return_mask: int | None = None
+    max_pages: int = 0
+    vec_len: int | None = None
+    backend: str = "auto"
+
+
 def open_scan(
     pid: int,
+    options: ScanOptions = ScanOptions(),
     *,
-    start: int | None = None,
-    end: int | None = None,
-    flags: int = 0,
-    category_inverted: int = 0,
-    category_mask: int = 0,
-    category_anyof_mask: int = 0,
-    return_mask: int | None = None,
-    max_pages: int = 0,
-    vec_len: int | None = None,
-    backend: str = "auto",
     authorize: Authorize | None = None,
     chunk_records: int = DEFAULT_CHUNK_RECORDS,
     deadline: float | None = None,
     span_pages: int = 0,
 ) -> Scan:
-    """Open ``pid`` and prepare a scan of ``[start, end)``; the caller closes it.
+    """Open ``pid`` and prepare the scan ``options`` describe; the caller closes it.
 
     Raises ``Unsupported`` for a category bit the chosen backend cannot report here (the
     kernel rejects it, or the emulation cannot derive it), and the errors of
@@ -54,9 +71,11 @@ def open_scan(
     scan, ``span_pages`` each kernel call: see :class:`Scan`.
     """
     kernel = probe()
-    chosen = choose_backend(backend, kernel)
+    chosen = choose_backend(options.backend, kernel)
     known = int(chosen.categories(kernel))
-    used = category_inverted | category_mask | category_anyof_mask | (return_mask or 0)
+    start, end, return_mask = options.start, options.end, options.return_mask
+    used = options.category_inverted | options.category_mask | options.category_anyof_mask
+    used |= return_mask or 0
     missing = used & ~known
     if missing:
         names = ", ".join(c.name or hex(c.value) for c in Category(missing))
@@ -73,13 +92,13 @@ def open_scan(
         args = ScanArgs(
             start=start,
             end=end,
-            flags=ScanFlag(flags),
-            category_inverted=category_inverted,
-            category_mask=category_mask,
-            category_anyof_mask=category_anyof_mask,
+            flags=ScanFlag(options.flags),
+            category_inverted=options.category_inverted,
+            category_mask=options.category_mask,
+            category_anyof_mask=options.category_anyof_mask,
             return_mask=known if return_mask is None else return_mask,
-            max_pages=max_pages,
-            vec_len=vec_len,
+            max_pages=options.max_pages,
+            vec_len=options.vec_len,
         )
         return Scan(
             target, args, chosen, chunk_records=chunk_records, deadline=deadline, span_pages=span_pages

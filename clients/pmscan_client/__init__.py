@@ -7,8 +7,10 @@
             print(hex(region.start), hex(region.end), region.categories)
 
 ``Client`` / ``AsyncClient`` talk to one node, ``FleetClient`` to many; errors are the
-exceptions below, one per HTTP status (the server's names). The generated OpenAPI client
-lies underneath in ``pmscan_client._generated``.
+exceptions below, one per HTTP status (the server's names). ``Client.scan_records()`` returns
+a whole answer as a ``RegionArray`` of the kernel's records, at the kernel's speed. The
+generated OpenAPI client lies underneath in ``pmscan_client._generated``; none of its models is
+part of this API.
 """
 
 from ._categories import Category, ScanFlag
@@ -34,10 +36,10 @@ from ._errors import (
     UnsupportedMediaType,
 )
 from ._fleet import FleetClient, FleetResult, FleetSummary, discover_nodes
-from ._generated.models import Capabilities, MappingInfo, ProcessInfo
-from ._models import PageRegion, Summary, VmaSummary
+from ._models import Capabilities, MappingInfo, PageRegion, ProcessInfo, Summary, VmaSummary
+from ._regions import RegionArray
 from ._retry import RetryPolicy
-from ._scan import AsyncScanStream, ScanStream
+from ._scan import AsyncScanStream, ScanOptions, ScanStream, Selection
 from ._watch import WatchTick
 
 __version__ = "0.1.0"
@@ -66,10 +68,13 @@ __all__ = [
     "ProcessGone",
     "ProcessInfo",
     "ProcessNotFound",
+    "RegionArray",
     "RetryPolicy",
     "ScanFlag",
+    "ScanOptions",
     "ScanStream",
     "ScanTimeout",
+    "Selection",
     "ServerError",
     "Summary",
     "Timeout",

@@ -407,7 +407,7 @@ def _watch(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 def _map(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     capabilities = client.capabilities()
     page_size, limit = capabilities.page_size, capabilities.user_address_limit
-    known = mask_value(Category, list(capabilities.categories))
+    known = mask_value(Category, [category.name or "" for category in capabilities.categories])
     rows = rows_of(client.maps(args.pid), page_size=page_size, limit=limit)
     console = console_for(out, width=args.width)
     width = args.width or (console.width if console.is_terminal else 80)

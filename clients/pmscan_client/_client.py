@@ -13,22 +13,32 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
-from ._categories import Mask
 from ._connection import DEFAULT_URL, Connection
 from ._errors import Busy, ServerError, error_for_response, translate_transport_errors
 from ._generated import AuthenticatedClient
 from ._generated.api.processes import clear_soft_dirty, get_maps, list_processes
 from ._generated.api.scan import summary as summary_operation
 from ._generated.api.service import get_capabilities
-from ._generated.models import Capabilities, MappingInfo, ProcessInfo, SummaryRequest
+from ._generated.models import SummaryRequest
 from ._generated.types import Response
-from ._models import Summary
+from ._models import Capabilities, MappingInfo, ProcessInfo, Summary
+from ._regions import RegionArray
 from ._retry import RetryPolicy
-from ._scan import BINARY, Address, AsyncScanStream, ScanQuery, ScanStream, scan_fields
+from ._scan import (
+    BINARY,
+    AsyncScanStream,
+    ScanOptions,
+    ScanQuery,
+    ScanStream,
+    Selection,
+    aread_records,
+    read_records,
+    scan_fields,
+)
 from ._watch import NDJSON, WatchTick, incomplete, parse_line, watch_body, watch_timeout
 
 __all__ = ["AsyncClient", "Client"]
@@ -160,38 +170,14 @@ class Client(_BaseClient):
         self._api = self._generated_client().set_httpx_client(self._http)
 
     def scan(
-        self,
-        pid: int,
-        *,
-        start: Address | None = None,
-        end: Address | None = None,
-        category_mask: Mask = 0,
-        category_anyof_mask: Mask = 0,
-        category_inverted: Mask = 0,
-        return_mask: Mask | None = None,
-        flags: Mask = 0,
-        max_pages: int = 0,
-        vec_len: int | None = None,
-        backend: str = "auto",
-        regions_per_request: int | None = None,
+        self, pid: int, *, regions_per_request: int | None = None, **options: Unpack[ScanOptions]
     ) -> ScanStream:
-        """The regions of process ``pid`` in ``[start, end)`` as ``ioctl(PAGEMAP_SCAN)`` reports
-        them, streamed (see :class:`ScanStream`). The arguments are ``struct pm_scan_arg``'s
-        (masks as ``Category`` bits or names); ``vec_len`` bounds the regions of the whole answer.
-        ``regions_per_request`` pages through the answer, that many regions per request,
-        resuming at ``walk_end``."""
-        fields = scan_fields(
-            start=start,
-            end=end,
-            category_mask=category_mask,
-            category_anyof_mask=category_anyof_mask,
-            category_inverted=category_inverted,
-            return_mask=return_mask,
-            flags=flags,
-            max_pages=max_pages,
-            vec_len=vec_len,
-            backend=backend,
-        )
+        """The regions of process ``pid`` as ``ioctl(PAGEMAP_SCAN)`` reports them, streamed as
+        :class:`PageRegion` objects (see :class:`ScanStream`). ``options`` are
+        ``struct pm_scan_arg``'s (:class:`ScanOptions`); ``vec_len`` bounds the regions of the
+        whole answer. ``regions_per_request`` pages through the answer, that many regions per
+        request, resuming at ``walk_end``."""
+        fields = scan_fields(**options)
 
         def prepare() -> ScanQuery:
             self._learn_kernel()
@@ -199,32 +185,19 @@ class Client(_BaseClient):
 
         return ScanStream(prepare, self._open_scan)
 
-    def summary(
-        self,
-        pid: int,
-        *,
-        by_vma: bool = False,
-        start: Address | None = None,
-        end: Address | None = None,
-        category_mask: Mask = 0,
-        category_anyof_mask: Mask = 0,
-        category_inverted: Mask = 0,
-        return_mask: Mask | None = None,
-        max_pages: int = 0,
-        backend: str = "auto",
-    ) -> Summary:
+    def scan_records(
+        self, pid: int, *, regions_per_request: int | None = None, **options: Unpack[ScanOptions]
+    ) -> RegionArray:
+        """The whole answer of :meth:`scan` at once, as the kernel's records: a
+        :class:`RegionArray` (no object per region; ``starts``, ``ends`` and ``categories``
+        as zero-copy views). Its memory is the answer's, 24 bytes a region."""
+        self._learn_kernel()
+        query = self._query(pid, scan_fields(**options), regions_per_request)
+        return read_records(query, self._open_scan)
+
+    def summary(self, pid: int, *, by_vma: bool = False, **selection: Unpack[Selection]) -> Summary:
         """Page counts of process ``pid`` per category (and per mapping with ``by_vma``)."""
-        fields = scan_fields(
-            start=start,
-            end=end,
-            category_mask=category_mask,
-            category_anyof_mask=category_anyof_mask,
-            category_inverted=category_inverted,
-            return_mask=return_mask,
-            max_pages=max_pages,
-            backend=backend,
-        )
-        body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **fields})
+        body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **scan_fields(**selection)})
         return Summary.from_generated(self._call(summary_operation.sync_detailed, body=body))
 
     def watch(
@@ -233,31 +206,14 @@ class Client(_BaseClient):
         *,
         interval_seconds: float,
         count: int,
-        start: Address | None = None,
-        end: Address | None = None,
-        category_mask: Mask = 0,
-        category_anyof_mask: Mask = 0,
-        category_inverted: Mask = 0,
-        return_mask: Mask | None = None,
-        flags: Mask = 0,
-        backend: str = "auto",
+        **options: Unpack[ScanOptions],
     ) -> Iterator[WatchTick]:
         """Page counts of process ``pid`` every ``interval_seconds``, ``count`` times: one
         :class:`WatchTick` as each arrives (the request is sent at the first ``next``). With
         ``flags=WP_MATCHING`` (write scope) and ``category_mask=WRITTEN`` on a userfaultfd-WP
         range, each tick counts the pages written since the previous one. A watch that ends
         early raises: ``ProcessGone`` when the process exits, ``Busy`` when the server stops."""
-        fields = scan_fields(
-            start=start,
-            end=end,
-            category_mask=category_mask,
-            category_anyof_mask=category_anyof_mask,
-            category_inverted=category_inverted,
-            return_mask=return_mask,
-            flags=flags,
-            backend=backend,
-        )
-        request = self._watch_request(pid, interval_seconds, count, fields)
+        request = self._watch_request(pid, interval_seconds, count, scan_fields(**options))
         response = self._retrying(lambda: self._http.send(request, stream=True))
         try:
             with translate_transport_errors(streaming=True):
@@ -273,17 +229,16 @@ class Client(_BaseClient):
 
     def processes(self, *, comm: str | None = None, uid: int | None = None) -> list[ProcessInfo]:
         """The processes of the node (``comm``: exact command name; ``uid``: real uid)."""
-        result: list[ProcessInfo] = self._call(list_processes.sync_detailed, comm=comm, uid=uid)
-        return result
+        found = self._call(list_processes.sync_detailed, comm=comm, uid=uid)
+        return [ProcessInfo.from_generated(p) for p in found]
 
     def maps(self, pid: int) -> list[MappingInfo]:
         """The mappings of process ``pid``, as ``/proc/PID/maps`` lists them."""
-        result: list[MappingInfo] = self._call(get_maps.sync_detailed, pid)
-        return result
+        return [MappingInfo.from_generated(m) for m in self._call(get_maps.sync_detailed, pid)]
 
     def capabilities(self) -> Capabilities:
         """What the node's kernel and service can do."""
-        result: Capabilities = self._call(get_capabilities.sync_detailed)
+        result = Capabilities.from_generated(self._call(get_capabilities.sync_detailed))
         self._kernel = (result.page_size, result.user_address_limit)
         return result
 
@@ -351,34 +306,10 @@ class AsyncClient(_BaseClient):
         self._api = self._generated_client().set_async_httpx_client(self._http)
 
     def scan(
-        self,
-        pid: int,
-        *,
-        start: Address | None = None,
-        end: Address | None = None,
-        category_mask: Mask = 0,
-        category_anyof_mask: Mask = 0,
-        category_inverted: Mask = 0,
-        return_mask: Mask | None = None,
-        flags: Mask = 0,
-        max_pages: int = 0,
-        vec_len: int | None = None,
-        backend: str = "auto",
-        regions_per_request: int | None = None,
+        self, pid: int, *, regions_per_request: int | None = None, **options: Unpack[ScanOptions]
     ) -> AsyncScanStream:
         """As :meth:`Client.scan`; the request is sent when the ``async for`` starts."""
-        fields = scan_fields(
-            start=start,
-            end=end,
-            category_mask=category_mask,
-            category_anyof_mask=category_anyof_mask,
-            category_inverted=category_inverted,
-            return_mask=return_mask,
-            flags=flags,
-            max_pages=max_pages,
-            vec_len=vec_len,
-            backend=backend,
-        )
+        fields = scan_fields(**options)
 
         async def prepare() -> ScanQuery:
             if self._kernel is None:
@@ -387,32 +318,18 @@ class AsyncClient(_BaseClient):
 
         return AsyncScanStream(prepare, self._open_scan)
 
-    async def summary(
-        self,
-        pid: int,
-        *,
-        by_vma: bool = False,
-        start: Address | None = None,
-        end: Address | None = None,
-        category_mask: Mask = 0,
-        category_anyof_mask: Mask = 0,
-        category_inverted: Mask = 0,
-        return_mask: Mask | None = None,
-        max_pages: int = 0,
-        backend: str = "auto",
-    ) -> Summary:
+    async def scan_records(
+        self, pid: int, *, regions_per_request: int | None = None, **options: Unpack[ScanOptions]
+    ) -> RegionArray:
+        """As :meth:`Client.scan_records`."""
+        if self._kernel is None:
+            await self.capabilities()
+        query = self._query(pid, scan_fields(**options), regions_per_request)
+        return await aread_records(query, self._open_scan)
+
+    async def summary(self, pid: int, *, by_vma: bool = False, **selection: Unpack[Selection]) -> Summary:
         """As :meth:`Client.summary`."""
-        fields = scan_fields(
-            start=start,
-            end=end,
-            category_mask=category_mask,
-            category_anyof_mask=category_anyof_mask,
-            category_inverted=category_inverted,
-            return_mask=return_mask,
-            max_pages=max_pages,
-            backend=backend,
-        )
-        body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **fields})
+        body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **scan_fields(**selection)})
         return Summary.from_generated(await self._call(summary_operation.asyncio_detailed, body=body))
 
     async def watch(
@@ -421,27 +338,10 @@ class AsyncClient(_BaseClient):
         *,
         interval_seconds: float,
         count: int,
-        start: Address | None = None,
-        end: Address | None = None,
-        category_mask: Mask = 0,
-        category_anyof_mask: Mask = 0,
-        category_inverted: Mask = 0,
-        return_mask: Mask | None = None,
-        flags: Mask = 0,
-        backend: str = "auto",
+        **options: Unpack[ScanOptions],
     ) -> AsyncIterator[WatchTick]:
         """As :meth:`Client.watch`, for ``async for``."""
-        fields = scan_fields(
-            start=start,
-            end=end,
-            category_mask=category_mask,
-            category_anyof_mask=category_anyof_mask,
-            category_inverted=category_inverted,
-            return_mask=return_mask,
-            flags=flags,
-            backend=backend,
-        )
-        request = self._watch_request(pid, interval_seconds, count, fields)
+        request = self._watch_request(pid, interval_seconds, count, scan_fields(**options))
         response = await self._retrying(lambda: self._http.send(request, stream=True))
         try:
             with translate_transport_errors(streaming=True):
@@ -457,17 +357,16 @@ class AsyncClient(_BaseClient):
 
     async def processes(self, *, comm: str | None = None, uid: int | None = None) -> list[ProcessInfo]:
         """As :meth:`Client.processes`."""
-        result: list[ProcessInfo] = await self._call(list_processes.asyncio_detailed, comm=comm, uid=uid)
-        return result
+        found = await self._call(list_processes.asyncio_detailed, comm=comm, uid=uid)
+        return [ProcessInfo.from_generated(p) for p in found]
 
     async def maps(self, pid: int) -> list[MappingInfo]:
         """As :meth:`Client.maps`."""
-        result: list[MappingInfo] = await self._call(get_maps.asyncio_detailed, pid)
-        return result
+        return [MappingInfo.from_generated(m) for m in await self._call(get_maps.asyncio_detailed, pid)]
 
     async def capabilities(self) -> Capabilities:
         """As :meth:`Client.capabilities`."""
-        result: Capabilities = await self._call(get_capabilities.asyncio_detailed)
+        result = Capabilities.from_generated(await self._call(get_capabilities.asyncio_detailed))
         self._kernel = (result.page_size, result.user_address_limit)
         return result
 

@@ -1,7 +1,10 @@
 """What the SDK raises: HTTP statuses, in-band error records and transport failures become
 the exceptions below here, and only here.
 
-The names are the server's (``app/api/exception_handlers.py`` holds the forward table).
+The names are the server's. Each server error declares its HTTP status once; ``openapi.json``
+carries them, and ``make sdk`` writes them to ``_generated/server_errors.py``, from which
+:data:`STATUS` is derived: one exception per status, named as (one of) the server's errors
+answered with it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
+from ._generated.server_errors import SERVER_ERRORS
 
 __all__ = [
     "CODES",
@@ -128,22 +133,34 @@ class Timeout(TransportError):
     """The server did not answer in time."""
 
 
-#: The one table from HTTP status to exception (the reverse of the server's STATUS table).
-STATUS: dict[int, type[PmscanError]] = {
-    401: Unauthenticated,
-    403: AccessDenied,
-    404: ProcessNotFound,
-    406: NotAcceptable,
-    409: NotWPAsync,
-    410: ProcessGone,
-    413: PayloadTooLarge,
-    415: UnsupportedMediaType,
-    422: InvalidRequest,
-    429: Busy,
-    501: Unsupported,
-    503: Busy,
-    504: ScanTimeout,
-}
+#: Where the SDK names a status otherwise than the server: 422 is pydantic's validation and the
+#: kernel's EINVAL alike, which a client cannot tell apart; 429 is what a proxy in front of a
+#: server may answer for the same reason as the server's 503.
+_NAMED_APART: dict[int, type[PmscanError]] = {422: InvalidRequest, 429: Busy}
+
+
+def _status_table() -> dict[int, type[PmscanError]]:
+    ours = {kind.__name__: kind for kind in _subclasses(PmscanError)}
+    table = dict(_NAMED_APART)
+    for status, errors in SERVER_ERRORS.items():
+        if status in table:
+            continue
+        named = {ours[name] for name, _ in errors if name in ours}
+        if len(named) != 1:
+            raise ImportError(f"the SDK needs exactly one exception named as the server's errors of {status}")
+        table[status] = named.pop()
+    return dict(sorted(table.items()))
+
+
+def _subclasses(kind: type[PmscanError]) -> list[type[PmscanError]]:
+    found = []
+    for sub in kind.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+#: The one table from HTTP status to exception (derived from the server's declarations).
+STATUS: dict[int, type[PmscanError]] = _status_table()
 
 #: The error record of a binary stream carries an errno: what it means after the stream began
 #: (the server's encoding: a process that exited is ESRCH).

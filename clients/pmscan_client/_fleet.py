@@ -21,8 +21,7 @@ from ._categories import Category
 from ._client import AsyncClient
 from ._connection import DEFAULT_PORT, Connection
 from ._errors import PmscanError, Timeout, TransportError
-from ._generated.models import Capabilities, ProcessInfo
-from ._models import Summary
+from ._models import Capabilities, ProcessInfo, Summary
 from ._retry import RetryPolicy
 
 __all__ = ["FleetClient", "FleetResult", "FleetSummary", "discover_nodes"]

@@ -25,8 +25,7 @@ from rich.text import Text
 
 from ._categories import Category
 from ._console import human_bytes
-from ._generated.models import MappingInfo
-from ._models import PageRegion
+from ._models import MappingInfo, PageRegion
 
 __all__ = [
     "POPULATED",

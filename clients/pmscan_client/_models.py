@@ -1,32 +1,83 @@
-"""What the facade returns: regions and page counts keyed by :class:`Category`.
-
-Processes, mappings and capabilities come back as the generated models themselves
-(``ProcessInfo``, ``MappingInfo``, ``Capabilities``): they fit as they are.
+"""What the facade returns: regions, page counts keyed by :class:`Category`, processes,
+mappings and capabilities — plain classes of this package, never the generated models (those
+change with the generator; these are the SDK's promise). Each has ``to_dict()`` for JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Self
 
 from ._categories import Category
+from ._generated import models as generated
 from ._generated.models import SummaryResponse
 from ._generated.models import VmaSummary as GeneratedVmaSummary
 from ._generated.types import Unset
 
-__all__ = ["PageRegion", "Summary", "VmaSummary", "category_counts"]
+__all__ = [
+    "CATEGORY",
+    "Capabilities",
+    "MappingInfo",
+    "PageRegion",
+    "ProcessInfo",
+    "Summary",
+    "VmaSummary",
+    "category_counts",
+]
 
 
-class PageRegion(NamedTuple):
-    """Pages ``[start, end)`` (bytes, page-aligned) that share ``categories``."""
+class _Categories(dict[int, Category]):
+    """``Category`` of a bitmask: built once per value (IntFlag construction is slow)."""
 
-    start: int
-    end: int
-    categories: Category
+    def __missing__(self, value: int) -> Category:
+        category = self[value] = Category(value)
+        return category
+
+
+#: ``Category`` by bitmask value.
+CATEGORY = _Categories((v, Category(v)) for v in range(1 << 9))
+
+
+class PageRegion(tuple[int, int, int]):
+    """Pages ``[start, end)`` (bytes, page-aligned) that share ``categories``.
+
+    A tuple ``(start, end, categories)`` like the kernel's ``struct page_region``: unpacked, the
+    third item is the bitmask as a plain ``int``; the ``categories`` attribute is the
+    :class:`Category`. (Made straight from the records, without converting each bitmask: the
+    SDK reads a region for a fraction of a microsecond.)
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, start: int, end: int, categories: int) -> Self:
+        return tuple.__new__(cls, (start, end, categories))
+
+    if TYPE_CHECKING:
+
+        @property
+        def start(self) -> int: ...
+        @property
+        def end(self) -> int: ...
+    else:
+        start = property(itemgetter(0), doc="The first address of the region (bytes).")
+        end = property(itemgetter(1), doc="The exclusive end of the region (bytes).")
+
+    @property
+    def categories(self) -> Category:
+        """What the pages are (only the categories the scan's ``return_mask`` asked for)."""
+        return CATEGORY[self[2]]
 
     def pages(self, page_size: int) -> int:
-        return (self.end - self.start) // page_size
+        return (self[1] - self[0]) // page_size
+
+    def __repr__(self) -> str:
+        return f"PageRegion(start={self[0]:#x}, end={self[1]:#x}, categories={self.categories!r})"
+
+    def __getnewargs__(self) -> tuple[int, int, int]:
+        return (self[0], self[1], self[2])
 
 
 def category_counts(named: Mapping[str, int]) -> dict[Category, int]:
@@ -90,4 +141,90 @@ class Summary:
             pages=response.pages,
             categories=category_counts(response.categories.additional_properties),
             vmas=vmas,
+        )
+
+
+class _Plain:
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON values (``Category`` values by name)."""
+        document = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {key: _json(value) for key, value in document.items()}
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Category):
+        return value.name
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {(k.name if isinstance(k, Category) else k): _json(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class ProcessInfo(_Plain):
+    """A user process of the node: ``rss_bytes`` as ``/proc/PID/statm`` reports it."""
+
+    pid: int
+    comm: str
+    uid: int
+    rss_bytes: int
+
+    @classmethod
+    def from_generated(cls, info: generated.ProcessInfo) -> ProcessInfo:
+        return cls(pid=info.pid, comm=info.comm, uid=info.uid, rss_bytes=info.rss_bytes)
+
+
+@dataclass(frozen=True)
+class MappingInfo(_Plain):
+    """One line of ``/proc/PID/maps``: ``[start, end)`` in bytes."""
+
+    start: int
+    end: int
+    perms: str
+    offset: int
+    dev: str
+    inode: int
+    path: str
+
+    @classmethod
+    def from_generated(cls, mapping: generated.MappingInfo) -> MappingInfo:
+        return cls(
+            start=mapping.start,
+            end=mapping.end,
+            perms=mapping.perms,
+            offset=mapping.offset,
+            dev=mapping.dev,
+            inode=mapping.inode,
+            path=mapping.path,
+        )
+
+
+@dataclass(frozen=True)
+class Capabilities(_Plain):
+    """What the node's kernel and service can do: ``categories`` the kernel accepts (probed),
+    ``soft_dirty`` whether soft-dirty tracking works, the backends and the service's limits."""
+
+    kernel_release: str
+    page_size: int
+    pagemap_scan: bool
+    categories: list[Category]
+    soft_dirty: bool
+    user_address_limit: int
+    backends: list[str]
+    default_backend: str
+    limits: dict[str, int | float]
+
+    @classmethod
+    def from_generated(cls, capabilities: generated.Capabilities) -> Capabilities:
+        return cls(
+            kernel_release=capabilities.kernel_release,
+            page_size=capabilities.page_size,
+            pagemap_scan=capabilities.pagemap_scan,
+            categories=[Category[c.value] for c in capabilities.categories],
+            soft_dirty=capabilities.soft_dirty,
+            user_address_limit=capabilities.user_address_limit,
+            backends=list(capabilities.backends),
+            default_backend=capabilities.default_backend,
+            limits=dict(capabilities.limits.additional_properties),
         )

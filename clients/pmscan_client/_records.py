@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from itertools import repeat
 from typing import NamedTuple
 
-from ._categories import Category
 from ._errors import IncompleteResponse, error_for_errno
-from ._models import PageRegion
+from ._models import CATEGORY, PageRegion
 
-__all__ = ["RECORD_SIZE", "RecordReader", "Trailer", "decode", "values_of"]
+__all__ = ["CATEGORY", "RECORD_SIZE", "RecordReader", "Trailer", "decode", "trailer_of", "values_of"]
 
 RECORD = struct.Struct("<QQQ")
 RECORD_SIZE = RECORD.size
@@ -34,19 +33,10 @@ class Trailer(NamedTuple):
     regions: int
 
 
-class _Categories(dict[int, Category]):
-    """``Category`` of a bitmask: built once per value (IntFlag construction is slow)."""
-
-    def __missing__(self, value: int) -> Category:
-        category = self[value] = Category(value)
-        return category
-
-
-_CATEGORY = _Categories((v, Category(v)) for v in range(1 << 9))
 _new_tuple = tuple.__new__
 
 
-def values_of(records: bytes) -> array[int]:
+def values_of(records: bytes | bytearray | memoryview) -> array[int]:
     """Packed records as a flat array of native integers ``start, end, categories, …``."""
     values = array("Q")
     values.frombytes(records)
@@ -55,13 +45,11 @@ def values_of(records: bytes) -> array[int]:
     return values
 
 
-def decode(values: array[int]) -> Iterator[PageRegion]:
-    """``PageRegion`` objects from :func:`values_of`, made as they are consumed: the per-record
-    work stays in C loops, and few regions are alive at once (less work for the GC)."""
-    items = iter(values)
-    return map(
-        _new_tuple, repeat(PageRegion), zip(items, items, map(_CATEGORY.__getitem__, items), strict=True)
-    )
+def decode(records: bytes | bytearray | memoryview) -> Iterator[PageRegion]:
+    """``PageRegion`` objects from packed records, made as they are consumed: the per-record
+    work stays in C loops (``struct``'s, then one tuple each), and few regions are alive at
+    once (less work for the GC)."""
+    return map(_new_tuple, repeat(PageRegion), RECORD.iter_unpack(records))
 
 
 class RecordReader:
@@ -97,9 +85,15 @@ class RecordReader:
                 if len(pending) % RECORD_SIZE
                 else "the scan stream ended without its trailer"
             )
-        mark, first, second = RECORD.unpack(pending)
-        if mark == TRAILER_MARK:
-            return Trailer(first, second)
-        if mark == ERROR_MARK:
-            raise error_for_errno(first)
-        raise IncompleteResponse("the scan stream ended without its trailer")
+        return trailer_of(bytes(pending))
+
+
+def trailer_of(record: bytes) -> Trailer:
+    """The last record of a body as its trailer; raises the exception of an error record
+    (``ProcessGone``, …), or ``IncompleteResponse`` for a region record."""
+    mark, first, second = RECORD.unpack(record)
+    if mark == TRAILER_MARK:
+        return Trailer(first, second)
+    if mark == ERROR_MARK:
+        raise error_for_errno(first)
+    raise IncompleteResponse("the scan stream ended without its trailer")

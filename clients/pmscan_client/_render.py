@@ -21,8 +21,7 @@ from rich.text import Text
 
 from ._categories import Category
 from ._fleet import FleetResult, FleetSummary
-from ._generated.models import Capabilities, MappingInfo, ProcessInfo
-from ._models import PageRegion, Summary
+from ._models import Capabilities, MappingInfo, PageRegion, ProcessInfo, Summary
 
 __all__ = [
     "binary_record",

@@ -7,12 +7,13 @@ directly; the request body is still built by the generated ``ScanRequest`` model
 
 from __future__ import annotations
 
+import struct
 from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from itertools import chain
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 import httpx
 
@@ -20,39 +21,71 @@ from ._categories import Category, Mask, ScanFlag, mask_value
 from ._errors import IncompleteResponse, translate_transport_errors
 from ._generated.models import ScanRequest
 from ._models import PageRegion
-from ._records import RecordReader, Trailer, decode, values_of
+from ._records import RECORD_SIZE, RecordReader, Trailer, decode, trailer_of, values_of
+from ._regions import RegionArray
 
-__all__ = ["BINARY", "Address", "AsyncScanStream", "ScanQuery", "ScanStream", "scan_fields"]
+__all__ = [
+    "BINARY",
+    "Address",
+    "AsyncScanStream",
+    "ScanOptions",
+    "ScanQuery",
+    "ScanStream",
+    "Selection",
+    "aread_records",
+    "read_records",
+    "scan_fields",
+]
 
+_END = struct.Struct("<Q")
 #: An address: an integer, or a ``"0x…"`` hex string.
 Address = int | str
 BINARY = "application/octet-stream"
 
 
-def scan_fields(
-    *,
-    start: Address | None = None,
-    end: Address | None = None,
-    category_mask: Mask = 0,
-    category_anyof_mask: Mask = 0,
-    category_inverted: Mask = 0,
-    return_mask: Mask | None = None,
-    flags: Mask = 0,
-    max_pages: int = 0,
-    vec_len: int | None = None,
-    backend: str = "auto",
-) -> dict[str, Any]:
+class Selection(TypedDict, total=False):
+    """Which pages a scan or a summary looks at: ``struct pm_scan_arg``'s fields, the keyword
+    arguments of :meth:`Client.summary` (and, with :class:`ScanOptions`, of the scans).
+
+    ``start``/``end``: addresses (bytes, ``[start, end)``, an int or a ``"0x…"`` string;
+    default: the process's lowest mapped address and highest mapped end). The masks:
+    ``Category`` bits or names. ``return_mask``: default every category the node knows.
+    ``max_pages``: stop after this many matching pages (0: no limit). ``backend``: ``auto``,
+    ``ioctl`` or ``pagemap``.
+    """
+
+    start: Address | None
+    end: Address | None
+    category_mask: Mask
+    category_anyof_mask: Mask
+    category_inverted: Mask
+    return_mask: Mask | None
+    max_pages: int
+    backend: str
+
+
+class ScanOptions(Selection, total=False):
+    """:class:`Selection`, and for scans: ``flags`` (``ScanFlag``: ``WP_MATCHING`` needs the write
+    scope) and ``vec_len``, the most regions of the whole answer (default: no limit)."""
+
+    flags: Mask
+    vec_len: int | None
+
+
+def scan_fields(**options: Unpack[ScanOptions]) -> dict[str, Any]:
     """The JSON fields of a ``ScanRequest`` (also of a ``SummaryRequest``) that differ from the defaults."""
+    return_mask = options.get("return_mask")
+    backend = options.get("backend", "auto")
     fields: dict[str, Any] = {
-        "start": start,
-        "end": end,
-        "category_mask": mask_value(Category, category_mask) or None,
-        "category_anyof_mask": mask_value(Category, category_anyof_mask) or None,
-        "category_inverted": mask_value(Category, category_inverted) or None,
+        "start": options.get("start"),
+        "end": options.get("end"),
+        "category_mask": mask_value(Category, options.get("category_mask", 0)) or None,
+        "category_anyof_mask": mask_value(Category, options.get("category_anyof_mask", 0)) or None,
+        "category_inverted": mask_value(Category, options.get("category_inverted", 0)) or None,
         "return_mask": None if return_mask is None else mask_value(Category, return_mask),
-        "flags": mask_value(ScanFlag, flags) or None,
-        "max_pages": max_pages or None,
-        "vec_len": vec_len,
+        "flags": mask_value(ScanFlag, options.get("flags", 0)) or None,
+        "max_pages": options.get("max_pages") or None,
+        "vec_len": options.get("vec_len"),
         "backend": None if backend == "auto" else backend,
     }
     return {name: value for name, value in fields.items() if value is not None}
@@ -115,6 +148,23 @@ class ScanQuery:
         self.regions += count
         self.pages += (sum(values[1::3]) - sum(values[0::3])) // self._page_size
         self.position = values[-2]
+
+    def add_buffered(self, buffer: bytearray, start: int) -> None:
+        """Count the packed records of ``buffer`` from ``start`` on, without an object per
+        record: their pages only where paging by ``max_pages`` needs them."""
+        count = (len(buffer) - start) // RECORD_SIZE
+        if not count:
+            return
+        if "max_pages" in self._fields and self._per_request is not None:
+            self.add(values_of(buffer[start:]))
+            return
+        self._received += count
+        self.regions += count
+        self.position = _END.unpack_from(buffer, len(buffer) - RECORD_SIZE + 8)[0]
+
+    @property
+    def page_size(self) -> int:
+        return self._page_size
 
     def finish_response(self, trailer: Trailer) -> None:
         """The trailer ended a response: check it, and decide whether another request follows."""
@@ -231,7 +281,7 @@ class ScanStream(_StreamState):
     def _regions(self) -> Iterator[PageRegion]:
         # chain: no Python frame is resumed per region, only per chunk.
         self._source = self._chunks()
-        return chain.from_iterable(decode(values) for _, values in self._source)
+        return chain.from_iterable(decode(records) for records, _ in self._source)
 
     def _chunks(self) -> Generator[tuple[bytes, array[int]]]:
         query = self._query = self._prepare()
@@ -295,8 +345,8 @@ class AsyncScanStream(_StreamState):
             yield records
 
     async def _regions(self) -> AsyncIterator[PageRegion]:
-        async for _, values in self._chunks():
-            for region in decode(values):
+        async for records, _ in self._chunks():
+            for region in decode(records):
                 yield region
 
     async def _chunks(self) -> AsyncIterator[tuple[bytes, array[int]]]:
@@ -326,3 +376,47 @@ class AsyncScanStream(_StreamState):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def read_records(
+    query: ScanQuery, open_response: Callable[[dict[str, Any]], AbstractContextManager[httpx.Response]]
+) -> RegionArray:
+    """Every response of ``query`` read whole into one buffer: a :class:`RegionArray`."""
+    buffer = bytearray()
+    while (body := query.next_body()) is not None:
+        start = len(buffer)
+        with open_response(body) as response, translate_transport_errors(streaming=True):
+            for data in response.iter_bytes():
+                buffer += data
+        query.finish_response(_take_trailer(buffer, start, query))
+    assert query.walk_end is not None
+    return RegionArray(buffer, walk_end=query.walk_end, page_size=query.page_size)
+
+
+async def aread_records(
+    query: ScanQuery,
+    open_response: Callable[[dict[str, Any]], AbstractAsyncContextManager[httpx.Response]],
+) -> RegionArray:
+    """:func:`read_records` for asyncio."""
+    buffer = bytearray()
+    while (body := query.next_body()) is not None:
+        start = len(buffer)
+        async with open_response(body) as response:
+            with translate_transport_errors(streaming=True):
+                async for data in response.aiter_bytes():
+                    buffer += data
+        query.finish_response(_take_trailer(buffer, start, query))
+    assert query.walk_end is not None
+    return RegionArray(buffer, walk_end=query.walk_end, page_size=query.page_size)
+
+
+def _take_trailer(buffer: bytearray, start: int, query: ScanQuery) -> Trailer:
+    """Remove the last record of the response that begins at ``start`` and return it as the
+    trailer (raising the error record's exception, or ``IncompleteResponse``); count the rest."""
+    size = len(buffer) - start
+    if size < RECORD_SIZE or size % RECORD_SIZE:
+        raise IncompleteResponse("the scan stream ended without its trailer")
+    trailer = trailer_of(bytes(buffer[-RECORD_SIZE:]))
+    del buffer[-RECORD_SIZE:]
+    query.add_buffered(buffer, start)
+    return trailer

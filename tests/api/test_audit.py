@@ -186,7 +186,7 @@ class TestRefusals:
     @pytest.mark.parametrize(
         "case",
         [
-            Refusal(None, "POST", "/scan", {"pid": 1}, "anonymous", "UNAUTHENTICATED"),  # the fast lane's
+            Refusal(None, "POST", "/scan", {"pid": 1}, "anonymous", "UNAUTHENTICATED"),
             Refusal("pmscan_" + "A" * 43, "GET", "/processes", None, "anonymous", "UNAUTHENTICATED"),
             Refusal("reader", "POST", "/scan", {"pid": 1, "flags": 1}, "reader", "SCOPE"),  # WP_MATCHING
             Refusal("reader", "POST", "/processes/1/clear-soft-dirty", None, "reader", "SCOPE"),

@@ -17,9 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from app.pagemap import Category
 from tests.support.children import many_regions, sleepers
 from tests.support.metrics import metric, until
 from tests.support.server import ServerProcess
+from tests.support.target import Target
 
 WORKERS = 2
 QUEUE_LIMIT = 1
@@ -224,7 +226,7 @@ class TestConcurrentScans:
         assert metric(http, "pmscan_scan_queue_waiting") == 0
 
     @pytest.mark.usefixtures("full_pool")
-    @pytest.mark.parametrize("waiting", ["/scan", "/summary"])  # the fast lane's and a route's wait
+    @pytest.mark.parametrize("waiting", ["/scan", "/summary"])  # a streaming and a whole answer
     def test_a_full_queue_refuses_at_once_and_a_client_that_leaves_leaves_it(
         self, server: ServerProcess, http: httpx.Client, sleeper: subprocess.Popen[bytes], waiting: str
     ) -> None:
@@ -283,9 +285,84 @@ class TestJsonMaxRegions:
     def test_write_protection_needs_a_bounded_answer(
         self, http: httpx.Client, sleeper: subprocess.Popen[bytes]
     ) -> None:
-        body = {"pid": sleeper.pid, "flags": ["WP_MATCHING"]}
-        response = http.post("/scan", json=body, headers={"Accept": "application/json"})
-        assert response.status_code == 413
+        for bounds in ({}, {"max_pages": JSON_MAX_REGIONS + 1}, {"vec_len": JSON_MAX_REGIONS + 1}):
+            body = {"pid": sleeper.pid, "flags": ["WP_MATCHING"], **bounds}
+            response = http.post("/scan", json=body, headers={"Accept": "application/json"})
+            assert response.status_code == 413, bounds
+            assert response.json()["detail"]["code"] == "TOO_LARGE"
+
+
+class TestJsonWriteProtection:
+    """``application/json`` with ``WP_MATCHING``, bounded by ``max_pages`` or ``vec_len``, against
+    the kernel's own answer: the document reports what the kernel reports, and exactly the pages
+    reported are protected again (the others still read WRITTEN)."""
+
+    WRITTEN_PAGES = 2 * JSON_MAX_REGIONS  # every other page: one region each
+
+    @pytest.mark.parametrize(
+        "bounds",
+        [
+            {"max_pages": JSON_MAX_REGIONS},
+            {"max_pages": 3},
+            {"max_pages": 3, "vec_len": 4 * JSON_MAX_REGIONS},  # max_pages bounds it: vec_len may not
+            {"vec_len": JSON_MAX_REGIONS},
+        ],
+        ids=["max_pages at the limit", "max_pages below", "max_pages, vec_len beyond", "vec_len"],
+    )
+    def test_reports_and_protects_what_the_kernel_would(
+        self, http: httpx.Client, target: Target, bounds: dict[str, int]
+    ) -> None:
+        area = target.anon("tracked", 2 * self.WRITTEN_PAGES)
+        target.uffd_wp(area)
+        target.write(area, 0, self.WRITTEN_PAGES, 2)
+        written = int(Category.WRITTEN)
+        selection = {"category_mask": written, "return_mask": written}
+        # The kernel's own answer for the same state and bounds, without write-protecting.
+        expected_walk_end, expected = target.kernel_scan(
+            area.start,
+            area.end,
+            mask=written,
+            return_mask=written,
+            max_pages=bounds.get("max_pages", 0),
+            vec_len=bounds.get("vec_len", 1 << 16),
+        )
+        assert 0 < len(expected) < self.WRITTEN_PAGES
+
+        body = {"pid": target.pid, "start": area.start, "end": area.end, "flags": ["WP_MATCHING"]}
+        response = http.post(
+            "/scan", json={**body, **selection, **bounds}, headers={"Accept": "application/json"}
+        )
+        assert response.status_code == 200, response.text
+        document = response.json()
+        reported = [(r["start"], r["end"], written) for r in document["regions"]]
+        assert reported == expected
+        assert document["walk_end"] == max(expected_walk_end, expected[-1][1])
+        assert document["pages"] == sum((end - start) // target.page_size for start, end, _ in expected)
+
+        _, still_written = target.kernel_scan(area.start, area.end, mask=written, return_mask=written)
+        all_written = [
+            (target.page(area, i), target.page(area, i + 1), written)
+            for i in range(0, 2 * self.WRITTEN_PAGES, 2)
+        ]
+        assert still_written == [r for r in all_written if r not in expected], "re-protected what it reported"
+
+    def test_refused_scan_protects_nothing(self, http: httpx.Client, target: Target) -> None:
+        area = target.anon("tracked", 8)
+        target.uffd_wp(area)
+        target.write(area, 0, 4, 2)
+        written = int(Category.WRITTEN)
+        before = target.kernel_scan(area.start, area.end, mask=written, return_mask=written)[1]
+        body = {
+            "pid": target.pid,
+            "start": area.start,
+            "end": area.end,
+            "flags": ["WP_MATCHING"],
+            "category_mask": written,
+            "max_pages": JSON_MAX_REGIONS + 1,
+        }
+        assert http.post("/scan", json=body, headers={"Accept": "application/json"}).status_code == 413
+        assert target.kernel_scan(area.start, area.end, mask=written, return_mask=written)[1] == before
+        assert len(before) == 4
 
 
 @pytest.fixture(scope="class")

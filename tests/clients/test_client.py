@@ -22,7 +22,7 @@ from pmscan_client import (
     Summary,
 )
 
-from app.pagemap import iter_regions, open_scan
+from app.pagemap import ScanOptions, iter_regions, open_scan
 from tests.support.server import ServerProcess
 from tests.support.target import Area, Target
 
@@ -43,7 +43,7 @@ def ndjson_answer(server: ServerProcess, body: dict[str, object]) -> tuple[list[
 
 def domain_answer(pid: int, start: int, end: int) -> list[PageRegion]:
     """The same scan by ``app.pagemap`` in this process."""
-    scan = open_scan(pid, start=start, end=end)
+    scan = open_scan(pid, ScanOptions(start=start, end=end))
     try:
         return [PageRegion(r.start, r.end, Category(int(r.categories))) for r in iter_regions(scan.run())]
     finally:

@@ -9,7 +9,10 @@ import pmscan_client
 from pmscan_client import Category, PmscanError, ScanFlag
 from pmscan_client._errors import STATUS
 
-from app.api import exception_handlers
+import app.main  # noqa: F401 (every server error class is defined once the app's modules are)
+from app.api.exception_handlers import UNDELIVERED
+from app.errors import PmscanError as ServerError
+from app.openapi import document
 from app.pagemap import categories as server_categories
 
 #: The SDK has one class per status; where the server has several, one of their names. 422 is
@@ -36,13 +39,33 @@ def test_categories_and_flags_equal_the_servers() -> None:
         assert {m.name: m.value for m in ours} == {m.name: m.value for m in theirs}
 
 
+def declared_by_routes() -> dict[int, set[str]]:
+    """HTTP status -> the names of the server errors some route declares it may answer with."""
+    found: dict[int, set[str]] = {}
+    for path in document()["paths"].values():
+        for operation in path.values():
+            for status, response in operation["responses"].items():
+                for error in response.get("x-pmscan-errors", ()):
+                    found.setdefault(int(status), set()).add(error["name"])
+    return found
+
+
 def test_exception_names_are_the_servers() -> None:
-    server: dict[int, set[str]] = {}
-    for kind, status in exception_handlers.STATUS.items():
-        if status not in exception_handlers.UNDELIVERED:
-            server.setdefault(status, set()).add(kind.__name__)
-    for status, names in server.items():
+    for status, names in declared_by_routes().items():
         ours = STATUS.get(status)
         assert ours is not None, f"the SDK has no exception for HTTP {status} ({', '.join(sorted(names))})"
         assert ours.__name__ in names | {RENAMED.get(status)}, f"HTTP {status}: {ours.__name__} vs {names}"
         assert issubclass(ours, PmscanError)
+
+
+def test_every_server_error_is_declared_by_a_route() -> None:
+    """An error no route lists would reach clients without the SDK (or the document) knowing it."""
+    declared = set().union(*declared_by_routes().values())
+    pending, concrete = [ServerError], []
+    while pending:
+        kind = pending.pop()
+        subclasses = kind.__subclasses__()
+        pending.extend(subclasses)
+        if not subclasses and kind.status not in UNDELIVERED:
+            concrete.append(kind.__name__)
+    assert sorted(set(concrete) - declared) == []

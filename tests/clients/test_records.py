@@ -20,7 +20,7 @@ from pmscan_client import (
     ScanTimeout,
     ServerError,
 )
-from pmscan_client._records import RecordReader, decode, values_of
+from pmscan_client._records import RecordReader, decode
 
 RECORD = struct.Struct("<QQQ")
 PAGE = 4096
@@ -85,7 +85,7 @@ class TestRecordReader:
         reader = RecordReader()
         body = records(REGIONS) + trailer(0x80000000, len(REGIONS))
         got = b"".join(reader.feed(part) for part in pieces(body, size))
-        assert list(decode(values_of(got))) == REGIONS
+        assert list(decode(got)) == REGIONS
         assert reader.finish() == (0x80000000, len(REGIONS))
 
     def test_the_trailer_is_held_back_until_the_end(self) -> None:
@@ -119,7 +119,7 @@ class TestRecordReader:
 
     def test_unknown_category_bits_survive(self) -> None:
         region = PageRegion(0x1000, 0x2000, Category(1 << 12 | 1))
-        assert list(decode(values_of(records([region])))) == [region]
+        assert list(decode(records([region]))) == [region]
 
 
 class TestScanStream:

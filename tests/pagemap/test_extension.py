@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.pagemap import _pagemap, _pagemapfile, category_names
+from app.pagemap import Category, ScanFlag, _pagemap, _pagemapfile, category_names
 from tests.support.target import Target
 
 RECORD = struct.Struct("<QQQ")
@@ -27,6 +27,18 @@ NAMES = tuple(json.dumps(category_names(v), separators=(",", ":")).encode() for 
 records_strategy = st.lists(
     st.tuples(st.integers(0, (1 << 64) - 1), st.integers(0, (1 << 64) - 1), st.integers(0, 511)), max_size=50
 )
+
+
+class TestNamesEqualTheAbi:
+    """``Category`` and ``ScanFlag`` against the ``PAGE_IS_*`` and ``PM_SCAN_*`` values of the
+    header the extension was built with."""
+
+    @pytest.mark.parametrize(("kind", "prefix"), [(Category, "PAGE_IS_"), (ScanFlag, "PM_SCAN_")])
+    def test_every_name_and_value(self, kind: type[Category] | type[ScanFlag], prefix: str) -> None:
+        exported = {
+            n.removeprefix(prefix): getattr(_pagemap, n) for n in dir(_pagemap) if n.startswith(prefix)
+        }
+        assert exported == {member.name: member.value for member in kind}
 
 
 class TestEncodeRegionsEqualsJson:

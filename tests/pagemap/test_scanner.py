@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,10 +20,12 @@ from app.pagemap import (
     ProcessNotFound,
     Scan,
     ScanFlag,
+    ScanOptions,
     TargetProcess,
     open_scan,
 )
 from app.pagemap.region import RECORD
+from app.pagemap.scanner import DEFAULT_CHUNK_RECORDS
 from tests.support.children import zombie
 from tests.support.target import Area, Target
 
@@ -33,9 +36,12 @@ def records_of(scan: Scan) -> list[tuple[int, int, int]]:
     return list(RECORD.iter_unpack(scan.run()))
 
 
-def domain_scan(target: Target, area: Area, **kwargs: object) -> tuple[Scan, list[tuple[int, int, int]]]:
-    kwargs.setdefault("return_mask", ALL)
-    scan = open_scan(target.pid, start=area.start, end=area.end, **kwargs)  # type: ignore[arg-type]
+def domain_scan(
+    target: Target, area: Area, *, chunk_records: int = DEFAULT_CHUNK_RECORDS, **fields: Any
+) -> tuple[Scan, list[tuple[int, int, int]]]:
+    fields.setdefault("return_mask", ALL)
+    options = ScanOptions(start=area.start, end=area.end, **fields)
+    scan = open_scan(target.pid, options, chunk_records=chunk_records)
     try:
         return scan, records_of(scan)
     finally:
@@ -121,9 +127,8 @@ class TestPaginationThroughWalkEnd:
         collected: list[tuple[int, int, int]] = []
         position, calls = mixed.start, 0
         while position < mixed.end:
-            scan = open_scan(
-                target.pid, start=position, end=mixed.end, return_mask=ALL, vec_len=vec_len, chunk_records=2
-            )
+            options = ScanOptions(start=position, end=mixed.end, return_mask=ALL, vec_len=vec_len)
+            scan = open_scan(target.pid, options, chunk_records=2)
             with scan.target:
                 page = records_of(scan)
             assert len(page) <= vec_len
@@ -221,7 +226,7 @@ class TestTargetIdentity:
     def test_exit_during_the_scan_is_not_an_empty_success(self, target: Target) -> None:
         area = target.anon("data", 8192)
         target.write(area, 0, 4096, 2)
-        scan = open_scan(target.pid, start=area.start, end=area.end, chunk_records=16)
+        scan = open_scan(target.pid, ScanOptions(start=area.start, end=area.end), chunk_records=16)
         with scan.target:
             first = scan.next_chunk()
             assert first

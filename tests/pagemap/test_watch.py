@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.pagemap import Category, ProcessGone, open_scan
+from app.pagemap import Category, ProcessGone, ScanOptions, open_scan
 from app.pagemap.watch import Schedule, Watch
 from tests.support.target import Target
 
@@ -27,7 +27,9 @@ class TestWatch:
     def test_each_tick_is_a_whole_scan_of_the_same_process(self, target: Target) -> None:
         area = target.anon("a", 32)
         target.write(area, 0, 4)
-        first = open_scan(target.pid, start=area.start, end=area.end, category_mask=Category.PRESENT)
+        first = open_scan(
+            target.pid, ScanOptions(start=area.start, end=area.end, category_mask=Category.PRESENT)
+        )
         watch = Watch(first, target.page_size, chunk_records=2)
         try:
             assert [watch.tick().counts.pages for _ in range(2)] == [4, 4]

@@ -7,14 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from ...pagemap.cgroups import parse_cgroup
+from ...pagemap.exceptions import AccessDenied, CgroupNotFound, ProcessGone, ProcessNotFound, Unsupported
 from ...pagemap.process import TargetProcess
 from ...pagemap.processes import list_processes
 from ..audit import track
-from ..auth import RequireWrite, TargetRule
+from ..auth import Denied, MissingScope, NotOwner, RequireWrite, TargetRule, Unauthenticated
 from ..deps import ServicesDep
+from ..exception_handlers import VALIDATION, responses
+from ..pool import Busy
 from ..query import DecimalDigits
-from ..schemas import CgroupPath, ErrorBody, MappingInfo, ProcessInfo
-from .scan import ERRORS
+from ..schemas import CgroupPath, MappingInfo, ProcessInfo
 
 router = APIRouter(prefix="/processes", tags=["processes"])
 
@@ -23,7 +25,7 @@ router = APIRouter(prefix="/processes", tags=["processes"])
     "",
     operation_id="list_processes",
     response_model=list[ProcessInfo],
-    responses={404: {"model": ErrorBody, "description": "no such cgroup"}},
+    responses=responses(Unauthenticated, CgroupNotFound, VALIDATION, Busy),
 )
 async def processes(
     request: Request,
@@ -42,8 +44,25 @@ async def processes(
 
 Pid = Annotated[int, Path(gt=0, le=(1 << 31) - 1, description="the target process"), DecimalDigits]
 
+#: What opening a process can meet.
+TARGET_ERRORS = (
+    Unauthenticated,
+    Denied,
+    NotOwner,
+    AccessDenied,
+    ProcessNotFound,
+    ProcessGone,
+    VALIDATION,
+    Busy,
+)
 
-@router.get("/{pid}/maps", operation_id="get_maps", response_model=list[MappingInfo], responses=ERRORS)
+
+@router.get(
+    "/{pid}/maps",
+    operation_id="get_maps",
+    response_model=list[MappingInfo],
+    responses=responses(*TARGET_ERRORS),
+)
 async def maps(request: Request, services: ServicesDep, pid: Pid, rule: TargetRule) -> list[MappingInfo]:
     access = track(request, "maps", pid)
 
@@ -59,7 +78,7 @@ async def maps(request: Request, services: ServicesDep, pid: Pid, rule: TargetRu
     "/{pid}/clear-soft-dirty",
     operation_id="clear_soft_dirty",
     status_code=204,
-    responses=ERRORS,
+    responses=responses(*TARGET_ERRORS, MissingScope, Unsupported),
     dependencies=[RequireWrite],
 )
 async def clear_soft_dirty(request: Request, services: ServicesDep, pid: Pid, rule: TargetRule) -> Response:

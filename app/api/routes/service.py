@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request, Response
 
 from ...pagemap.categories import category_names
 from ...pagemap.session import BACKENDS
+from ..auth import Unauthenticated
 from ..deps import ServicesDep
+from ..exception_handlers import responses
 from ..metrics import CONTENT_TYPE
 from ..schemas import Capabilities
 
@@ -16,7 +18,12 @@ router = APIRouter(tags=["service"])
 public = APIRouter(tags=["service"])
 
 
-@router.get("/capabilities", operation_id="get_capabilities", response_model=Capabilities)
+@router.get(
+    "/capabilities",
+    operation_id="get_capabilities",
+    response_model=Capabilities,
+    responses=responses(Unauthenticated),
+)
 async def capabilities(services: ServicesDep) -> Capabilities:
     kernel, settings, pool = services.kernel, services.settings, services.pool
     return Capabilities(
@@ -44,7 +51,10 @@ async def capabilities(services: ServicesDep) -> Capabilities:
     "/metrics",
     operation_id="get_metrics",
     response_class=Response,
-    responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+    responses={
+        200: {"description": "Prometheus text format", "content": {"text/plain": {}}},
+        **responses(Unauthenticated),
+    },
 )
 async def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics (``pmscan_*``); needs a token like every route but /healthz and /readyz."""
@@ -60,13 +70,26 @@ async def openapi(request: Request) -> dict[str, Any]:
     return document
 
 
-@public.get("/healthz", operation_id="healthz", response_model=dict[str, str])
+#: The public routes: no authentication (``security: []``, said explicitly), and no error of their
+#: own, but the router's 404 or 405 for what it cannot serve, in FastAPI's ``{"detail": "…"}``.
+PUBLIC: dict[str, Any] = {
+    "openapi_extra": {"security": []},
+    "responses": {
+        "4XX": {
+            "description": "the router cannot serve the request as sent (405 for another method)",
+            "content": {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}},
+        }
+    },
+}
+
+
+@public.get("/healthz", operation_id="healthz", response_model=dict[str, str], **PUBLIC)
 async def healthz() -> dict[str, str]:
     """Liveness: the event loop answers. No authentication."""
     return {"status": "ok"}
 
 
-@public.get("/readyz", operation_id="readyz", response_model=dict[str, str])
+@public.get("/readyz", operation_id="readyz", response_model=dict[str, str], **PUBLIC)
 async def readyz(services: ServicesDep) -> dict[str, str]:
     """Readiness: the kernel probe ran and the scan pool is up. No authentication."""
     return {"status": "ready", "default_backend": "ioctl" if services.kernel.pagemap_scan else "pagemap"}

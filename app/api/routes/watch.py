@@ -9,16 +9,18 @@ from fastapi.exceptions import RequestValidationError
 
 from ..audit import track
 from ..auth import AuthorizedWatch
-from ..deps import ServicesDep
+from ..body import openapi_body
+from ..exception_handlers import responses
 from ..formats import NDJSON, NotAcceptable, choose_format
 from ..schemas import WatchRequest, WatchTick, WatchTrailer
+from ..shutdown import ShuttingDown
 from ..streaming import ScanStreamResponse
 from ..watches import start_watch, stream_watch
-from .scan import ERRORS
+from .scan import SCAN_ERRORS
 
 router = APIRouter(tags=["scan"])
 
-WATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+WATCH_OK: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "One WatchTick line per tick, then a WatchTrailer line, or "
         '{"error": {"code", "message"}} if the watch ended early (EXITED: the process ended; '
@@ -34,7 +36,6 @@ WATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    **{status: answer for status, answer in ERRORS.items() if status != 413},
 }
 
 
@@ -43,15 +44,18 @@ WATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     operation_id="watch",
     summary="Count the pages of a process per category, again and again on a schedule",
     response_class=Response,
-    responses=WATCH_RESPONSES,
-    openapi_extra={"x-pmscan-models": [WatchTick.__name__, WatchTrailer.__name__]},
+    responses={**WATCH_OK, **responses(*SCAN_ERRORS, NotAcceptable, ShuttingDown)},
+    openapi_extra={
+        **openapi_body(WatchRequest),
+        "x-pmscan-models": [WatchTick.__name__, WatchTrailer.__name__],
+    },
 )
-async def watch(*, authorized: AuthorizedWatch, request: Request, services: ServicesDep) -> Response:
+async def watch(request: Request, authorized: AuthorizedWatch) -> Response:
     """Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
     would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
     counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
     tick, on a userfaultfd-WP-async range."""
-    body = authorized.body
+    body, services = authorized.body, authorized.services
     if choose_format(request.headers.get("accept")) != NDJSON:
         raise NotAcceptable("/watch answers application/x-ndjson only: one line per tick")
     _check_duration(body, services.settings.watch_max_seconds)

@@ -7,10 +7,12 @@ from .cgroup_summary_response import CgroupSummaryResponse
 from .cgroup_summary_response_categories import CgroupSummaryResponseCategories
 from .error_body import ErrorBody
 from .error_detail import ErrorDetail
+from .healthz_response_4xx import HealthzResponse4XX
 from .healthz_response_healthz import HealthzResponseHealthz
 from .http_validation_error import HTTPValidationError
 from .mapping_info import MappingInfo
 from .process_info import ProcessInfo
+from .readyz_response_4xx import ReadyzResponse4XX
 from .readyz_response_readyz import ReadyzResponseReadyz
 from .region import Region
 from .region_categories_item import RegionCategoriesItem
@@ -56,10 +58,12 @@ __all__ = (
     "CgroupSummaryResponseCategories",
     "ErrorBody",
     "ErrorDetail",
+    "HealthzResponse4XX",
     "HealthzResponseHealthz",
     "HTTPValidationError",
     "MappingInfo",
     "ProcessInfo",
+    "ReadyzResponse4XX",
     "ReadyzResponseReadyz",
     "Region",
     "RegionCategoriesItem",

@@ -60,40 +60,12 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_404
 
-    if response.status_code == 406:
-        response_406 = ErrorBody.from_dict(response.json())
-
-
-
-        return response_406
-
-    if response.status_code == 409:
-        response_409 = ErrorBody.from_dict(response.json())
-
-
-
-        return response_409
-
     if response.status_code == 410:
         response_410 = ErrorBody.from_dict(response.json())
 
 
 
         return response_410
-
-    if response.status_code == 413:
-        response_413 = ErrorBody.from_dict(response.json())
-
-
-
-        return response_413
-
-    if response.status_code == 415:
-        response_415 = ErrorBody.from_dict(response.json())
-
-
-
-        return response_415
 
     if response.status_code == 422:
         response_422 = HTTPValidationError.from_dict(response.json())
@@ -115,13 +87,6 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 
         return response_503
-
-    if response.status_code == 504:
-        response_504 = ErrorBody.from_dict(response.json())
-
-
-
-        return response_504
 
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)

@@ -42,7 +42,7 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | HTTPValidationError | ScanDocument | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | ErrorBody | HTTPValidationError | ScanDocument | None:
     if response.status_code == 200:
         response_200 = ScanDocument.from_dict(response.json())
 
@@ -107,9 +107,26 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return response_415
 
     if response.status_code == 422:
-        response_422 = HTTPValidationError.from_dict(response.json())
+        def _parse_response_422(data: object) -> ErrorBody | HTTPValidationError:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_422_type_0 = HTTPValidationError.from_dict(data)
 
 
+
+                return response_422_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_422_type_1 = ErrorBody.from_dict(data)
+
+
+
+            return response_422_type_1
+
+        response_422 = _parse_response_422(response.json())
 
         return response_422
 
@@ -140,7 +157,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ErrorBody | HTTPValidationError | ScanDocument]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ErrorBody | ErrorBody | HTTPValidationError | ScanDocument]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -154,7 +171,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: ScanRequest,
 
-) -> Response[ErrorBody | HTTPValidationError | ScanDocument]:
+) -> Response[ErrorBody | ErrorBody | HTTPValidationError | ScanDocument]:
     """ Scan the pages of a process (ioctl PAGEMAP_SCAN)
 
     Args:
@@ -166,7 +183,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | HTTPValidationError | ScanDocument]
+        Response[ErrorBody | ErrorBody | HTTPValidationError | ScanDocument]
      """
 
 
@@ -186,7 +203,7 @@ def sync(
     client: AuthenticatedClient,
     body: ScanRequest,
 
-) -> ErrorBody | HTTPValidationError | ScanDocument | None:
+) -> ErrorBody | ErrorBody | HTTPValidationError | ScanDocument | None:
     """ Scan the pages of a process (ioctl PAGEMAP_SCAN)
 
     Args:
@@ -198,7 +215,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | HTTPValidationError | ScanDocument
+        ErrorBody | ErrorBody | HTTPValidationError | ScanDocument
      """
 
 
@@ -213,7 +230,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: ScanRequest,
 
-) -> Response[ErrorBody | HTTPValidationError | ScanDocument]:
+) -> Response[ErrorBody | ErrorBody | HTTPValidationError | ScanDocument]:
     """ Scan the pages of a process (ioctl PAGEMAP_SCAN)
 
     Args:
@@ -225,7 +242,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | HTTPValidationError | ScanDocument]
+        Response[ErrorBody | ErrorBody | HTTPValidationError | ScanDocument]
      """
 
 
@@ -245,7 +262,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: ScanRequest,
 
-) -> ErrorBody | HTTPValidationError | ScanDocument | None:
+) -> ErrorBody | ErrorBody | HTTPValidationError | ScanDocument | None:
     """ Scan the pages of a process (ioctl PAGEMAP_SCAN)
 
     Args:
@@ -257,7 +274,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | HTTPValidationError | ScanDocument
+        ErrorBody | ErrorBody | HTTPValidationError | ScanDocument
      """
 
 

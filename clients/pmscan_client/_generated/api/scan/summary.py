@@ -43,7 +43,7 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError | None:
     if response.status_code == 200:
         def _parse_response_200(data: object) -> CgroupSummaryResponse | SummaryResponse:
             try:
@@ -89,13 +89,6 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_404
 
-    if response.status_code == 406:
-        response_406 = ErrorBody.from_dict(response.json())
-
-
-
-        return response_406
-
     if response.status_code == 409:
         response_409 = ErrorBody.from_dict(response.json())
 
@@ -125,9 +118,26 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return response_415
 
     if response.status_code == 422:
-        response_422 = HTTPValidationError.from_dict(response.json())
+        def _parse_response_422(data: object) -> ErrorBody | HTTPValidationError:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_422_type_0 = HTTPValidationError.from_dict(data)
 
 
+
+                return response_422_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_422_type_1 = ErrorBody.from_dict(data)
+
+
+
+            return response_422_type_1
+
+        response_422 = _parse_response_422(response.json())
 
         return response_422
 
@@ -158,7 +168,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -172,7 +182,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: SummaryRequest,
 
-) -> Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError]:
+) -> Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]:
     """ Count the pages of a process, or of each process of a cgroup, per category (and per mapping)
 
      With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
@@ -188,7 +198,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError]
+        Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]
      """
 
 
@@ -208,7 +218,7 @@ def sync(
     client: AuthenticatedClient,
     body: SummaryRequest,
 
-) -> CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError | None:
+) -> CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError | None:
     """ Count the pages of a process, or of each process of a cgroup, per category (and per mapping)
 
      With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
@@ -224,7 +234,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError
+        CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError
      """
 
 
@@ -239,7 +249,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: SummaryRequest,
 
-) -> Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError]:
+) -> Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]:
     """ Count the pages of a process, or of each process of a cgroup, per category (and per mapping)
 
      With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
@@ -255,7 +265,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError]
+        Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]
      """
 
 
@@ -275,7 +285,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: SummaryRequest,
 
-) -> CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError | None:
+) -> CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError | None:
     """ Count the pages of a process, or of each process of a cgroup, per category (and per mapping)
 
      With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
@@ -291,7 +301,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CgroupSummaryResponse | SummaryResponse | ErrorBody | HTTPValidationError
+        CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError
      """
 
 

@@ -43,7 +43,7 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
     if response.status_code == 200:
         def _parse_response_200(data: object) -> WatchTick | WatchTrailer:
             try:
@@ -110,6 +110,13 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_410
 
+    if response.status_code == 413:
+        response_413 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_413
+
     if response.status_code == 415:
         response_415 = ErrorBody.from_dict(response.json())
 
@@ -118,9 +125,26 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return response_415
 
     if response.status_code == 422:
-        response_422 = HTTPValidationError.from_dict(response.json())
+        def _parse_response_422(data: object) -> ErrorBody | HTTPValidationError:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_422_type_0 = HTTPValidationError.from_dict(data)
 
 
+
+                return response_422_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_422_type_1 = ErrorBody.from_dict(data)
+
+
+
+            return response_422_type_1
+
+        response_422 = _parse_response_422(response.json())
 
         return response_422
 
@@ -151,7 +175,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -165,7 +189,7 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: WatchRequest,
 
-) -> Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
+) -> Response[ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
     """ Count the pages of a process per category, again and again on a schedule
 
      Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
@@ -182,7 +206,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]
+        Response[ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]
      """
 
 
@@ -202,7 +226,7 @@ def sync(
     client: AuthenticatedClient,
     body: WatchRequest,
 
-) -> ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
+) -> ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
     """ Count the pages of a process per category, again and again on a schedule
 
      Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
@@ -219,7 +243,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | HTTPValidationError | WatchTick | WatchTrailer
+        ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer
      """
 
 
@@ -234,7 +258,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: WatchRequest,
 
-) -> Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
+) -> Response[ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
     """ Count the pages of a process per category, again and again on a schedule
 
      Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
@@ -251,7 +275,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]
+        Response[ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]
      """
 
 
@@ -271,7 +295,7 @@ async def asyncio(
     client: AuthenticatedClient,
     body: WatchRequest,
 
-) -> ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
+) -> ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
     """ Count the pages of a process per category, again and again on a schedule
 
      Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
@@ -288,7 +312,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | HTTPValidationError | WatchTick | WatchTrailer
+        ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer
      """
 
 

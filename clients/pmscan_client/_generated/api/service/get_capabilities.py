@@ -9,6 +9,7 @@ from ...types import Response, UNSET
 from ... import errors
 
 from ...models.capabilities import Capabilities
+from ...models.error_body import ErrorBody
 from typing import cast
 
 
@@ -32,7 +33,7 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Capabilities | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Capabilities | ErrorBody | None:
     if response.status_code == 200:
         response_200 = Capabilities.from_dict(response.json())
 
@@ -40,13 +41,20 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_200
 
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+
+
+        return response_401
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Capabilities]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Capabilities | ErrorBody]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -59,7 +67,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
 
-) -> Response[Capabilities]:
+) -> Response[Capabilities | ErrorBody]:
     """ Capabilities
 
     Raises:
@@ -67,7 +75,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Capabilities]
+        Response[Capabilities | ErrorBody]
      """
 
 
@@ -85,7 +93,7 @@ def sync(
     *,
     client: AuthenticatedClient,
 
-) -> Capabilities | None:
+) -> Capabilities | ErrorBody | None:
     """ Capabilities
 
     Raises:
@@ -93,7 +101,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Capabilities
+        Capabilities | ErrorBody
      """
 
 
@@ -106,7 +114,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
 
-) -> Response[Capabilities]:
+) -> Response[Capabilities | ErrorBody]:
     """ Capabilities
 
     Raises:
@@ -114,7 +122,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Capabilities]
+        Response[Capabilities | ErrorBody]
      """
 
 
@@ -132,7 +140,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
 
-) -> Capabilities | None:
+) -> Capabilities | ErrorBody | None:
     """ Capabilities
 
     Raises:
@@ -140,7 +148,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Capabilities
+        Capabilities | ErrorBody
      """
 
 

@@ -8,6 +8,7 @@ from ...client import AuthenticatedClient, Client
 from ...types import Response, UNSET
 from ... import errors
 
+from ...models.healthz_response_4xx import HealthzResponse4XX
 from ...models.healthz_response_healthz import HealthzResponseHealthz
 from typing import cast
 
@@ -32,7 +33,7 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> HealthzResponseHealthz | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> HealthzResponse4XX | HealthzResponseHealthz | None:
     if response.status_code == 200:
         response_200 = HealthzResponseHealthz.from_dict(response.json())
 
@@ -40,13 +41,20 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_200
 
+    if 400 <= response.status_code <= 499:
+        response_4xx = HealthzResponse4XX.from_dict(response.json())
+
+
+
+        return response_4xx
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[HealthzResponseHealthz]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[HealthzResponse4XX | HealthzResponseHealthz]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -59,7 +67,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
 
-) -> Response[HealthzResponseHealthz]:
+) -> Response[HealthzResponse4XX | HealthzResponseHealthz]:
     """ Healthz
 
      Liveness: the event loop answers. No authentication.
@@ -69,7 +77,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HealthzResponseHealthz]
+        Response[HealthzResponse4XX | HealthzResponseHealthz]
      """
 
 
@@ -87,7 +95,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
 
-) -> HealthzResponseHealthz | None:
+) -> HealthzResponse4XX | HealthzResponseHealthz | None:
     """ Healthz
 
      Liveness: the event loop answers. No authentication.
@@ -97,7 +105,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HealthzResponseHealthz
+        HealthzResponse4XX | HealthzResponseHealthz
      """
 
 
@@ -110,7 +118,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
 
-) -> Response[HealthzResponseHealthz]:
+) -> Response[HealthzResponse4XX | HealthzResponseHealthz]:
     """ Healthz
 
      Liveness: the event loop answers. No authentication.
@@ -120,7 +128,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[HealthzResponseHealthz]
+        Response[HealthzResponse4XX | HealthzResponseHealthz]
      """
 
 
@@ -138,7 +146,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
 
-) -> HealthzResponseHealthz | None:
+) -> HealthzResponse4XX | HealthzResponseHealthz | None:
     """ Healthz
 
      Liveness: the event loop answers. No authentication.
@@ -148,7 +156,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        HealthzResponseHealthz
+        HealthzResponse4XX | HealthzResponseHealthz
      """
 
 
