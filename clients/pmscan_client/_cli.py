@@ -33,7 +33,7 @@ from rich.text import Text
 from ._categories import Category, ScanFlag, mask_value
 from ._client import Client
 from ._connection import Connection
-from ._console import NodeProgress, console_for
+from ._console import NodeProgress, ScanProgress, console_for
 from ._errors import (
     AccessDenied,
     Busy,
@@ -52,7 +52,6 @@ from ._errors import (
 from ._fleet import FleetClient, FleetResult, FleetSummary, discover_nodes
 from ._map import POPULATED, REPORTED, document, layout, paint, picture, rows_of
 from ._models import PageRegion
-from ._progress import Progress
 from ._render import (
     binary_trailer,
     capabilities_text,
@@ -322,7 +321,7 @@ def _scan(client: Client, args: argparse.Namespace, out: TextIO) -> int:
         args.pid, **_filters(args), flags=flags, vec_len=args.vec_len, regions_per_request=args.per_request
     )
     form = args.format or ("json" if getattr(args, "json", False) else "ndjson")
-    with stream, Progress(f"pmscan: scanning {args.pid}") as progress:
+    with stream, ScanProgress(f"pmscan: scanning {args.pid}") as progress:
         if form == "binary":
             _scan_binary(stream, progress, out)
         elif form == "json":
@@ -338,7 +337,7 @@ def _scan(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _scan_binary(stream: ScanStream, progress: Progress, out: TextIO) -> None:
+def _scan_binary(stream: ScanStream, progress: ScanProgress, out: TextIO) -> None:
     out.flush()
     binary = out.buffer
     for records in stream.iter_raw():
@@ -349,7 +348,7 @@ def _scan_binary(stream: ScanStream, progress: Progress, out: TextIO) -> None:
     binary.flush()
 
 
-def _scan_json(stream: ScanStream, progress: Progress, out: TextIO, pid: int) -> None:
+def _scan_json(stream: ScanStream, progress: ScanProgress, out: TextIO, pid: int) -> None:
     """The server's ScanDocument without start and end (the binary stream does not carry them)."""
     out.write(f'{{"pid": {pid}, "regions": [')
     for count, region in enumerate(stream):
@@ -420,7 +419,7 @@ def _map(client: Client, args: argparse.Namespace, out: TextIO) -> int:
             category_anyof_mask=POPULATED & known,
             return_mask=REPORTED & known,
         )
-        with regions, Progress(f"pmscan: mapping {args.pid}") as progress:
+        with regions, ScanProgress(f"pmscan: mapping {args.pid}") as progress:
             paint(rows, _progressing(regions, progress), cells=cells, page_size=page_size)
     if getattr(args, "json", False):
         _dump(document(rows, pid=args.pid, page_size=page_size), out)
@@ -436,7 +435,7 @@ def _map(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _progressing(stream: ScanStream, progress: Progress) -> Iterator[PageRegion]:
+def _progressing(stream: ScanStream, progress: ScanProgress) -> Iterator[PageRegion]:
     for count, region in enumerate(stream, 1):
         yield region
         if not count % 8192:

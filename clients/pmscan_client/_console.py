@@ -7,12 +7,14 @@ text separated by spaces, never wrapped or cut — what scripts read with ``spli
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Self, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-__all__ = ["PLAIN_WIDTH", "NodeProgress", "console_for", "human_bytes"]
+__all__ = ["PLAIN_WIDTH", "NodeProgress", "ScanProgress", "console_for", "human_bytes"]
 
 #: Plain output is never wrapped: wide enough for any row.
 PLAIN_WIDTH = 10_000
@@ -79,4 +81,42 @@ class NodeProgress:
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
+            self._bar.stop()
+
+
+class ScanProgress:
+    """How far a long scan has come: its regions, pages and address so far, on ``err`` (stderr
+    by default) when it is a terminal and once the scan has run ``delay`` seconds; it disappears
+    when done. Quick scans and scripts never see it."""
+
+    def __init__(self, label: str, *, err: TextIO | None = None, delay: float = 0.5) -> None:
+        stream = err or sys.stderr
+        self._deadline = time.monotonic() + delay
+        self._bar: Progress | None = None
+        if stream.isatty():
+            self._bar = Progress(
+                TextColumn("[progress.description]{task.description}"),
+                TextColumn("{task.fields[regions]} regions, {task.fields[pages]} pages{task.fields[at]}"),
+                TimeElapsedColumn(),
+                console=Console(file=stream, highlight=False, force_terminal=True),
+                transient=True,
+            )
+            self._task = self._bar.add_task(label, total=None, regions=0, pages=0, at="")
+        self._started = False
+
+    def update(self, regions: int, pages: int, position: int | None) -> None:
+        """The counts so far (``position``: the address the scan has reached)."""
+        if self._bar is None or time.monotonic() < self._deadline:
+            return
+        if not self._started:
+            self._bar.start()
+            self._started = True
+        at = f" at {position:#x}" if position is not None else ""
+        self._bar.update(self._task, regions=regions, pages=pages, at=at)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None and self._started:
             self._bar.stop()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pmscan_client import Category, Client, _cli
 from pmscan_client._cli import EXIT_CODES, main
-from pmscan_client._progress import Progress
+from pmscan_client._console import ScanProgress
 
 from tests.support.server import ServerProcess, free_port
 from tests.support.target import Area, Target
@@ -196,12 +196,12 @@ def test_progress_only_on_a_terminal_and_after_a_delay() -> None:
         def isatty(self) -> bool:
             return True
 
-    terminal, pipe = Terminal(), io.StringIO()
-    with Progress("scanning", stream=terminal, delay=0, interval=0) as progress:
+    terminal, pipe, early = Terminal(), io.StringIO(), Terminal()
+    with ScanProgress("scanning", err=terminal, delay=0) as progress:
         progress.update(10, 20, 0x1000)
-    with Progress("scanning", stream=pipe, delay=0, interval=0) as quiet:
+    with ScanProgress("scanning", err=pipe, delay=0) as quiet:
         quiet.update(10, 20, 0x1000)
-    assert "scanning: 10 regions, 20 pages at 0x1000" in terminal.getvalue() and terminal.getvalue().endswith(
-        "\r"
-    )
-    assert pipe.getvalue() == ""
+    with ScanProgress("scanning", err=early, delay=60) as waiting:
+        waiting.update(10, 20, 0x1000)
+    assert "scanning 10 regions, 20 pages at 0x1000" in terminal.getvalue()
+    assert pipe.getvalue() == "" and early.getvalue() == ""
