@@ -21,7 +21,7 @@ from . import _pagemap
 from .categories import Category
 from .containers import Container, container_of
 from .credentials import Authorize, ProcessCredentials
-from .exceptions import ProcessGone, ProcessNotFound, ScanTimeout, translate_errors
+from .exceptions import Operation, ProcessGone, ProcessNotFound, ScanTimeout, error_for, translate_errors
 from .groups import ProcessFacts, ProcessGroup, first_group
 from .probe import probe
 from .process import _pidfd_open, read_stat
@@ -114,37 +114,57 @@ def count_process(
             deadline=deadline,
             authorize=authorize,
         )
-    limit = kernel.user_address_limit
-    mask = int(categories)
-    subject = f"process {pid}"
-    # Safe against pid reuse as TargetProcess is (kernel-notes 14), with fewer system calls:
-    # a pidfd first, then files by path, then the pidfd says the process has not exited, so
-    # every file opened before belongs to it. TargetProcess also holds /proc/PID open and
-    # reads its stat; that costs as much again as counting a small process, for each of the
-    # hundreds of processes a collection counts.
-    with translate_errors("open", subject):
-        pidfd = _pidfd_open(pid)
+    return _count(pid, int(categories), kernel.user_address_limit, span_pages, deadline, authorize)
+
+
+_READ = os.O_RDONLY | os.O_CLOEXEC
+
+
+def _count(  # noqa: PLR0917 (private; the public arguments are checked by count_process)
+    pid: int, mask: int, limit: int, span_pages: int, deadline: float | None, authorize: Authorize | None
+) -> Counts:
+    """Safe against pid reuse as TargetProcess is (kernel-notes 14), with fewer system calls and
+    less Python: a pidfd first, then files by path, then the pidfd says the process has not
+    exited, so every file opened before is its own. (TargetProcess also holds /proc/PID open and
+    reads its stat: that costs as much again as counting a small process, and a collection
+    counts hundreds of processes each time.)"""
+    operation: Operation = "open"
     try:
-        with translate_errors("read", subject):
-            owner = os.stat(f"/proc/{pid}").st_uid
-            mapped = _read_statm(pid)
-        _ensure_alive(pidfd, pid)
-        if mapped == 0:
-            # A kernel thread (kernel-notes 12), or a process whose memory is being torn down.
-            raise ProcessNotFound(f"process {pid} has no user memory")
-        if authorize is not None:
-            credentials = ProcessCredentials(pid, pid, owner, functools.partial(_read_status, pid, pidfd))
-            try:
-                authorize(credentials)
-            finally:
-                credentials.seal()
-        with translate_errors("read", f"/proc/{pid}/pagemap"):
-            pagemap = os.open(f"/proc/{pid}/pagemap", _READ)
+        pidfd = _pidfd_open(pid)
         try:
-            _ensure_alive(pidfd, pid)
-            with translate_errors("scan", subject):
+            operation = "read"
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            fd = os.open(f"/proc/{pid}/statm", _READ)
+            try:
+                statm = os.read(fd, 256)
+                owner = os.fstat(fd).st_uid  # /proc/PID's owner, as every file in it
+            finally:
+                os.close(fd)
+            if poller.poll(0):
+                raise ProcessGone(f"process {pid} has exited")
+            try:
+                mapped = int(statm.split(maxsplit=1)[0])
+            except (ValueError, IndexError):
+                raise ProcessGone(f"process {pid} exited while its statm was read") from None
+            if mapped == 0:
+                # A kernel thread (kernel-notes 12), or a process whose memory is torn down.
+                raise ProcessNotFound(f"process {pid} has no user memory")
+            if authorize is not None:
+                credentials = ProcessCredentials(
+                    pid, pid, owner, functools.partial(_read_status, pid, poller)
+                )
+                try:
+                    authorize(credentials)
+                finally:
+                    credentials.seal()
+            fd = os.open(f"/proc/{pid}/pagemap", _READ)
+            try:
+                if poller.poll(0):
+                    raise ProcessGone(f"process {pid} has exited")
+                operation = "scan"
                 walk_end, row = _pagemap.count_scan(
-                    pagemap,
+                    fd,
                     0,
                     limit,
                     return_mask=mask,
@@ -152,42 +172,24 @@ def count_process(
                     max_pages=span_pages,
                     deadline=deadline or 0.0,
                 )
+            finally:
+                os.close(fd)
+            if walk_end < limit and deadline is not None and time.monotonic() > deadline:
+                raise ScanTimeout(f"the scan of process {pid} exceeded its time limit")
+            # A process that exits meanwhile scans as empty, successfully (kernel-notes 13).
+            if poller.poll(0):
+                raise ProcessGone(f"process {pid} exited during the scan")
         finally:
-            os.close(pagemap)
-        if walk_end < limit and deadline is not None and time.monotonic() > deadline:
-            raise ScanTimeout(f"the scan of process {pid} exceeded its time limit")
-        # A process that exits meanwhile scans as empty, successfully (kernel-notes 13).
-        _ensure_alive(pidfd, pid, "during the scan")
-    finally:
-        os.close(pidfd)
+            os.close(pidfd)
+    except OSError as err:
+        translated = error_for(operation, err, f"process {pid}")
+        if translated is err:
+            raise
+        raise translated from err
     return _counts(mapped, row)
 
 
-_READ = os.O_RDONLY | os.O_CLOEXEC
-
-
-def _ensure_alive(pidfd: int, pid: int, when: str = "") -> None:
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    if poller.poll(0):
-        raise ProcessGone(f"process {pid} exited {when}".rstrip())
-
-
-def _read_statm(pid: int) -> int:
-    """``VmSize`` in pages: the first field of ``/proc/PID/statm``, the sum of the sizes of the
-    process's mappings (``[vsyscall]``, above the user address limit, is none of them)."""
-    fd = os.open(f"/proc/{pid}/statm", _READ)
-    try:
-        text = os.read(fd, 256)
-    finally:
-        os.close(fd)
-    try:
-        return int(text.split(maxsplit=1)[0])
-    except (ValueError, IndexError):
-        raise ProcessGone(f"process {pid} exited while its statm was read") from None
-
-
-def _read_status(pid: int, pidfd: int) -> str:
+def _read_status(pid: int, poller: select.poll) -> str:
     """``/proc/PID/status``, read by path: it is the process's if it is still alive after."""
     with translate_errors("read", f"/proc/{pid}/status"):
         fd = os.open(f"/proc/{pid}/status", _READ)
@@ -195,16 +197,17 @@ def _read_status(pid: int, pidfd: int) -> str:
             text = os.read(fd, 1 << 16).decode(errors="replace")
         finally:
             os.close(fd)
-    _ensure_alive(pidfd, pid)
+    if poller.poll(0):
+        raise ProcessGone(f"process {pid} exited while its status was read")
     return text
 
 
 def _counts(mapped: int, row: tuple[int, ...]) -> Counts:
-    counts = Counts(pages=mapped)
-    for bit, pages in enumerate(row[1:]):
-        if pages:
-            counts.by_category[Category(1 << bit)] = pages
-    return counts
+    return Counts(pages=mapped, by_category={c: n for c, n in zip(_BITS, row[1:], strict=False) if n})
+
+
+#: The categories in bit order, as ``count_scan``'s row counts them after the total.
+_BITS = tuple(Category(1 << bit) for bit in range(len(Category)))
 
 
 def _count_by_scan(
