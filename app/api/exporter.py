@@ -49,7 +49,7 @@ log = logging.getLogger("pmscan")
 REASONS = ("timeout", "busy", "denied", "error")
 #: Processes counted in one pool job: a job's hand-off costs about as much as counting a small
 #: process, and a batch of small ones holds a worker for a millisecond or two.
-BATCH = 8
+BATCH = 16
 _CONTAINER_LABELS = ["container_id", "runtime", "pod_uid", "qos"]
 
 

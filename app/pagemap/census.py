@@ -47,11 +47,17 @@ class Member:
 def find_members(
     groups: tuple[ProcessGroup, ...], *, containers: bool, exclude: Collection[int] = ()
 ) -> list[Member]:
-    """The user processes (no kernel threads) that belong to one of ``groups`` or, with
-    ``containers``, to a container; by pid. ``exclude`` lists pids left out (pmscan itself,
+    """The processes that belong to one of ``groups`` or, with ``containers``, to a container;
+    by pid. Kernel threads are left out when a group matches on comm (their stat is read then);
+    otherwise one may be listed (a cmdline or cgroup pattern that matches it) and
+    :func:`count_process` refuses it. ``exclude`` lists pids left out (pmscan itself,
     the deny list). A process that exits while it is looked at is left out."""
     members = []
-    for pid, comm in _user_processes():
+    # /proc/PID/stat (comm, and whether it is a kernel thread) costs a read per process of the
+    # node on every collection: only a comm matcher needs it. Without, a kernel thread matches
+    # no exe (it has none) and is refused by count_process (it has no user memory) otherwise.
+    listed = _user_processes() if any(g.key == "comm" for g in groups) else _every_process()
+    for pid, comm in listed:
         if pid in exclude:
             continue
         facts = ProcessFacts(pid, comm)
@@ -63,6 +69,12 @@ def find_members(
         if group is not None or container is not None:
             members.append(Member(pid, group.name if group else None, container))
     return members
+
+
+def _every_process() -> Iterator[tuple[int, str]]:
+    """``(pid, "")`` of each process, kernel threads included, by pid: no comm read."""
+    for pid in sorted(int(name) for name in os.listdir("/proc") if name.isdigit()):
+        yield pid, ""
 
 
 def _user_processes() -> Iterator[tuple[int, str]]:
