@@ -28,7 +28,7 @@ from .process import _pidfd_open, read_stat
 from .session import open_scan
 from .summary import Counts, summarize
 
-__all__ = ["DEFAULT_SPAN_BYTES", "Member", "count_process", "find_members"]
+__all__ = ["DEFAULT_SPAN_BYTES", "Member", "count_process", "find_members", "iter_members"]
 
 #: The address range one kernel call walks, at most, for the exporter: 64 MiB of dense anonymous
 #: memory holds the mmap lock for well under a millisecond here (kernel-notes 17).
@@ -47,12 +47,18 @@ class Member:
 def find_members(
     groups: tuple[ProcessGroup, ...], *, containers: bool, exclude: Collection[int] = ()
 ) -> list[Member]:
+    """All of :func:`iter_members` at once."""
+    return list(iter_members(groups, containers=containers, exclude=exclude))
+
+
+def iter_members(
+    groups: tuple[ProcessGroup, ...], *, containers: bool, exclude: Collection[int] = ()
+) -> Iterator[Member]:
     """The processes that belong to one of ``groups`` or, with ``containers``, to a container;
     by pid. Kernel threads are left out when a group matches on comm (their stat is read then);
     otherwise one may be listed (a cmdline or cgroup pattern that matches it) and
     :func:`count_process` refuses it. ``exclude`` lists pids left out (pmscan itself,
     the deny list). A process that exits while it is looked at is left out."""
-    members = []
     # /proc/PID/stat (comm, and whether it is a kernel thread) costs a read per process of the
     # node on every collection: only a comm matcher needs it. Without, a kernel thread matches
     # no exe (it has none) and is refused by count_process (it has no user memory) otherwise.
@@ -67,8 +73,7 @@ def find_members(
             memberships = facts.memberships
             container = container_of(memberships) if memberships is not None else None
         if group is not None or container is not None:
-            members.append(Member(pid, group.name if group else None, container))
-    return members
+            yield Member(pid, group.name if group else None, container)
 
 
 def _every_process() -> Iterator[tuple[int, str]]:
@@ -117,7 +122,7 @@ def count_process(
     (read through the held ``/proc/PID`` directory).
     """
     kernel = probe()
-    if not kernel.pagemap_scan or categories & ~kernel.categories:
+    if not kernel.pagemap_scan or int(categories) & ~int(kernel.categories):
         return _count_by_scan(
             pid,
             categories=categories,
