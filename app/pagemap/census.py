@@ -30,8 +30,9 @@ from .summary import Counts, summarize
 
 __all__ = ["DEFAULT_SPAN_BYTES", "Member", "count_process", "find_members", "iter_members"]
 
-#: The address range one kernel call walks, at most, for the exporter: 64 MiB of dense anonymous
-#: memory holds the mmap lock for well under a millisecond here (kernel-notes 17).
+#: The pages (in bytes) of the exported categories one kernel call reports, at most, for the
+#: exporter: 64 MiB of dense anonymous memory holds the mmap lock for well under a millisecond
+#: here (kernel-notes 17).
 DEFAULT_SPAN_BYTES = 64 << 20
 
 
