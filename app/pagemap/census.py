@@ -119,8 +119,9 @@ def count_process(
     whole count is one C loop over the ioctl (:func:`._pagemap.count_scan`): no record, no
     Python object per call. Each call reports at most ``span_pages`` pages (0: no bound), which
     bounds its hold of the target's mmap lock (kernel-notes 17). The pages having none of the
-    categories are not reported, so the mapped size comes from ``/proc/PID/statm`` instead
-    (read through the held ``/proc/PID`` directory).
+    categories are not reported, so the mapped size comes from ``/proc/PID/statm`` instead.
+    Without the ioctl (or for a category it cannot report) the same count goes through
+    :func:`.session.open_scan` and its backend.
     """
     kernel = probe()
     if not kernel.pagemap_scan or int(categories) & ~int(kernel.categories):
