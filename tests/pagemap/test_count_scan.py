@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app.pagemap import Category, ProcessGone, ProcessNotFound, _pagemap, probe
+from app.pagemap import Category, ProcessGone, ProcessNotFound, _pagemap, census, probe
 from app.pagemap.census import count_process
 from app.pagemap.credentials import ProcessCredentials
 from tests.support.children import zombie
@@ -280,3 +280,15 @@ def _is_kernel_thread(pid: int) -> bool:
     except OSError:
         return False
     return bool(int(fields[6]) & 0x00200000)
+
+
+class TestFallback:
+    def test_the_scan_path_counts_the_same(self, layout: Target) -> None:
+        """Without the ioctl, count_process counts through open_scan (its backend): the same
+        numbers (here through the ioctl backend, the one this kernel has)."""
+        page = layout.page_size
+        fast = count_process(layout.pid, categories=EXPORTED, page_size=page, span_pages=512)
+        slow = census._count_by_scan(
+            layout.pid, categories=EXPORTED, page_size=page, span_pages=512, deadline=None, authorize=None
+        )
+        assert slow == fast
