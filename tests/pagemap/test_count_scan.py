@@ -292,3 +292,25 @@ class TestFallback:
             layout.pid, categories=EXPORTED, page_size=page, span_pages=512, deadline=None, authorize=None
         )
         assert slow == fast
+
+
+class TestWhatMaxPagesBounds:
+    def test_reported_pages_not_the_walk_under_a_filter(self, target: Target) -> None:
+        """kernel-notes 20: under category_anyof_mask, one call with max_pages=1 walks a whole
+        written area that has no page of the category (written pages are never the zero page,
+        THP or not); without a filter it stops after a page."""
+        area = target.anon("dense", 2048)
+        target.write(area, 0, 2048)
+        fd = os.open(f"/proc/{target.pid}/pagemap", os.O_RDONLY)
+        try:
+            zero = int(Category.PFNZERO)
+            records, walk_end, _ = _pagemap.scan(
+                fd, area.start, area.end, return_mask=zero, category_anyof_mask=zero, max_pages=1, vec_len=1
+            )
+            assert (records, walk_end) == (b"", area.end)
+            records, walk_end, pages = _pagemap.scan(
+                fd, area.start, area.end, return_mask=zero, max_pages=1, vec_len=1
+            )
+            assert (pages, walk_end) == (1, area.start + target.page_size)
+        finally:
+            os.close(fd)
