@@ -131,7 +131,7 @@ class TestAgainstTheKernelsRegions:
 
 class TestAgainstSmapsRollup:
     def test_present_but_zero_pages_is_rss(self, layout: Target, pagemap: int) -> None:
-        """kernel-notes 7b; and THP pages are its AnonHugePages."""
+        """kernel-notes 7b; and HUGE pages cover its AnonHugePages (THP), if any."""
         mask = int(EXPORTED)
         limit = probe().user_address_limit
         _, row = _pagemap.count_scan(
@@ -143,7 +143,7 @@ class TestAgainstSmapsRollup:
         )
         fields = rollup(layout.pid)
         assert (present - zero) * page == fields["Rss"]
-        assert huge * page >= fields["AnonHugePages"] >= 8 << 20
+        assert huge * page >= fields["AnonHugePages"]
 
     def test_swapped_is_swap(self, target: Target, swap: Path) -> None:
         area = target.anon("swapped", 1024)
