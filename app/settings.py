@@ -84,7 +84,9 @@ class Settings(BaseSettings):
         default=2, ge=1, le=256, description="scan workers one collection may use at once"
     )
     export_span_bytes: int = Field(
-        default=DEFAULT_SPAN_BYTES, ge=4096, description="address range one kernel call walks, at most"
+        default=DEFAULT_SPAN_BYTES,
+        ge=4096,
+        description="bytes of pages of the exported categories one kernel call reports, at most",
     )
     export_containers: bool = Field(default=False, description="per-container series (from cgroup paths)")
     export_containers_max: int = Field(

@@ -53,8 +53,7 @@ sys.path.insert(0, str(REPO))
 from app.pagemap import _pagemap  # noqa: E402
 from app.pagemap.categories import Category  # noqa: E402
 from app.pagemap.census import count_process  # noqa: E402
-from app.pagemap.session import ScanOptions, open_scan, probe  # noqa: E402
-from app.pagemap.summary import summarize  # noqa: E402
+from app.pagemap.session import probe  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.swap import SwapUnavailableError, temporary_swap  # noqa: E402
 from tests.support.target import Target, build_target  # noqa: E402
@@ -260,32 +259,23 @@ def verdict(met: bool) -> str:
     return "goal met" if met else "GOAL MISSED"
 
 
-def kernel_alone(pids: list[int], categories: str, span: int, *, filtered: bool = False) -> float:
-    """Seconds for the ioctl calls alone that a collection makes (each process's whole user range
-    in ``span`` chunks, only ``categories`` asked for), without pmscan's Python around them.
-    ``filtered``: with ``category_anyof_mask`` set to the categories too, so that the kernel
-    skips the pages having none of them instead of reporting them (the exporter does not)."""
+def kernel_alone(pids: list[int], categories: str, span: int) -> float:
+    """Seconds for the kernel calls alone that a collection makes (each process's whole user
+    range, only the pages having one of ``categories`` reported, at most ``span`` bytes of them
+    a call: ``_pagemap.count_scan`` as the exporter calls it), on a pagemap opened by path,
+    without the rest of pmscan's per-process work (pidfd, statm, the checks, the pool)."""
     mask = 0
     for name in categories.split(","):
         mask |= int(Category[name.upper()])
-    anyof = mask if filtered else 0
     limit = probe().user_address_limit
     page = os.sysconf("SC_PAGE_SIZE")
     started = time.perf_counter()
     for pid in pids:
         fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
         try:
-            start = 0
-            while start < limit:
-                _, start, _ = _pagemap.scan(
-                    fd,
-                    start,
-                    limit,
-                    return_mask=mask,
-                    category_anyof_mask=anyof,
-                    max_pages=span // page,
-                    vec_len=4096,
-                )
+            _pagemap.count_scan(
+                fd, 0, limit, return_mask=mask, category_anyof_mask=mask, max_pages=span // page
+            )
         finally:
             os.close(fd)
     return time.perf_counter() - started
@@ -297,8 +287,8 @@ def collection_time(
     print(
         f"\n(a) collection time of {len(pids)} processes, median of {runs}, {concurrency} "
         f"thread(s) / scan worker(s) each. smaps_rollup answers Rss, Swap and AnonHugePages in one read;"
-        f" 'kernel' is the exporter's ioctl calls alone, without pmscan's Python around them (one thread);"
-        f" 'filtered' the same with category_anyof_mask, which the exporter does not set. Both the"
+        f" 'kernel' is the exporter's kernel calls alone (count_scan on each pagemap, one thread),"
+        f" without the rest of its per-process work. Both the"
         f" exporter and the smaps_rollup reader find the processes by their exe in /proc first."
         + (
             " Every reader runs SCHED_FIFO 1 here, so that other work on the machine weighs on none."
@@ -308,8 +298,8 @@ def collection_time(
     )
     exe = re.compile(re.escape(str(binary)))
     print(
-        f"  {'pmscan, categories':30s} {'exporter':>9s} {'(scrape)':>9s} {'kernel':>9s} {'filtered':>9s}"
-        f" {'smaps_r.':>9s}   smaps_rollup's time / exporter's, kernel's, filtered kernel's"
+        f"  {'pmscan, categories':30s} {'exporter':>9s} {'(scrape)':>9s} {'kernel':>9s}"
+        f" {'smaps_r.':>9s}   smaps_rollup's time / exporter's, kernel's"
     )
     for category in categories:
         own, walls, rollup_times, values = [], [], [], {}
@@ -327,9 +317,6 @@ def collection_time(
                     seconds, rollup = smaps_rollup_collection(exe, concurrency)
                     rollup_times.append(seconds)
                 kernel = median([kernel_alone(pids, category, DEFAULT_SPAN) for _ in range(runs)])
-                filtered = median(
-                    [kernel_alone(pids, category, DEFAULT_SPAN, filtered=True) for _ in range(runs)]
-                )
         rollup_time = median(rollup_times)
         speedup = rollup_time / median(own)
         goal = (
@@ -337,10 +324,8 @@ def collection_time(
             if "," not in category
             else ""
         )
-        times = "".join(
-            f" {t * 1e3:6.1f} ms" for t in (median(own), median(walls), kernel, filtered, rollup_time)
-        )
-        ratios = "  ".join(f"{rollup_time / t:5.2f}x" for t in (median(own), kernel, filtered))
+        times = "".join(f" {t * 1e3:6.1f} ms" for t in (median(own), median(walls), kernel, rollup_time))
+        ratios = "  ".join(f"{rollup_time / t:5.2f}x" for t in (median(own), kernel))
         print(f"  {category:30s}{times}   {ratios}{goal}")
         if category == DEFAULT_CATEGORIES:
             ours = pmscan_sizes(values)
@@ -351,33 +336,18 @@ def collection_time(
             )
 
 
-def count_filtered(pid: int, categories: Category, page: int, span_pages: int) -> None:
-    """What the exporter's per-process count would cost with ``category_anyof_mask`` (its mapped
-    bytes would then come from elsewhere, e.g. /proc/PID/statm): a measurement, not pmscan's code."""
-    options = ScanOptions(return_mask=int(categories), category_anyof_mask=int(categories))
-    scan = open_scan(pid, options, span_pages=span_pages)
-    try:
-        summarize(scan, page)
-    finally:
-        scan.close()
-
-
 def per_layout(targets: list[Target], layouts: list[str], runs: int) -> None:
     """Median time per process of each layout: smaps_rollup, the ioctl calls alone, and the
-    domain's count (what the exporter runs per process in a worker), default categories; that
-    count again with category_anyof_mask."""
+    domain's count (what the exporter runs per process in a worker), default categories."""
     categories = Category(0)
     for name in DEFAULT_CATEGORIES.split(","):
         categories |= Category[name.upper()]
     page = os.sysconf("SC_PAGE_SIZE")
     span_pages = DEFAULT_SPAN // page
-    print(
-        f"\n    per process, by layout (median of {runs}):"
-        "  smaps_rollup  kernel alone  pmscan count  count, filtered"
-    )
+    print(f"\n    per process, by layout (median of {runs}):  smaps_rollup  kernel alone  pmscan count")
     for layout in dict.fromkeys(layouts):
         chosen = [t.pid for t, name in zip(targets, layouts, strict=True) if name == layout]
-        rollup, kernel, count, filtered = [], [], [], []
+        rollup, kernel, count = [], [], []
         for _ in range(runs):
             rollup.append(smaps_rollup_collection(chosen, 1)[0] / len(chosen))
             kernel.append(kernel_alone(chosen, DEFAULT_CATEGORIES, DEFAULT_SPAN) / len(chosen))
@@ -385,13 +355,9 @@ def per_layout(targets: list[Target], layouts: list[str], runs: int) -> None:
             for pid in chosen:
                 count_process(pid, categories=categories, page_size=page, span_pages=span_pages)
             count.append((time.perf_counter() - started) / len(chosen))
-            started = time.perf_counter()
-            for pid in chosen:
-                count_filtered(pid, categories, page, span_pages)
-            filtered.append((time.perf_counter() - started) / len(chosen))
         print(
             f"    {layout:10s} ({len(chosen):3d} processes)"
-            + "".join(f" {median(t) * 1e3:10.3f} ms" for t in (rollup, kernel, count, filtered))
+            + "".join(f" {median(t) * 1e3:10.3f} ms" for t in (rollup, kernel, count))
         )
 
 

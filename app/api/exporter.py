@@ -22,6 +22,7 @@ import asyncio
 import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from ..pagemap.categories import Category
-from ..pagemap.census import Member, count_process, find_members
+from ..pagemap.census import Member, count_process, iter_members
 from ..pagemap.containers import Container
 from ..pagemap.credentials import Authorize
 from ..pagemap.exceptions import AccessDenied, PagemapError, ProcessGone, ProcessNotFound, ScanTimeout
@@ -49,7 +50,7 @@ log = logging.getLogger("pmscan")
 REASONS = ("timeout", "busy", "denied", "error")
 #: Processes counted in one pool job: a job's hand-off costs about as much as counting a small
 #: process, and a batch of small ones holds a worker for a millisecond or two.
-BATCH = 8
+BATCH = 16
 _CONTAINER_LABELS = ["container_id", "runtime", "pod_uid", "qos"]
 
 
@@ -128,26 +129,34 @@ class PageStateExporter(Collector):
         deadline = started + self.budget
         groups = {group.name: Tally() for group in self.groups}
         containers: dict[Container, Tally] = {}
-        pending: list[Member] = []
+        # Members are counted as they are found: listing /proc (a plain thread: it touches no
+        # process's memory) runs while the scan workers count the batches found so far.
+        batches: asyncio.Queue[list[Member] | None] = asyncio.Queue()
+        stop = threading.Event()
         incomplete = False
         try:
             async with asyncio.timeout(self.budget):
-                # Listing /proc touches no process's memory: a plain thread, not a scan worker.
-                pending = await asyncio.to_thread(self._find_members)
-                pending.reverse()  # popped from the end: by pid
+                finder = asyncio.ensure_future(
+                    asyncio.to_thread(self._find_members, asyncio.get_running_loop(), batches, stop)
+                )
                 workers = [
-                    self._count_members(pending, deadline, groups, containers)
+                    self._count_members(batches, deadline, groups, containers)
                     for _ in range(self.concurrency)
                 ]
                 missed = await asyncio.gather(*workers)
+                await finder
                 incomplete = any(missed)
         except TimeoutError:
             incomplete = True
-            self.errors["timeout"] += len(pending)  # those in flight counted themselves
+            stop.set()
+            while not batches.empty():  # those in flight counted themselves
+                self.errors["timeout"] += len(batches.get_nowait() or ())
         except Exception:  # a collection must not take /metrics down with it
             log.exception("a page-state collection failed")
             incomplete = True
             self.errors["error"] += 1
+        finally:
+            stop.set()
         kept, dropped = self._cap(containers)
         finished = time.monotonic()
         self.collections += 1
@@ -161,21 +170,40 @@ class PageStateExporter(Collector):
             containers_dropped=dropped,
         )
 
-    def _find_members(self) -> list[Member]:
-        return find_members(self.groups, containers=self.containers, exclude=self.exclude)
+    def _find_members(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batches: asyncio.Queue[list[Member] | None],
+        stop: threading.Event,
+    ) -> None:
+        """Put the members into ``batches``, :data:`BATCH` at a time, then one None per counting
+        worker (in a thread; stops early when ``stop`` is set)."""
+        try:
+            batch: list[Member] = []
+            for member in iter_members(self.groups, containers=self.containers, exclude=self.exclude):
+                if stop.is_set():
+                    return
+                batch.append(member)
+                if len(batch) == BATCH:
+                    loop.call_soon_threadsafe(batches.put_nowait, batch)
+                    batch = []
+            if batch:
+                loop.call_soon_threadsafe(batches.put_nowait, batch)
+        finally:
+            for _ in range(self.concurrency):
+                loop.call_soon_threadsafe(batches.put_nowait, None)
 
     async def _count_members(
         self,
-        pending: list[Member],
+        batches: asyncio.Queue[list[Member] | None],
         deadline: float,
         groups: dict[str, Tally],
         containers: dict[Container, Tally],
     ) -> bool:
-        """Count members taken from ``pending``, a batch per pool job, until none is left;
-        whether any was missed for lack of time or workers."""
+        """Count the batches taken from ``batches``, one per pool job, until a None; whether any
+        member was missed for lack of time or workers."""
         missed = False
-        while pending:
-            batch = [pending.pop() for _ in range(min(BATCH, len(pending)))]
+        while (batch := await batches.get()) is not None:
             try:
                 outcomes = await self._pool.run_leased(functools.partial(self._count_batch, batch, deadline))
             except asyncio.CancelledError:

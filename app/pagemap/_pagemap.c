@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pagemap_abi.h"
@@ -462,6 +463,8 @@ static const struct {
     {"CATEGORY_BITS", CATEGORY_BITS},
 };
 
+static int pagemap_add_count_scan(PyObject *module); /* at the end of the file */
+
 static int
 pagemap_exec(PyObject *module)
 {
@@ -470,7 +473,7 @@ pagemap_exec(PyObject *module)
             return -1;
         }
     }
-    return 0;
+    return pagemap_add_count_scan(module);
 }
 
 static PyModuleDef_Slot pagemap_slots[] = {
@@ -496,4 +499,159 @@ PyMODINIT_FUNC
 PyInit__pagemap(void)
 {
     return PyModuleDef_Init(&pagemap_module);
+}
+
+/* ---------------------------------------------------------------- count_scan
+ *
+ * The page counts of a whole range, looping the ioctl in C: for the exporter, which counts
+ * every process of a node on every collection and needs neither the records nor a Python
+ * object per kernel call. Kept at the end of the file, with its own registration table
+ * below, so that it stays one self-contained block.
+ */
+
+PyDoc_STRVAR(count_scan_doc,
+"count_scan(fd, start, end, *, return_mask, category_anyof_mask=0, max_pages=0,\n"
+"           vec_len=512, deadline=0.0)\n"
+"--\n\n"
+"Page counts of [start, end) of the open /proc/PID/pagemap fd: ioctl(PAGEMAP_SCAN)\n"
+"again and again with one fixed buffer of vec_len records, each call resuming at the\n"
+"corrected walk_end of the last (kernel-notes 1-2), the GIL released throughout.\n\n"
+"max_pages (0: no bound) bounds the pages each call reports: without a category\n"
+"filter, the address range (within mappings) each call walks under the target's mmap\n"
+"lock. deadline (time.monotonic(); 0: none): no call starts after it.\n\n"
+"Returns (walk_end, row): row is (pages, pages_with_bit_0, ..., pages_with_bit_15),\n"
+"as count_pages gives for the records of the same range; walk_end == end when the\n"
+"range was walked to its end, less when the deadline stopped it (or a walk that made\n"
+"no progress). Raises OSError on failure.");
+
+/* Where to resume after one call that returned n records of [start, end) and counted
+ * pages, given the kernel's walk_end: the same correction as scan() (kernel-notes 2). */
+static unsigned long long
+count_scan_resume(const struct page_region *vec, long n, unsigned long long start,
+                  unsigned long long end, unsigned long long kernel_end, long vec_len,
+                  unsigned long long pages, unsigned long long max_pages)
+{
+    unsigned long long last_end = n > 0 ? vec[n - 1].end : start;
+    if (n < vec_len && (max_pages == 0 || pages < max_pages)) {
+        if (kernel_end == 0 || kernel_end >= end || kernel_end < last_end) {
+            return end;
+        }
+        return kernel_end;
+    }
+    unsigned long long resume = kernel_end > last_end ? kernel_end : last_end;
+    return resume > end ? end : resume;
+}
+
+/* No category bit is this high: return_mask was not given. */
+#define NO_RETURN_MASK (~0ULL)
+
+static PyObject *
+pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {
+        "fd", "start", "end", "return_mask", "category_anyof_mask", "max_pages", "vec_len",
+        "deadline", NULL,
+    };
+    int fd;
+    unsigned long long start, end, return_mask = NO_RETURN_MASK, anyof = 0, max_pages = 0;
+    Py_ssize_t vec_len = 512;
+    double deadline = 0.0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iKK|$KKKnd:count_scan", keywords, &fd, &start,
+                                     &end, &return_mask, &anyof, &max_pages, &vec_len, &deadline)) {
+        return NULL;
+    }
+    if (return_mask == NO_RETURN_MASK) {
+        PyErr_SetString(PyExc_TypeError, "count_scan() needs the keyword argument return_mask");
+        return NULL;
+    }
+    if (vec_len <= 0 || vec_len > (1 << 20)) {
+        PyErr_SetString(PyExc_ValueError, "vec_len must be between 1 and 1048576 records");
+        return NULL;
+    }
+    if (end < start) {
+        PyErr_SetString(PyExc_ValueError, "end must not be below start");
+        return NULL;
+    }
+    struct page_region *vec = PyMem_Malloc(sizeof(*vec) * (size_t)vec_len);
+    if (vec == NULL) {
+        return PyErr_NoMemory();
+    }
+    const unsigned long long page_size = (unsigned long long)sysconf(_SC_PAGESIZE);
+    unsigned long long row[1 + CATEGORY_BITS] = {0};
+    unsigned long long position = start;
+    int failed_errno = 0;
+
+    /* Released once for the whole loop, not per call: taking the GIL back after every
+     * call can wait for another thread's switch interval. Nothing below touches a
+     * Python object; vec is ours alone. */
+    Py_BEGIN_ALLOW_THREADS
+    while (position < end) {
+        if (deadline > 0.0) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if ((double)now.tv_sec + (double)now.tv_nsec / 1e9 > deadline) {
+                break;
+            }
+        }
+        struct pm_scan_arg arg = {
+            .size = sizeof(arg),
+            .start = position,
+            .end = end,
+            .vec = (uintptr_t)vec,
+            .vec_len = (unsigned long long)vec_len,
+            .max_pages = max_pages,
+            .category_anyof_mask = anyof,
+            .return_mask = return_mask,
+        };
+        long ret;
+        do {
+            arg.walk_end = 0;
+            ret = ioctl(fd, PAGEMAP_SCAN, &arg);
+        } while (ret < 0 && errno == EINTR);
+        if (ret < 0) {
+            failed_errno = errno;
+            break;
+        }
+        unsigned long long pages = 0;
+        for (long i = 0; i < ret; i++) {
+            unsigned long long n = (vec[i].end - vec[i].start) / page_size;
+            pages += n;
+            add_counts(row, vec[i].categories, n);
+        }
+        unsigned long long resume = count_scan_resume(vec, ret, position, end, arg.walk_end,
+                                                      (long)vec_len, pages, max_pages);
+        if (resume <= position && ret == 0) {
+            break; /* no progress: the walk ends here (kernel-notes 8) */
+        }
+        position = resume;
+    }
+    Py_END_ALLOW_THREADS
+
+    PyMem_Free(vec);
+    if (failed_errno != 0) {
+        errno = failed_errno;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (PyErr_CheckSignals()) {
+        return NULL;
+    }
+    PyObject *counts = row_to_tuple(row);
+    if (counts == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(KN)", position, counts);
+}
+
+static PyMethodDef count_scan_methods[] = {
+    {"count_scan", (PyCFunction)(void (*)(void))pagemap_count_scan, METH_VARARGS | METH_KEYWORDS,
+     count_scan_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+/* Called from pagemap_exec. */
+static int
+pagemap_add_count_scan(PyObject *module)
+{
+    return PyModule_AddFunctions(module, count_scan_methods);
 }

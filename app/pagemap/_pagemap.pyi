@@ -36,3 +36,14 @@ def encode_regions(records: bytes, names: tuple[bytes, ...], separator: bytes, /
 def count_pages(records: bytes, page_size: int, bounds: None = None) -> tuple[int, ...]: ...
 @overload
 def count_pages(records: bytes, page_size: int, bounds: bytes) -> list[tuple[int, ...]]: ...
+def count_scan(
+    fd: int,
+    start: int,
+    end: int,
+    *,
+    return_mask: int,
+    category_anyof_mask: int = 0,
+    max_pages: int = 0,
+    vec_len: int = 512,
+    deadline: float = 0.0,
+) -> tuple[int, tuple[int, ...]]: ...

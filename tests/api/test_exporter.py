@@ -34,18 +34,23 @@ PRESENT_BIT = 1 << 63
 # ---- ground truth ----------------------------------------------------------------------------
 
 
-def walked_vmas(pid: int, limit: int) -> list[tuple[int, int]]:
-    """The mappings a scan walks, from /proc/PID/smaps: below the user address limit, and not
-    ``VM_PFNMAP`` (``pf``), which PAGEMAP_SCAN skips."""
+def smaps_vmas(pid: int, limit: int) -> list[tuple[int, int, bool]]:
+    """The mappings below the user address limit, from /proc/PID/smaps: (start, end, whether
+    it is ``VM_PFNMAP``, ``pf``, which PAGEMAP_SCAN skips: ``[vvar]`` for one)."""
     vmas, current = [], None
     for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
         first = line.split(maxsplit=1)[0]
         if "-" in first and not first.endswith(":"):
             start, end = (int(x, 16) for x in first.split("-"))
             current = (start, end) if end <= limit else None
-        elif first == "VmFlags:" and current is not None and "pf" not in line.split()[1:]:
-            vmas.append(current)
+        elif first == "VmFlags:" and current is not None:
+            vmas.append((*current, "pf" in line.split()[1:]))
     return vmas
+
+
+def walked_vmas(pid: int, limit: int) -> list[tuple[int, int]]:
+    """The mappings a scan walks: below the user address limit, and not ``VM_PFNMAP``."""
+    return [(start, end) for start, end, pfnmap in smaps_vmas(pid, limit) if not pfnmap]
 
 
 def present_pages(pid: int, limit: int) -> int:
@@ -128,13 +133,19 @@ def group_server(target_binary: Path) -> Iterator[ServerProcess]:
 class TestGroupsAgainstSummary:
     def test_the_numbers_of_post_summary(self, group_server: ServerProcess, targets: list[Target]) -> None:
         with group_server.client() as http:
-            page_size = http.get("/capabilities").json()["page_size"]
+            capabilities = http.get("/capabilities").json()
+            page_size, limit = capabilities["page_size"], capabilities["user_address_limit"]
             memory = series(http, "pmscan_group_memory_bytes")
             processes = series(http, "pmscan_group_processes")
             mapped = series(http, "pmscan_group_mapped_bytes")
             summaries = [http.post("/summary", json={"pid": t.pid}).json() for t in targets]
         assert processes[(("group", "targets"),)] == 2
-        assert mapped[(("group", "targets"),)] == sum(s["pages"] for s in summaries) * page_size
+        # The mapped size is the mappings' (VmSize): what /summary walks (its pages) and the
+        # VM_PFNMAP mappings that PAGEMAP_SCAN skips.
+        vmas = [vma for t in targets for vma in smaps_vmas(t.pid, limit)]
+        assert mapped[(("group", "targets"),)] == sum(end - start for start, end, _ in vmas)
+        skipped = sum(end - start for start, end, pfnmap in vmas if pfnmap)
+        assert mapped[(("group", "targets"),)] - skipped == sum(s["pages"] for s in summaries) * page_size
         for category in CATEGORIES:
             expected = sum(s["categories"].get(category.upper(), 0) for s in summaries) * page_size
             assert memory[(("category", category), ("group", "targets"))] == expected, category
