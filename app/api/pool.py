@@ -13,12 +13,12 @@ most of the cost, and ``concurrent.futures`` with ``asyncio.wrap_future`` double
 Slots are counted on the event loop's thread only; a thread that ends a job hands its
 bookkeeping to the loop.
 
-Even so, the hop costs more CPU than the scan of a small process (two thread wake-ups, about
-200 µs on a small VM, against 150-250 µs for opening and scanning a process of 300 mappings).
-:class:`ShortJobs` remembers, per key (a pid and the scan's options: the same question asked
-again, as pollers do), whether the last job took less than :data:`SHORT_SECONDS`; such a job
-runs on the event loop itself, in its slot like any other. A job that turns out long goes back
-to the threads the next time: the loop is held up at most once by a process that grew.
+Even so, the hop costs about as much CPU as the scan of a small process (two thread wake-ups,
+about 200 µs on a small VM). Every kernel call on a target still runs in a thread: it takes the
+target's mmap lock, which a writer in the target (``fork``, ``mprotect`` of a large range, a
+fault stuck on a hung filesystem) can hold for as long as it likes, and on the event loop that
+wait would stop the whole server, ``/healthz`` included. (Until 2026-12-07 a scan whose last run
+took under a millisecond ran on the loop, to save the hop.)
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Generator, Hashable
+from collections.abc import Callable, Generator
 from queue import SimpleQueue
 from typing import Any, Generic, TypeVar
 
@@ -36,7 +35,7 @@ from starlette.types import Receive
 
 from ..errors import PmscanError
 
-__all__ = ["SHORT_SECONDS", "Busy", "ClientGone", "Job", "Lease", "ScanPool", "ShortJobs", "client_gone"]
+__all__ = ["Busy", "ClientGone", "Job", "Lease", "ScanPool", "client_gone"]
 
 T = TypeVar("T")
 
@@ -71,43 +70,6 @@ async def client_gone(receive: Receive) -> None:
     """Return when the client has closed the connection (the request body already read)."""
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-#: A job whose last run for the same key took less than this runs on the event loop.
-SHORT_SECONDS = 0.001
-
-
-class ShortJobs:
-    """Which keys' jobs were short the last time (bounded: forgotten all at once when full)."""
-
-    def __init__(self, *, limit: int = 4096, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._short: set[Hashable] = set()
-        self._limit = limit
-        self._clock = clock
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._short
-
-    def timed(self, key: Hashable, fn: Callable[[], T]) -> Callable[[], T]:
-        """``fn`` that records, when it returns or raises, whether it was short (any thread:
-        one set operation, atomic under the GIL)."""
-
-        def run() -> T:
-            started = self._clock()
-            try:
-                return fn()
-            finally:
-                self._learn(key, self._clock() - started)
-
-        return run
-
-    def _learn(self, key: Hashable, seconds: float) -> None:
-        if seconds < SHORT_SECONDS:
-            if len(self._short) >= self._limit:
-                self._short.clear()
-            self._short.add(key)
-        else:
-            self._short.discard(key)
 
 
 class Lease:
@@ -195,8 +157,6 @@ class ScanPool:
         self.queue_limit = queue_limit
         self.queue_seconds = queue_seconds
         self.rejected = 0
-        #: The keys whose jobs run on the event loop (see :class:`ShortJobs`).
-        self.short = ShortJobs()
         self._in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._jobs: SimpleQueue[Job[Any] | None] = SimpleQueue()

@@ -77,14 +77,10 @@ async def start_scan(
                 access.scan = opened[0]
             return encode(opened[0].next_chunk())
 
-        # The same scan as before (polling): where it ran fast, it runs here.
-        key = (pid, options)
-        timed = pool.short.timed(key, open_and_scan_first_chunk)
-        if key in pool.short:
-            first = timed()  # short the last time: cheaper here than a hop to a thread
-        else:
-            job = pool.submit(timed)
-            first = await job
+        # Never on the event loop, however short the last one was: the kernel call takes the
+        # target's mmap lock, which the target may hold for writing as long as it likes.
+        job = pool.submit(open_and_scan_first_chunk)
+        first = await job
         return RunningScan(opened[0], lease, first, access)
     except BaseException:
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.api.pool import SHORT_SECONDS, Busy, ClientGone, Lease, ScanPool, ShortJobs
+from app.api.pool import Busy, ClientGone, Lease, ScanPool
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
@@ -215,34 +215,3 @@ def test_the_disconnect_watch_ends_with_the_wait() -> None:
         scans.shutdown()
 
     run(test)
-
-
-class TestShortJobs:
-    """Which pids' scans run on the event loop: those whose last run was short."""
-
-    def test_a_short_run_is_remembered_and_a_long_one_forgets_it(self) -> None:
-        short = ShortJobs()
-        assert 7 not in short
-        short._learn(7, SHORT_SECONDS / 2)
-        assert 7 in short
-        short._learn(7, SHORT_SECONDS * 2)
-        assert 7 not in short
-
-    def test_bounded(self) -> None:
-        short = ShortJobs(limit=3)
-        for key in range(10):
-            short._learn(key, 0.0)
-        assert 9 in short
-        assert sum(key in short for key in range(10)) <= 3
-
-    def test_timed_passes_results_and_errors_through_and_learns_either_way(self) -> None:
-        ticks = iter([0.0, SHORT_SECONDS / 2, 1.0, 1.0 + 2 * SHORT_SECONDS])  # a short run, a long one
-        short = ShortJobs(clock=lambda: next(ticks))
-        assert short.timed(1, lambda: "answer")() == "answer"
-
-        def fail() -> None:
-            raise LookupError("gone")
-
-        with pytest.raises(LookupError):
-            short.timed(2, fail)()
-        assert 1 in short and 2 not in short
