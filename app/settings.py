@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .pagemap.categories import Category
 from .pagemap.census import DEFAULT_SPAN_BYTES
 from .pagemap.groups import ProcessGroup, parse_groups
+from .pagemap.scanner import DEFAULT_CHUNK_RECORDS
 
 __all__ = ["DEFAULT_EXPORT_CATEGORIES", "Settings", "default_token_file", "parse_categories"]
 
@@ -51,7 +52,7 @@ class Settings(BaseSettings):
     queue_seconds: float = Field(
         default=1.0, gt=0, le=60, description="how long a request waits for a scan worker before 503"
     )
-    chunk_records: int = Field(default=8192, ge=1, le=1 << 20)
+    chunk_records: int = Field(default=DEFAULT_CHUNK_RECORDS, ge=1, le=1 << 20)
     json_max_regions: int = Field(default=262_144, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     scan_timeout_seconds: float = Field(default=300.0, gt=0)
