@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.pool.shutdown()
+            exporter.close()
             app.state.audit.close()
 
     app = FastAPI(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import resource
 import sys
 from types import FrameType
 
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as err:
         print(f"pmscan-server: bad settings: {err}", file=sys.stderr)
         return 2
+    _raise_open_file_limit()
     app = create_app(settings)
     options: dict[str, object] = {
         "log_level": settings.log_level,
@@ -93,6 +95,15 @@ def _serve(app: FastAPI, options: dict[str, object], grace_seconds: int) -> bool
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     return bool(server.started)
+
+
+def _raise_open_file_limit() -> None:
+    """The soft limit of open files up to the hard one (systemd's default soft limit is 1024):
+    the exporter keeps two files open per process it counts (app.api.exporter)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _first_start(settings: Settings) -> None:

@@ -10,6 +10,11 @@ outlasts its budget: what it could not count shows in ``pmscan_export_incomplete
 ``pmscan_export_errors_total{reason}``. Values younger than ``PMSCAN_EXPORT_MAX_AGE_SECONDS``
 are served again without a scan, and concurrent scrapes share one collection.
 
+The first collection that counts a process opens its ``pagemap`` and ``statm`` through the pidfd
+protocol and keeps them open for the next ones (:class:`~app.pagemap.census.ProcessCounter`):
+a kept process costs its kernel calls and little more, and a kept file can never reach another
+process (kernel-notes 22). Those a collection no longer lists are closed at its end.
+
 Reasons a process is missing from the counts: ``timeout`` (the budget ran out first), ``busy``
 (no scan worker came free in time), ``denied`` (the kernel refused pmscan), ``error`` (any other
 failure). A process that exits meanwhile is no error: it simply is no longer there. Processes
@@ -22,6 +27,7 @@ import asyncio
 import functools
 import logging
 import os
+import resource
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +38,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from ..pagemap.categories import Category
-from ..pagemap.census import Member, count_process, iter_members
+from ..pagemap.census import Member, ProcessCounter, iter_members
 from ..pagemap.containers import Container
 from ..pagemap.credentials import Authorize
 from ..pagemap.exceptions import AccessDenied, PagemapError, ProcessGone, ProcessNotFound, ScanTimeout
@@ -51,6 +57,8 @@ REASONS = ("timeout", "busy", "denied", "error")
 #: Processes counted in one pool job: a job's hand-off costs about as much as counting a small
 #: process, and a batch of small ones holds a worker for a millisecond or two.
 BATCH = 16
+#: Descriptors left for everything but the files the exporter keeps open (connections, scans).
+RESERVED_DESCRIPTORS = 1024
 _CONTAINER_LABELS = ["container_id", "runtime", "pod_uid", "qos"]
 
 
@@ -95,6 +103,12 @@ class PageStateExporter(Collector):
         self.concurrency = min(settings.export_concurrency, pool.size)
         self.span_pages = max(1, settings.export_span_bytes // page_size)
         self.page_size = page_size
+        self.counter = ProcessCounter(
+            categories=self.categories,
+            page_size=page_size,
+            span_pages=self.span_pages,
+            keep=_descriptors_to_keep() if self.groups or self.containers else 0,
+        )
         self.exclude = frozenset({os.getpid(), *settings.deny_pids})
         self._pool = pool
         self._authorize = authorize
@@ -124,7 +138,12 @@ class PageStateExporter(Collector):
             self._running = asyncio.ensure_future(self._collect())
         await asyncio.shield(self._running)
 
+    def close(self) -> None:
+        """Close the files kept open between collections."""
+        self.counter.close()
+
     async def _collect(self) -> None:
+        self.counter.begin()
         started = time.monotonic()
         deadline = started + self.budget
         groups = {group.name: Tally() for group in self.groups}
@@ -157,6 +176,7 @@ class PageStateExporter(Collector):
             self.errors["error"] += 1
         finally:
             stop.set()
+        self.counter.forget_others()
         kept, dropped = self._cap(containers)
         finished = time.monotonic()
         self.collections += 1
@@ -233,16 +253,7 @@ class PageStateExporter(Collector):
             try:
                 if time.monotonic() > deadline:
                     raise ScanTimeout("the collection's budget ran out")
-                outcomes.append(
-                    count_process(
-                        member.pid,
-                        categories=self.categories,
-                        page_size=self.page_size,
-                        span_pages=self.span_pages,
-                        deadline=deadline,
-                        authorize=self._authorize,
-                    )
-                )
+                outcomes.append(self.counter.count(member.pid, deadline=deadline, authorize=self._authorize))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
@@ -345,6 +356,12 @@ class PageStateExporter(Collector):
             "When the last collection ended (Unix time): the age of the values",
             value=last.finished_at,
         )
+        yield GaugeMetricFamily(
+            "pmscan_export_kept_processes",
+            "Processes whose pagemap and statm pmscan keeps open for the next collection "
+            "(two file descriptors each)",
+            value=self.counter.kept,
+        )
 
 
 def _reason(error: Exception) -> str | None:
@@ -359,3 +376,13 @@ def _reason(error: Exception) -> str | None:
     if not isinstance(error, PagemapError | OSError):
         log.error("counting a process failed", exc_info=error)
     return "error"
+
+
+def _descriptors_to_keep() -> int:
+    """How many processes' files (two descriptors each) the exporter may keep open between
+    collections: what the open-file limit leaves beyond :data:`RESERVED_DESCRIPTORS`
+    (``pmscan-server`` raises its soft limit to the hard one at start-up)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(0, (soft - RESERVED_DESCRIPTORS) // 2)

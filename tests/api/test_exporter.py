@@ -171,6 +171,38 @@ class TestGroupsAgainstKernel:
         assert zero >= 2 * 50 * page_size
 
 
+class TestKeptFiles:
+    """From the second collection on, a counted process's files are kept open (kernel-notes 22):
+    its numbers still follow it, and the files close when it leaves."""
+
+    def test_numbers_follow_the_processes_and_the_files_close_when_they_go(
+        self, group_server: ServerProcess, targets: list[Target]
+    ) -> None:
+        with group_server.client() as http:
+            page_size = http.get("/capabilities").json()["page_size"]
+
+            def present_matches_summary(live: list[Target]) -> None:
+                memory = series(http, "pmscan_group_memory_bytes")
+                summaries = [http.post("/summary", json={"pid": t.pid}).json() for t in live]
+                expected = sum(s["categories"].get("PRESENT", 0) for s in summaries) * page_size
+                assert memory[(("category", "present"), ("group", "targets"))] == expected
+
+            present_matches_summary(targets)
+            assert metric(http, "pmscan_export_kept_processes") == 2
+            grown = targets[0].anon("grown", 512)
+            targets[0].write(grown, 0, 512)  # the second collection counts through kept files
+            present_matches_summary(targets)
+            assert metric(http, "pmscan_export_kept_processes") == 2
+            descriptors = len(os.listdir(f"/proc/{group_server.pid}/fd"))
+            targets[1].close()  # exits: the next collection leaves it out and closes its files
+            present_matches_summary(targets[:1])
+            assert metric(http, "pmscan_group_processes", group="targets") == 1
+            assert metric(http, "pmscan_export_kept_processes") == 1
+            assert len(os.listdir(f"/proc/{group_server.pid}/fd")) == descriptors - 2
+            for reason in ("timeout", "busy", "denied", "error"):
+                assert metric(http, "pmscan_export_errors_total", reason=reason) == 0
+
+
 class TestLeftOut:
     def test_pmscan_itself_and_the_deny_list(self, target_binary: Path, target: Target) -> None:
         # Every pmscan-server of this worktree matches; the scraped one never counts itself.
