@@ -33,6 +33,7 @@ from .session import ScanOptions, open_scan
 from .summary import Counts, summarize
 
 __all__ = [
+    "COUNT_VEC_LEN",
     "DEFAULT_SPAN_BYTES",
     "Member",
     "ProcessCounter",
@@ -151,7 +152,7 @@ def count_process(
 _READ = os.O_RDONLY | os.O_CLOEXEC
 #: Records of ``count_scan``'s buffer: fewer calls for a process of scattered pages (a 256 MiB
 #: reservation with every 64th page written: 262 us a count instead of 320 with 512).
-_COUNT_VEC_LEN = 4096
+COUNT_VEC_LEN = 4096
 
 
 def _count(  # noqa: PLR0917 (private; the public arguments are checked by count_process)
@@ -416,7 +417,7 @@ def _count_kept(  # noqa: PLR0917 (private)
             return_mask=mask,
             category_anyof_mask=mask,
             max_pages=span_pages,
-            vec_len=_COUNT_VEC_LEN,
+            vec_len=COUNT_VEC_LEN,
             deadline=deadline or 0.0,
         )
     except OSError as err:
