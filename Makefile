@@ -95,6 +95,7 @@ bench: $(STAMP)
 	$(PY) bench/backends_bench.py
 	$(PY) bench/client_bench.py
 	$(PY) bench/export_bench.py
+	$(PY) bench/floor_bench.py
 
 # The long proofs (docs/proof.md): full fuzzing, a 10,000-request soak, faults, load.
 stress: $(STAMP) tools

@@ -274,6 +274,14 @@ def verdict(met: bool) -> str:
     return "goal met" if met else "GOAL MISSED"
 
 
+def finding(exe: re.Pattern[str]) -> float:
+    """Seconds to find the processes by their exe, as both readers do it."""
+    started = time.perf_counter()
+    for _ in discover(exe):
+        pass
+    return time.perf_counter() - started
+
+
 def kernel_alone(pids: list[int], categories: str, span: int) -> float:
     """Seconds for the kernel calls alone that a collection makes (each process's whole user
     range, only the pages having one of ``categories`` reported, at most ``span`` bytes of them
@@ -310,7 +318,8 @@ def collection_time(
         f"thread(s) / scan worker(s) each. smaps_rollup answers Rss, Swap and AnonHugePages in one read;"
         f" 'kernel' is the exporter's kernel calls alone (count_scan on each pagemap, one thread),"
         f" without the rest of its per-process work. Both the"
-        f" exporter and the smaps_rollup reader find the processes by their exe in /proc first."
+        f" exporter and the smaps_rollup reader find the processes by their exe in /proc first: that"
+        f" time and the kernel's bound how fast any exporter can be (the second line of each)."
         + (
             " Every reader runs SCHED_FIFO 1 here, so that other work on the machine weighs on none."
             if fifo
@@ -342,6 +351,7 @@ def collection_time(
                     seconds, rollup = smaps_rollup_collection(exe, concurrency)
                     rollup_times.append(seconds)
                 kernel = median([kernel_alone(pids, category, DEFAULT_SPAN) for _ in range(runs)])
+                listing = median([finding(exe) for _ in range(runs)])
         rollup_time = median(rollup_times)
         speedup = rollup_time / median(own)
         goal = (
@@ -354,6 +364,10 @@ def collection_time(
         )
         ratios = "  ".join(f"{rollup_time / t:5.2f}x" for t in (median(own), first, kernel))
         print(f"  {category:30s}{times}   {ratios}{goal}")
+        print(
+            f"  {'':30s} finding the processes (both readers do it) {listing * 1e3:.1f} ms: no exporter"
+            f" can be faster than kernel + finding, {rollup_time / (kernel + listing):.2f}x"
+        )
         if category == DEFAULT_CATEGORIES:
             ours = pmscan_sizes(values)
             print(

@@ -22,6 +22,9 @@ and the time of a whole answer of the large one (calls of 8192 records resuming 
 
 Scenarios, each for ``--seconds`` (whole seconds: wrk's resolution) after a few warm-up requests:
 
+- ``healthz x1``: ``GET /healthz`` on one connection, the floor: what one request costs the
+  server (uvicorn, FastAPI, pmscan's middleware) when it touches no process. Its CPU per answer
+  plus the raw ioctl's time per scan is the least any scan answer can cost here, printed as such;
 - ``small xN``: ``POST /scan`` of the small target (the whole default range, NDJSON) on N
   connections (``wrk -t1 -c1``, ``-t2 -c32``);
 - ``large ndjson|binary xN``: N parallel streams of the large target, N = 1 and the server's
@@ -74,6 +77,8 @@ SMALL_AREAS, AREA_PAGES, READ_ONLY_PAGES = 46, 5, (1, 3)
 #: Outcomes that are not failures: complete 200s only. A full pool makes a request wait for a
 #: worker (PMSCAN_QUEUE_LIMIT, PMSCAN_QUEUE_SECONDS), so not even 32 connections get a 503.
 ACCEPTED = ("ok",)
+#: Issue 13's target for the server CPU of one small scan answer at one connection.
+SMALL_TARGET_US = 450
 WRK_MISSING = "wrk is not installed: apt-get install wrk (make test and make stress install it, as root)"
 
 
@@ -174,7 +179,7 @@ def children_cpu_seconds() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def run_wrk(url: str, pid: int, accept: str, connections: int, seconds: float) -> dict[str, Any]:
+def run_wrk(url: str, pid: int | str, accept: str, connections: int, seconds: float) -> dict[str, Any]:
     """One wrk run; what scan.lua's done() printed."""
     command = [
         wrk(),
@@ -198,16 +203,31 @@ def run_wrk(url: str, pid: int, accept: str, connections: int, seconds: float) -
     raise RuntimeError(f"wrk gave no result ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
 
-def warm_up(server: ServerProcess, pid: int, accept: str, count: int = 3) -> None:
+#: The ``pid`` of the floor scenario: ``GET /healthz`` (scan.lua).
+HEALTH = "-"
+
+
+def warm_up(server: ServerProcess, pid: int | str, accept: str, count: int = 3) -> None:
     with server.client() as http:
         for _ in range(count):
-            http.post("/scan", json={"pid": pid}, headers={"Accept": accept}).raise_for_status()
+            if pid == HEALTH:
+                http.get("/healthz").raise_for_status()
+            else:
+                http.post("/scan", json={"pid": pid}, headers={"Accept": accept}).raise_for_status()
 
 
 def scenario(
-    name: str, server: ServerProcess, *, pid: int, accept: str, connections: int, seconds: float, raw: Raw
+    name: str,
+    server: ServerProcess,
+    *,
+    pid: int | str,
+    accept: str,
+    connections: int,
+    seconds: float,
+    raw: Raw | None,
 ) -> dict[str, Any]:
-    """One wrk run of ``POST /scan`` of ``pid``, after a few warm-up requests; its result row."""
+    """One wrk run of ``POST /scan`` of ``pid`` (or ``GET /healthz``: :data:`HEALTH`, without a
+    ``raw`` to compare with), after a few warm-up requests; its result row."""
     warm_up(server, pid, accept)
     server_cpu, client_cpu = cpu_seconds(server.pid), children_cpu_seconds()
     wrk_result = run_wrk(server.url, pid, accept, connections, seconds)
@@ -230,8 +250,8 @@ def scenario(
         "seconds": round(duration, 2),
         "answers": answers,
         "ok_per_second": round(ok_per_second, 1),
-        "raw_per_second": round(raw.answers_per_second, 1),
-        "ratio_to_raw": round(ok_per_second / raw.answers_per_second, 3),
+        "raw_per_second": None if raw is None else round(raw.answers_per_second, 1),
+        "ratio_to_raw": None if raw is None else round(ok_per_second / raw.answers_per_second, 3),
         "p50_ms": round(latency["p50"] / 1000, 3),
         "p99_ms": round(latency["p99"] / 1000, 3),
         "mb_per_second": round(wrk_result["bytes"] / duration / 1e6, 1),
@@ -330,7 +350,8 @@ def measure(
     )
     if progress:
         progress(load.header())
-    plan = [(f"small x{n}", small.pid, NDJSON, n, raw_small) for n in (1, 32)]
+    plan: list[tuple[str, int | str, str, int, Raw | None]] = [("healthz x1", HEALTH, JSON, 1, None)]
+    plan += [(f"small x{n}", small.pid, NDJSON, n, raw_small) for n in (1, 32)]
     for accept, label in ((NDJSON, "ndjson"), (BINARY, "binary")):
         plan += [(f"large {label} x{n}", large_pid, accept, n, raw_large) for n in (1, workers)]
     for name, pid, accept, connections, raw in plan:
@@ -350,8 +371,9 @@ def print_table(results: list[dict[str, Any]]) -> None:
     for r in results:
         other = {k: v for k, v in r["outcomes"].items() if k != "ok"}
         cpu = r["server_cpu_us_per_answer"]
+        ratio = "-" if r["ratio_to_raw"] is None else f"{r['ratio_to_raw']:.2f}"
         print(
-            f"{r['scenario']:<19}{r['connections']:>6}{r['ok_per_second']:>11,.1f}{r['ratio_to_raw']:>7.2f}"
+            f"{r['scenario']:<19}{r['connections']:>6}{r['ok_per_second']:>11,.1f}{ratio:>7}"
             f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['mb_per_second']:>8.1f}"
             f"{'-' if cpu is None else cpu:>11}{r['wrk_cpu_share']:>8.2f}  {other or '-'}"
         )
@@ -360,6 +382,22 @@ def print_table(results: list[dict[str, Any]]) -> None:
     print(
         "(x raw: small, scans/s over the raw ioctl's scans/s; large, whole answers/s over the raw\n"
         " ioctl's, one thread; srv us/ans: server CPU per answer; wrk CPU: share of one CPU)"
+    )
+
+
+def print_floor(load: Load) -> None:
+    """What a small scan costs beyond a request that touches no process, and the least a scan
+    answer can cost on this machine: the floor plus the raw ioctl."""
+    rows = {r["scenario"]: r["server_cpu_us_per_answer"] for r in load.results}
+    floor, small = rows.get("healthz x1"), rows.get("small x1")
+    if floor is None or small is None:
+        return
+    raw_us = 1e6 / load.raw_small.answers_per_second
+    print(
+        f"small x1: {small} us of server CPU an answer = {floor} us that GET /healthz costs (the\n"
+        f" floor: uvicorn, FastAPI, middleware) + {small - floor} us of its own, of which the raw ioctl\n"
+        f" takes {raw_us:.0f} us; no scan answer can cost less than {floor + raw_us:.0f} us here"
+        f" (issue 13's target: {SMALL_TARGET_US} us)"
     )
 
 
@@ -384,6 +422,7 @@ def main() -> int:
             only=args.only,
         )
     print_table(load.results)
+    print_floor(load)
     if args.json:
         args.json.write_text(json.dumps(load.summary(), indent=2) + "\n")
     return 1 if failures(load.results) else 0

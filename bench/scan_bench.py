@@ -2,7 +2,9 @@
 
 For each layout, the raw C scan of the target (``_pagemap.scan`` with a buffer large
 enough for the whole answer: the physical limit) is timed next to the same scan
-through a real pmscan server in each response format, by two clients: Python's
+through a real pmscan server in each response format, by two clients (each also times
+``GET /healthz``, a request that touches no process: the floor of any answer, which bounds the
+speed an answer can reach to raw / (raw + floor)): Python's
 ``http.client`` (a lean client, but Python reading the body costs time of its own) and
 curl (a C client: its rows measure the server), each over one keep-alive connection.
 curl's times are its own ``time_total`` per transfer, without its process start. Speed is
@@ -52,6 +54,13 @@ class Http:
     def __init__(self, port: int) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
+    def get(self, path: str) -> int:
+        self.connection.request("GET", path)
+        response = self.connection.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"{response.status}: {response.read()[:300]!r}")
+        return len(response.read())
+
     def post(self, path: str, body: dict[str, object], accept: str) -> int:
         self.connection.request(
             "POST", path, json.dumps(body), {"Content-Type": "application/json", "Accept": accept}
@@ -73,11 +82,13 @@ class Curl:
         self.url = f"http://127.0.0.1:{port}"
         self.available = shutil.which("curl") is not None
 
-    def median(self, path: str, body: dict[str, object], accept: str, runs: int) -> float:
+    def median(self, path: str, body: dict[str, object] | None, accept: str, runs: int) -> float:
+        """``POST path`` with ``body``, or ``GET path`` without one."""
         one = [
             *("-sS", "-o", "/dev/null", "-w", "%{time_total} %{http_code}\\n"),
             *("-H", "Content-Type: application/json", "-H", f"Accept: {accept}"),
-            *("--data-binary", json.dumps(body), self.url + path),
+            *(() if body is None else ("--data-binary", json.dumps(body))),
+            self.url + path,
         ]
         args = ["curl"]
         for n in range(runs + 1):
@@ -110,8 +121,16 @@ def vm_rss_kib(pid: int, field: str = "VmRSS") -> int:
     raise KeyError(field)
 
 
-def report(name: str, raw: float, service: dict[str, float]) -> None:
+def report(name: str, raw: float, service: dict[str, float], floors: dict[str, float]) -> None:
+    """The rows of one layout; ``floors`` holds, per client, the time of ``GET /healthz`` (a
+    request that touches no process) measured next to them: no answer, whatever pmscan does,
+    takes less than that plus the raw scan, which bounds the speed any answer can reach."""
     print(f"\n{name}: raw C scan {raw * 1e3:.2f} ms")
+    for client, floor in floors.items():
+        print(
+            f"  {client:12s} GET /healthz {floor * 1e3:.2f} ms: the floor; no answer can reach more "
+            f"than raw / (raw + floor) = {raw / (raw + floor):.2f} of raw"
+        )
     for fmt, seconds in service.items():
         target = TARGETS.get(fmt.removeprefix("curl ") if fmt.removeprefix("curl ") in TARGETS else "small")
         ratio = raw / seconds
@@ -126,18 +145,20 @@ def bench_range(server: ServerProcess, target: Target, name: str, span: tuple[in
     raw = raw_scan(target.pid, start, end, 1 << 21, category_mask=Category.PRESENT)
     regions = raw()
     client = Http(server.port)
+    floors = {"http.client": median_time(lambda: client.get("/healthz"), runs * 5)}
     service = {
         fmt: median_time(lambda a=accept: client.post("/scan", body, a), runs)
         for fmt, accept in FORMATS.items()
     }
     curl = Curl(server.port)
     if curl.available:
+        floors["curl"] = curl.median("/healthz", None, FORMATS["json"], runs * 5)
         service.update(
             {f"curl {fmt}": curl.median("/scan", body, accept, runs) for fmt, accept in FORMATS.items()}
         )
     else:
         print("\n(curl is not installed: no curl rows)")
-    report(f"{name} ({regions} regions)", median_time(raw, runs), service)
+    report(f"{name} ({regions} regions)", median_time(raw, runs), service, floors)
 
 
 def small_process(server: ServerProcess, runs: int) -> None:
@@ -158,12 +179,14 @@ def small_process(server: ServerProcess, runs: int) -> None:
         regions = raw()
         client = Http(server.port)
         body = {"pid": child.pid}
+        floor = median_time(lambda: client.get("/healthz"), runs * 20)
         per_request = median_time(lambda: client.post("/scan", body, FORMATS["ndjson"]), runs * 20)
         per_binary = median_time(lambda: client.post("/scan", body, FORMATS["binary"]), runs * 20)
         report(
             f"small process ({len(maps)} mappings, {regions} regions, one keep-alive connection)",
             median_time(raw, runs * 20),
             {"small/ndjson": per_request, "small/binary": per_binary},
+            {"http.client": floor},
         )
         print(f"  = {1 / per_request:.0f} NDJSON scans/s on one connection")
     finally:

@@ -1,5 +1,6 @@
 -- wrk script of bench/load_bench.py: POST /scan {"pid": PID} with Accept ACCEPT, back to back,
--- and every answer classified.
+-- and every answer classified. PID "-" asks GET /healthz instead (ACCEPT is then ignored): the
+-- floor, a request that touches no process.
 --
 --   wrk -t T -c C -d S --timeout 30s -s bench/load/scan.lua URL -- PID ACCEPT
 --
@@ -19,11 +20,17 @@ end
 
 function init(args)
    local pid, accept = args[1], args[2]
-   wrk.method = "POST"
-   wrk.path = "/scan"
-   wrk.body = '{"pid": ' .. pid .. '}'
-   wrk.headers["Content-Type"] = "application/json"
-   wrk.headers["Accept"] = accept
+   health = pid == "-"
+   if health then
+      wrk.method = "GET"
+      wrk.path = "/healthz"
+   else
+      wrk.method = "POST"
+      wrk.path = "/scan"
+      wrk.body = '{"pid": ' .. pid .. '}'
+      wrk.headers["Content-Type"] = "application/json"
+      wrk.headers["Accept"] = accept
+   end
    binary = accept == "application/octet-stream"
    ok, busy, bad, sample = 0, 0, 0, ""
 end
@@ -32,6 +39,9 @@ local TRAILER_MARK = string.rep("\255", 8)
 local NEWLINE = 10
 
 local function complete(body)
+   if health then
+      return body:find('"ok"', 1, true) ~= nil
+   end
    if binary then
       return #body >= 24 and body:sub(-24, -17) == TRAILER_MARK
    end

@@ -1,7 +1,8 @@
 """The load test of ``bench/load_bench.py``, short: each scenario for one second.
 
 wrk drives the server of this module (defaults, authentication off) with ``bench/load/scan.lua``:
-scans of a small process (about 300 mappings) on 1 and 32 connections, and streams of a process
+``GET /healthz`` (the floor: a request that touches no process), scans of a small process (about
+300 mappings) on 1 and 32 connections, and streams of a process
 with 262,144 regions, NDJSON and raw records, on 1 connection and on as many as the server has
 scan workers. Every answer must be a complete 200: no other status, no 503 (a full pool waits for
 a free worker), no body without its trailer, no transport error. No timing is asserted: the
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason=WRK_MISSING)
 SECONDS = 1
 #: Scenarios by name; ``xW`` is the server's worker count.
 SCENARIOS = [
+    "healthz x1",
     "small x1",
     "small x32",
     "large ndjson x1",

@@ -1,0 +1,39 @@
+"""A smoke run of bench/floor_bench.py (one round of one second a server): the four servers answer,
+each gets a CPU figure, and the run ends with the least a small scan answer can cost. The numbers
+are the benchmark's to print (`make bench`), never asserted here."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.load_bench import WRK_MISSING
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench" / "floor_bench.py"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("wrk") is None, reason=WRK_MISSING)
+def test_quick_run() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--seconds", "1", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = r"^  (raw ASGI|Starlette|FastAPI|pmscan)\s+(\d+) us an answer"
+    costs = dict(re.findall(rows, result.stdout, re.MULTILINE))
+    assert set(costs) == {"raw ASGI", "Starlette", "FastAPI", "pmscan"}, result.stdout
+    assert all(int(cost) > 0 for cost in costs.values()), result.stdout
+    least = re.search(r"through FastAPI here: (\d+) \+ (\d+) = (\d+) us", result.stdout)
+    assert least is not None, result.stdout
+    assert int(least[1]) + int(least[2]) == int(least[3]), result.stdout
