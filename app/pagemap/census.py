@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import _pagemap
 from .categories import Category
@@ -49,9 +50,10 @@ __all__ = [
 DEFAULT_SPAN_BYTES = 64 << 20
 
 
-@dataclass(frozen=True)
-class Member:
-    """A process to count: its group (None: in no group) and container (None: in none)."""
+class Member(NamedTuple):
+    """A process to count: its group (None: in no group) and container (None: in none). (A
+    tuple: made for every matching process of every collection, it costs a fifth of a frozen
+    dataclass here.)"""
 
     pid: int
     group: str | None
