@@ -185,15 +185,20 @@ def _exited(pidfd: int) -> bool:
 
 def _read_status(pid: int, pidfd: int) -> str:
     """``/proc/PID/status``, read by path: it is the process's if it is still alive after."""
-    with translate_errors("read", f"/proc/{pid}/status"):
-        fd = os.open(f"/proc/{pid}/status", _READ)
-        try:
-            text = os.read(fd, 1 << 16).decode(errors="replace")
-        finally:
-            os.close(fd)
+    text = _status_by_path(pid)
     if _exited(pidfd):
         raise ProcessGone(f"process {pid} exited while its status was read")
     return text
+
+
+def _status_by_path(pid: int) -> str:
+    """The text of ``/proc/PID/status``: whose it is, the caller confirms afterwards."""
+    with translate_errors("read", f"/proc/{pid}/status"):
+        fd = os.open(f"/proc/{pid}/status", _READ)
+        try:
+            return os.read(fd, 1 << 16).decode(errors="replace")
+        finally:
+            os.close(fd)
 
 
 def _counts(mapped: int, row: tuple[int, ...], mask: int) -> Counts:
@@ -449,12 +454,7 @@ def _mapped_pages(pid: int, kept: _Kept) -> int:
 def _read_status_kept(pid: int, kept: _Kept) -> str:
     """``/proc/PID/status``, read by path: it is the kept process's if that process still has
     its memory afterwards (a reused pid would mean it had exited first)."""
-    with translate_errors("read", f"/proc/{pid}/status"):
-        fd = os.open(f"/proc/{pid}/status", _READ)
-        try:
-            text = os.read(fd, 1 << 16).decode(errors="replace")
-        finally:
-            os.close(fd)
+    text = _status_by_path(pid)
     _mapped_pages(pid, kept)
     return text
 

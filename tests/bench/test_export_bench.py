@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / "bench" / "export_bench.py"
+from tests.bench.run import run_bench
+
 SCRATCH_PREFIX = "pmscan-export-bench-"
 
 
@@ -35,14 +33,7 @@ def bench_processes() -> list[int]:
 @pytest.mark.skipif(os.geteuid() != 0, reason="the exporter reads its sibling targets: root (ptrace scope)")
 def test_quick_run(tmp_path: Path) -> None:
     before = set(bench_processes())
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--no-swap"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=REPO,
-    )
+    result = run_bench("export_bench.py", "--quick", "--no-swap", timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "(a) collection time of 12 processes" in out

@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from bench.load_bench import WRK_MISSING
-
-REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / "bench" / "floor_bench.py"
+from tests.bench.run import run_bench
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("wrk") is None, reason=WRK_MISSING)
 def test_quick_run() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--seconds", "1", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        cwd=REPO,
-    )
+    result = run_bench("floor_bench.py", "--seconds", "1", "--rounds", "1", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = r"^  (raw ASGI|Starlette|FastAPI|pmscan)\s+(\d+) us an answer"
     costs = dict(re.findall(rows, result.stdout, re.MULTILINE))

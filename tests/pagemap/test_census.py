@@ -197,6 +197,10 @@ class TestProcessCounter:
         def rule(credentials: ProcessCredentials) -> None:
             asked.append(credentials.pid)
             assert credentials.owner == os.stat(f"/proc/{layout.pid}").st_uid
+            # the status read by path, confirmed the kept process's afterwards
+            status = Path(f"/proc/{layout.pid}/status").read_text()
+            (uids,) = (line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+            assert credentials.uids == tuple(int(uid) for uid in uids)
             if refuse:
                 raise PermissionError("refused")
 
