@@ -88,6 +88,7 @@ class TestUnitSettings:
             ("StateDirectory", "pmscan"),
             ("Restart", "on-failure"),
             ("EnvironmentFile", "-/etc/pmscan/pmscan.env"),
+            ("LimitNOFILE", "65536"),
         ],
     )
     def test_hardening(self, service: dict[str, list[str]], key: str, value: str) -> None:
