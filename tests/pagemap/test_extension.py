@@ -55,6 +55,19 @@ class TestEncodeRegionsEqualsJson:
         )
         assert _pagemap.encode_regions(packed, NAMES, separator) == expected
 
+    def test_every_digit_count_boundary(self) -> None:
+        """The text is written into a bytes object of exactly the size computed from each
+        number's digit count: every value where that count changes, and around powers of two."""
+        values = {10**k + d for k in range(20) for d in (-1, 0, 1)} | {
+            2**k + d for k in range(64) for d in (-1, 0, 1)
+        }
+        ordered = sorted(v for v in values if 0 <= v < 2**64)
+        records = [(v, ordered[-1 - i], 8) for i, v in enumerate(ordered)]
+        packed = b"".join(RECORD.pack(*r) for r in records)
+        lines = _pagemap.encode_regions(packed, NAMES, b"\n").split(b"\n")
+        assert lines.pop() == b""
+        assert [(o["start"], o["end"]) for o in map(json.loads, lines)] == [(s, e) for s, e, _ in records]
+
     def test_unknown_categories_value(self) -> None:
         with pytest.raises(ValueError, match="no name"):
             _pagemap.encode_regions(RECORD.pack(0, 4096, 512), NAMES, b"\n")
