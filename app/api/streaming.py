@@ -132,7 +132,11 @@ class ChunkProducer:
         error: Exception | None = None
         try:
             while not self._scan.done:
-                self._room.acquire()
+                # In slices: a stream whose generator is never closed (its loop went away)
+                # must not hold this thread for good, nor the pool's shutdown that joins it.
+                while not self._room.acquire(timeout=1.0):
+                    if self._loop.is_closed():
+                        return
                 if self._stopped.is_set():
                     return
                 self._hand(self._encode(self._scan.next_chunk()))
