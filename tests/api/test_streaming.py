@@ -10,6 +10,7 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import closing
 
 import pytest
 
@@ -55,8 +56,7 @@ def test_at_most_ahead_chunks_wait_and_each_send_lets_one_more_be_scanned(
     child: subprocess.Popen[bytes],
 ) -> None:
     async def test(pool: ScanPool) -> None:
-        scan = scan_of(child)
-        try:
+        with closing(scan_of(child)) as scan:
             producer = ChunkProducer(scan, bytes, asyncio.get_running_loop())
             job = pool.submit(producer.run)
             await until(lambda: producer._items.qsize() == AHEAD)
@@ -71,21 +71,15 @@ def test_at_most_ahead_chunks_wait_and_each_send_lets_one_more_be_scanned(
             producer.stop()
             await job
             assert not scan.done
-        finally:
-            scan.close()
 
     run(test)
 
 
 def test_the_chunks_are_the_scan_run_whole(child: subprocess.Popen[bytes]) -> None:
     async def test(pool: ScanPool) -> None:
-        whole = scan_of(child)
-        try:
+        with closing(scan_of(child)) as whole:
             expected = whole.run()
-        finally:
-            whole.close()
-        scan = scan_of(child)
-        try:
+        with closing(scan_of(child)) as scan:
             producer = ChunkProducer(scan, bytes, asyncio.get_running_loop())
             job = pool.submit(producer.run)
             chunks = []
@@ -97,26 +91,21 @@ def test_the_chunks_are_the_scan_run_whole(child: subprocess.Popen[bytes]) -> No
             assert len(chunks) > AHEAD + 2
             assert b"".join(chunks) == expected
             assert scan.done
-        finally:
-            scan.close()
 
     run(test)
 
 
 def test_an_error_in_the_scan_is_the_last_item(child: subprocess.Popen[bytes]) -> None:
     async def test(pool: ScanPool) -> None:
-        scan = scan_of(child)
+        with closing(scan_of(child)) as scan:
 
-        def encode(records: bytes) -> bytes:
-            raise ValueError("cannot encode")
+            def encode(records: bytes) -> bytes:
+                raise ValueError("cannot encode")
 
-        try:
             producer = ChunkProducer(scan, encode, asyncio.get_running_loop())
             job = pool.submit(producer.run)
             item = await producer.next()
             await job
             assert isinstance(item, _End) and isinstance(item.error, ValueError)
-        finally:
-            scan.close()
 
     run(test)
