@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import select
 import subprocess
 import sys
 import threading
@@ -25,11 +24,11 @@ from typing import NamedTuple
 from . import _pagemap
 from .categories import Category
 from .containers import Container, container_of
-from .credentials import Authorize, ProcessCredentials
+from .credentials import Authorize, ProcessCredentials, check
 from .exceptions import Operation, ProcessGone, ProcessNotFound, ScanTimeout, error_for, translate_errors
 from .groups import ProcessFacts, ProcessGroup, first_group
 from .probe import probe
-from .process import _pidfd_open, read_stat
+from .process import _pidfd_open, pidfd_exited, read_stat
 from .session import ScanOptions, open_scan
 from .summary import Counts, summarize
 
@@ -165,11 +164,11 @@ def _count(  # noqa: PLR0917 (private; the public arguments are checked by count
     exited, so every file opened before is its own. (TargetProcess also holds /proc/PID open and
     reads its stat: that costs as much again as counting a small process, and a collection
     counts hundreds of processes each time.)"""
-    kept, pidfd = _open_kept(pid, authorize)
+    kept, mapped, pidfd = _open_kept(pid, authorize)
     try:
-        counts = _count_kept(pid, kept, mask, limit, span_pages, deadline)
+        counts = _count_pages(pid, kept, mapped, mask, limit, span_pages, deadline)
         # A process that exits meanwhile scans as empty, successfully (kernel-notes 13).
-        if _exited(pidfd):
+        if pidfd_exited(pidfd):
             raise ProcessGone(f"process {pid} exited during the scan")
     finally:
         os.close(pidfd)
@@ -177,16 +176,10 @@ def _count(  # noqa: PLR0917 (private; the public arguments are checked by count
     return counts
 
 
-def _exited(pidfd: int) -> bool:
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return bool(poller.poll(0))
-
-
 def _read_status(pid: int, pidfd: int) -> str:
     """``/proc/PID/status``, read by path: it is the process's if it is still alive after."""
     text = _status_by_path(pid)
-    if _exited(pidfd):
+    if pidfd_exited(pidfd):
         raise ProcessGone(f"process {pid} exited while its status was read")
     return text
 
@@ -353,7 +346,7 @@ class ProcessCounter:
             try:
                 if authorize is not None:
                     self._authorize_kept(pid, kept, authorize)
-                counts = self._count_kept(pid, kept, deadline)
+                counts = self._count_pages(pid, kept, _mapped_pages(pid, kept), deadline)
             except ProcessGone:
                 kept.close()  # it exited, or runs a new program: open it afresh below
             except BaseException:
@@ -362,10 +355,10 @@ class ProcessCounter:
             else:
                 self._put(pid, kept)
                 return counts
-        kept, pidfd = _open_kept(pid, authorize)
+        kept, mapped, pidfd = _open_kept(pid, authorize)
         os.close(pidfd)  # from now on the kept files say whether it is still the same process
         try:
-            counts = self._count_kept(pid, kept, deadline)
+            counts = self._count_pages(pid, kept, mapped, deadline)
         except BaseException:
             kept.close()
             raise
@@ -400,22 +393,18 @@ class ProcessCounter:
     def _authorize_kept(self, pid: int, kept: _Kept, authorize: Authorize) -> None:
         with translate_errors("read", f"/proc/{pid}/statm"):
             owner = os.fstat(kept.statm).st_uid
-        credentials = ProcessCredentials(pid, pid, owner, functools.partial(_read_status_kept, pid, kept))
-        try:
-            authorize(credentials)
-        finally:
-            credentials.seal()
+        check(authorize, ProcessCredentials(pid, pid, owner, functools.partial(_read_status_kept, pid, kept)))
 
-    def _count_kept(self, pid: int, kept: _Kept, deadline: float | None) -> Counts:
-        return _count_kept(pid, kept, self._mask, self._limit, self.span_pages, deadline)
+    def _count_pages(self, pid: int, kept: _Kept, mapped: int, deadline: float | None) -> Counts:
+        return _count_pages(pid, kept, mapped, self._mask, self._limit, self.span_pages, deadline)
 
 
-def _count_kept(  # noqa: PLR0917 (private)
-    pid: int, kept: _Kept, mask: int, limit: int, span_pages: int, deadline: float | None
+def _count_pages(  # noqa: PLR0917 (private)
+    pid: int, kept: _Kept, mapped: int, mask: int, limit: int, span_pages: int, deadline: float | None
 ) -> Counts:
-    """The counts of the process whose files ``kept`` holds: its ``VmSize``, then one C loop over
-    the ioctl. Raises ``ProcessGone`` when it exited or runs a new program (``ESRCH``)."""
-    mapped = _mapped_pages(pid, kept)
+    """The counts of the process whose files ``kept`` holds, ``mapped`` pages in all (its
+    ``VmSize``): one C loop over the ioctl. Raises ``ProcessGone`` when it exited or runs a new
+    program (``ESRCH``)."""
     try:
         walk_end, row = _pagemap.count_scan(
             kept.pagemap,
@@ -459,11 +448,12 @@ def _read_status_kept(pid: int, kept: _Kept) -> str:
     return text
 
 
-def _open_kept(pid: int, authorize: Authorize | None) -> tuple[_Kept, int]:
+def _open_kept(pid: int, authorize: Authorize | None) -> tuple[_Kept, int, int]:
     """Open ``statm`` and ``pagemap`` of ``pid`` through the pidfd protocol (kernel-notes 14):
     the pidfd first, then the files by path, then the pidfd says the process has not exited, so
     both files are its own. ``authorize`` is applied before the pagemap is opened. Returns the
-    files and the pidfd (the caller closes both). Raises as :func:`count_process` does."""
+    files, the process's ``VmSize`` in pages and the pidfd (the caller closes the files and the
+    pidfd). Raises as :func:`count_process` does."""
     operation: Operation = "open"
     statm_fd = pidfd = -1
     try:
@@ -472,7 +462,7 @@ def _open_kept(pid: int, authorize: Authorize | None) -> tuple[_Kept, int]:
         statm_fd = os.open(f"/proc/{pid}/statm", _READ)
         owner = os.fstat(statm_fd).st_uid  # /proc/PID's owner, as every file in it
         statm = os.pread(statm_fd, 256, 0)
-        if _exited(pidfd):
+        if pidfd_exited(pidfd):
             raise ProcessGone(f"process {pid} has exited")
         try:
             mapped = int(statm.split(maxsplit=1)[0])
@@ -482,13 +472,9 @@ def _open_kept(pid: int, authorize: Authorize | None) -> tuple[_Kept, int]:
             # A kernel thread (kernel-notes 12), or a process whose memory is torn down.
             raise ProcessNotFound(f"process {pid} has no user memory")
         if authorize is not None:
-            credentials = ProcessCredentials(pid, pid, owner, functools.partial(_read_status, pid, pidfd))
-            try:
-                authorize(credentials)
-            finally:
-                credentials.seal()
+            check(authorize, ProcessCredentials(pid, pid, owner, functools.partial(_read_status, pid, pidfd)))
         pagemap_fd = os.open(f"/proc/{pid}/pagemap", _READ)
-        if _exited(pidfd):
+        if pidfd_exited(pidfd):
             os.close(pagemap_fd)
             raise ProcessGone(f"process {pid} has exited")
     except BaseException as exc:
@@ -500,4 +486,4 @@ def _open_kept(pid: int, authorize: Authorize | None) -> tuple[_Kept, int]:
             if translated is not exc:
                 raise translated from exc
         raise
-    return _Kept(statm_fd, pagemap_fd), pidfd
+    return _Kept(statm_fd, pagemap_fd), mapped, pidfd

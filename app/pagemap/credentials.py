@@ -17,7 +17,7 @@ from functools import cached_property
 
 from .exceptions import ProcessGone, translate_errors
 
-__all__ = ["Authorize", "ProcessCredentials", "credentials_at", "parse_status"]
+__all__ = ["Authorize", "ProcessCredentials", "check", "credentials_at", "parse_status"]
 
 
 class ProcessCredentials:
@@ -73,6 +73,15 @@ class ProcessCredentials:
 
 #: A rule deciding whether a process may be acted on: raises to refuse it.
 Authorize = Callable[[ProcessCredentials], None]
+
+
+def check(authorize: Authorize, credentials: ProcessCredentials) -> None:
+    """Apply ``authorize`` to ``credentials``, then seal them: the files they read from are
+    no longer known to be that process's once the caller goes on."""
+    try:
+        authorize(credentials)
+    finally:
+        credentials.seal()
 
 
 def parse_status(pid: int, owner: int, text: str) -> ProcessCredentials:

@@ -16,11 +16,11 @@ from types import TracebackType
 from typing import NamedTuple, Self
 
 from . import _pagemap
-from .credentials import Authorize, credentials_at
+from .credentials import Authorize, check, credentials_at
 from .exceptions import ProcessGone, ProcessNotFound, translate_errors
 from .maps import Mapping, parse_maps
 
-__all__ = ["ProcessStat", "TargetProcess", "read_stat"]
+__all__ = ["ProcessStat", "TargetProcess", "pidfd_exited", "read_stat"]
 
 #: ``PF_KTHREAD`` in ``/proc/PID/stat`` field 9: kernel threads have no mm (kernel-notes 12).
 PF_KTHREAD = 0x00200000
@@ -77,6 +77,13 @@ def _query_range(maps_fd: int, start_stack: int, limit: int) -> tuple[int, int]:
     return lowest[0], high
 
 
+def pidfd_exited(pidfd: int) -> bool:
+    """Whether the process of ``pidfd`` has exited (a zombie has): its pidfd polls readable."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 def _pidfd_open(pid: int) -> int:
     try:
         return os.pidfd_open(pid)
@@ -114,11 +121,7 @@ class TargetProcess:
             if self.stat.kernel_thread:
                 raise ProcessNotFound(f"process {pid} is a kernel thread: it has no user memory")
             if authorize is not None:
-                credentials = credentials_at(self._dir_fd, pid)
-                try:
-                    authorize(credentials)
-                finally:
-                    credentials.seal()
+                check(authorize, credentials_at(self._dir_fd, pid))
             self.ensure_alive()
         except BaseException:
             self.close()
@@ -130,9 +133,7 @@ class TargetProcess:
 
     def alive(self) -> bool:
         """Whether the process has not exited (a zombie has exited)."""
-        poller = select.poll()
-        poller.register(self._pidfd, select.POLLIN)
-        return not poller.poll(0)
+        return not pidfd_exited(self._pidfd)
 
     def ensure_alive(self) -> None:
         """Raise ``ProcessGone`` if the process has exited since it was opened."""
