@@ -140,7 +140,7 @@ class TestDockerfile:
 
     def test_ignore_file_keeps_git_and_build_output_out(self) -> None:
         patterns = IGNORE.read_text().split()
-        assert {".git", ".venv/", "build/", "dist/"} <= set(patterns)
+        assert {".git", ".venv/", ".venv-dev/", "build/", "dist/"} <= set(patterns)
 
 
 def runs_of(stage: Stage) -> list[str]:
