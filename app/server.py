@@ -10,7 +10,6 @@ from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
-from pydantic import ValidationError
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from . import token_command
@@ -18,7 +17,7 @@ from .api.shutdown import Shutdown
 from .api.tokens import bootstrap
 from .main import create_app
 from .peer import with_peer_credentials
-from .settings import Settings
+from .settings import InvalidSettings, Settings
 from .unix_socket import UnixListener, bind_unix_socket, removed_at_exit
 
 __all__ = ["main"]
@@ -38,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         return token_command.run(args)
     try:
-        settings = Settings()
-    except ValidationError as err:
-        print(f"pmscan-server: bad settings: {err}", file=sys.stderr)
+        settings = Settings.from_environment()
+    except InvalidSettings as err:
+        for line in err.lines:
+            print(f"pmscan-server: {line}", file=sys.stderr)
         return 2
     _raise_open_file_limit()
     app = create_app(settings)
