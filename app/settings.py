@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     host: str = Field(
         default="127.0.0.1",
         description="the address to listen on; a non-loopback address needs `PMSCAN_AUTH=on`",
+        json_schema_extra={"allowed_text": "an IP address or a host name"},
     )
     port: int = Field(default=6716, ge=0, le=65535, description="the TCP port to listen on")
     uds: Path | None = Field(
@@ -62,7 +63,8 @@ class Settings(BaseSettings):
     )
     uds_group: str | None = Field(
         default=None,
-        description="the Unix socket's group (a name or a gid); unset: the server's group",
+        description="the Unix socket's group; unset: the server's group",
+        json_schema_extra={"allowed_text": "a group name or a gid"},
     )
     uds_peer_auth: Literal["on", "off"] = Field(
         default="off",
@@ -144,8 +146,8 @@ class Settings(BaseSettings):
     )
     audit_log: str | None = Field(
         default="-",
-        description="one JSON line per request that touches a process or is refused: a path, "
-        "`-` for stderr, empty for none",
+        description="the audit log: one JSON line per request that touches a process or is refused",
+        json_schema_extra={"allowed_text": "a path, `-` for stderr, or empty for none"},
     )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         default="info", description="the server log's level (the audit log is separate)"
@@ -155,12 +157,20 @@ class Settings(BaseSettings):
     # object, a comma-separated list), checked here so that bad ones stop the server at start-up.
     export_groups: str = Field(
         default="{}",
-        description='process groups to export: a JSON object, group name → `{"comm"|"exe"|"cmdline": '
-        'REGEX}` or `{"cgroup": PATH}`; `{}`: no group series',
+        description="process groups to export, each with one matcher: a regex that must match the "
+        "whole `comm`, `exe` or `cmdline`, or a cgroup the process is in or below; a process counts "
+        "in the first group it matches",
+        json_schema_extra={
+            "allowed_text": 'a JSON object: name → `{"comm"|"exe"|"cmdline": REGEX}` or `{"cgroup": PATH}`'
+        },
     )
     export_categories: str = Field(
         default=DEFAULT_EXPORT_CATEGORIES,
-        description="the page categories exported, comma-separated (any case)",
+        description="the page categories exported",
+        json_schema_extra={
+            "allowed_text": "category names, comma-separated, any case: "
+            + ", ".join(c.name.lower() for c in Category if c.name)
+        },
     )
     export_max_age_seconds: float = Field(
         default=10.0,
@@ -203,10 +213,8 @@ class Settings(BaseSettings):
         try:
             parse_groups(value)
         except ValueError as err:
-            raise ValueError(
-                f'PMSCAN_EXPORT_GROUPS: {err} (expected a JSON object: name → {{"comm"|"exe"|"cmdline": '
-                'REGEX} or {"cgroup": PATH})'
-            ) from None
+            expected = allowed("export_groups").replace("`", "")
+            raise ValueError(f"PMSCAN_EXPORT_GROUPS: {err} (expected {expected})") from None
         return value
 
     @field_validator("export_categories")
@@ -265,8 +273,11 @@ def variable(name: str) -> str:
 
 
 def allowed(name: str) -> str:
-    """What the field ``name`` accepts, in words: ``"an integer from 0 to 65535"``, ``"on or off"``."""
+    """What the field ``name`` accepts, in words: ``"an integer from 0 to 65535"``, ``"on or off"``
+    (its ``allowed_text`` where the type alone would say only "text")."""
     field = Settings.model_fields[name]
+    if isinstance(field.json_schema_extra, dict) and "allowed_text" in field.json_schema_extra:
+        return str(field.json_schema_extra["allowed_text"])
     kind = _kind(field.annotation)
     bounds = _bounds(field.metadata)
     return f"{kind} {bounds}" if bounds else kind
@@ -295,16 +306,20 @@ def _bounds(metadata: list[Any]) -> str:
     low = high = ""
     for constraint in metadata:
         if isinstance(constraint, annotated_types.Ge):
-            low = f"{constraint.ge:g}"
+            low = _number(constraint.ge)
         elif isinstance(constraint, annotated_types.Gt):
-            low = f"above {constraint.gt:g}"
+            low = f"above {_number(constraint.gt)}"
         elif isinstance(constraint, annotated_types.Le):
-            high = f"{constraint.le:g}"
+            high = _number(constraint.le)
     if low and high:
         return f"from {low} to {high}" if not low.startswith("above") else f"{low}, at most {high}"
     if low:
         return low if low.startswith("above") else f"of at least {low}"
     return f"of at most {high}" if high else ""
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _value(name: str, fallback: object) -> str:
