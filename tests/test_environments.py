@@ -68,6 +68,21 @@ class TestServingEnvironment:
         assert run.returncode == 0, run.stderr
         assert "usage:" in run.stdout.lower()
 
+    def test_activate_puts_both_commands_on_path(self, venv: Path, tmp_path: Path) -> None:
+        """The README's second terminal: ``. .venv/bin/activate``, then ``pmscan-server`` and
+        ``pmscan`` as printed."""
+        script = f". {venv}/bin/activate && command -v pmscan-server && command -v pmscan"
+        run = subprocess.run(
+            ["bash", "-c", script],
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.split() == [str(venv / "bin" / "pmscan-server"), str(venv / "bin" / "pmscan")]
+
     def test_the_server_is_a_copy_not_the_checkout(self, venv: Path, tmp_path: Path) -> None:
         """.venv holds an install of its own: the serving interpreter does not load the tree (and
         the extension) that the development build rewrites in place."""
