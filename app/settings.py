@@ -29,8 +29,8 @@ __all__ = [
     "variable",
 ]
 
-#: What the exporter counts unless told otherwise: what the page tables alone answer (README,
-#: "Exporting to Prometheus": FILE costs a page lookup per present page).
+#: What the exporter counts unless told otherwise: what the page tables alone answer
+#: (docs/exporter.md, "Cost and limits": FILE costs a page lookup per present page).
 DEFAULT_EXPORT_CATEGORIES = "present,swapped,huge,pfnzero"
 
 
