@@ -10,7 +10,6 @@ from fastapi import Depends, FastAPI
 from . import openapi
 from .api import auth, exception_handlers
 from .api.audit import AuditLog
-from .api.auth import Principal
 from .api.deps import Services
 from .api.exporter import PageStateExporter
 from .api.metrics import Metrics
@@ -19,6 +18,7 @@ from .api.pool import ScanPool
 from .api.query import single_valued_query
 from .api.routes import protected, public
 from .api.shutdown import Shutdown
+from .pagemap.policy import process_rule
 from .pagemap.probe import KernelCapabilities, probe
 from .settings import Settings
 
@@ -94,7 +94,7 @@ def _exporter(app: FastAPI, settings: Settings) -> PageStateExporter:
     """The page-state collector, registered once in the app's registry."""
     kernel = app.state.kernel
     # The exporter scans as an administrator would: any process but pmscan and the deny list.
-    rule = app.state.authenticator.rule(Principal("exporter", frozenset({"read"})))
+    rule = process_rule(deny=settings.deny_pids)
     exporter = PageStateExporter(settings, pool=app.state.pool, page_size=kernel.page_size, authorize=rule)
     app.state.metrics.registry.register(exporter)
     return exporter

@@ -21,7 +21,6 @@ beforehand would let a reused pid slip through.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -32,7 +31,7 @@ from starlette.types import Scope
 
 from ..errors import PmscanError
 from ..pagemap.categories import ScanFlag
-from ..pagemap.credentials import Authorize, ProcessCredentials
+from ..pagemap.policy import Authorize, process_rule
 from ..peer import peer_of
 from ..settings import Settings
 from .body import read_body
@@ -48,9 +47,7 @@ __all__ = [
     "AuthorizedSummary",
     "AuthorizedWatch",
     "BearerAuthentication",
-    "Denied",
     "MissingScope",
-    "NotOwner",
     "Principal",
     "PrincipalDep",
     "RequireWrite",
@@ -92,18 +89,6 @@ class MissingScope(AuthError):
     code = "SCOPE"
 
 
-class Denied(AuthError):
-    """The process is on the deny list (pmscan itself always is)."""
-
-    code = "DENIED"
-
-
-class NotOwner(AuthError):
-    """A Unix-socket peer asked about a process that is not its own."""
-
-    code = "NOT_OWNER"
-
-
 @dataclass(frozen=True)
 class Principal:
     """Who a request acts for: a token's name, ``peer uid N``, or ``anonymous`` (auth off)."""
@@ -143,22 +128,8 @@ class Authenticator:
 
     def rule(self, principal: Principal) -> Authorize:
         """The per-process rule for ``principal``: refuse a process on the deny list, or one
-        the principal may not see.
-
-        A thread id reaches its whole process through ``/proc/TID``, so the thread group is
-        what is compared.
-        """
-        own = os.getpid()
-
-        def check(target: ProcessCredentials) -> None:
-            if target.tgid == own:
-                raise Denied(f"process {target.pid} is pmscan itself")
-            if {target.pid, target.tgid} & self.deny_pids:
-                raise Denied(f"process {target.pid} is on the deny list (PMSCAN_DENY_PIDS)")
-            if principal.uid is not None and not target.owned_by(principal.uid):
-                raise NotOwner(f"process {target.pid} is not a process of uid {principal.uid} alone")
-
-        return check
+        the principal may not see (``app.pagemap.policy``)."""
+        return process_rule(deny=self.deny_pids, uid=principal.uid)
 
 
 def install(app: FastAPI, settings: Settings) -> None:

@@ -39,12 +39,18 @@ from prometheus_client.registry import Collector
 from ..pagemap.categories import Category
 from ..pagemap.census import Member, ProcessCounter, find_members
 from ..pagemap.containers import Container
-from ..pagemap.credentials import Authorize
-from ..pagemap.exceptions import AccessDenied, PagemapError, ProcessGone, ProcessNotFound, ScanTimeout
+from ..pagemap.exceptions import (
+    AccessDenied,
+    Denied,
+    PagemapError,
+    ProcessGone,
+    ProcessNotFound,
+    ScanTimeout,
+)
 from ..pagemap.groups import ProcessGroup
+from ..pagemap.policy import Authorize
 from ..pagemap.summary import Counts
 from ..settings import Settings
-from .auth import Denied
 from .pool import Busy, ScanPool
 
 __all__ = ["REASONS", "PageStateExporter"]

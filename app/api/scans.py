@@ -12,7 +12,7 @@ from dataclasses import replace
 from fastapi import Request, Response
 
 from ..pagemap.categories import ScanFlag
-from ..pagemap.credentials import Authorize
+from ..pagemap.policy import Authorize
 from ..pagemap.session import ScanOptions
 from .audit import ProcessAccess, track
 from .deps import Services

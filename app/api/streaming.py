@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ..pagemap.credentials import Authorize
+from ..pagemap.policy import Authorize
 from ..pagemap.scanner import Scan
 from ..pagemap.session import ScanOptions, open_scan
 from .audit import ProcessAccess

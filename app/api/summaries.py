@@ -14,13 +14,12 @@ from typing import Any
 from ..errors import code_of
 from ..pagemap.categories import Category
 from ..pagemap.cgroups import parse_cgroup
-from ..pagemap.exceptions import AccessDenied, NotWPAsync, ProcessGone, ProcessNotFound
+from ..pagemap.exceptions import AccessDenied, NotWPAsync, ProcessGone, ProcessNotFound, Refused
 from ..pagemap.maps import Mapping
 from ..pagemap.processes import list_processes
 from ..pagemap.scanner import Scan
 from ..pagemap.summary import Counts, summarize
 from .audit import ProcessAccess
-from .auth import AuthError
 from .schemas import CgroupSummaryResponse, SkippedProcess, SummaryResponse, VmaSummary
 
 __all__ = ["SKIPPED", "Opener", "summarize_cgroup", "summarize_process"]
@@ -29,7 +28,7 @@ __all__ = ["SKIPPED", "Opener", "summarize_cgroup", "summarize_process"]
 Opener = Callable[[int], Scan]
 
 #: What leaves one member of a cgroup out of its summary rather than failing the request.
-SKIPPED = (ProcessNotFound, ProcessGone, AccessDenied, NotWPAsync, AuthError)
+SKIPPED = (ProcessNotFound, ProcessGone, AccessDenied, NotWPAsync, Refused)
 
 
 def summarize_process(

@@ -25,7 +25,7 @@ from starlette.types import Receive
 
 from ..errors import code_of
 from ..pagemap.categories import Category
-from ..pagemap.credentials import Authorize
+from ..pagemap.policy import Authorize
 from ..pagemap.session import open_scan
 from ..pagemap.summary import Counts
 from ..pagemap.watch import Schedule, Tick, Watch

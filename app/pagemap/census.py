@@ -24,9 +24,9 @@ from typing import NamedTuple
 from . import _pagemap
 from .categories import Category
 from .containers import Container, container_of
-from .credentials import Authorize, ProcessCredentials, check
 from .exceptions import Operation, ProcessGone, ProcessNotFound, ScanTimeout, error_for, translate_errors
 from .groups import ProcessFacts, ProcessGroup, first_group
+from .policy import Authorize, ProcessCredentials, check
 from .probe import probe
 from .process import _pidfd_open, pidfd_exited, read_stat
 from .session import ScanOptions, open_scan

@@ -16,9 +16,9 @@ from types import TracebackType
 from typing import NamedTuple, Self
 
 from . import _pagemap
-from .credentials import Authorize, check, credentials_at
 from .exceptions import ProcessGone, ProcessNotFound, translate_errors
 from .maps import Mapping, parse_maps
+from .policy import Authorize, check, credentials_at
 
 __all__ = ["ProcessStat", "TargetProcess", "pidfd_exited", "read_stat"]
 

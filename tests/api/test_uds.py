@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from app.pagemap.credentials import parse_status
+from app.pagemap.policy import parse_status
 from tests.support.server import ServerProcess
 from tests.support.users import NOBODY, OTHER, as_user, running_as_root, shared_directory, sleeper
 

@@ -21,7 +21,7 @@ from app.pagemap import (
     probe,
 )
 from app.pagemap.census import ProcessCounter, count_process, kept_pagemap_fails_once_gone
-from app.pagemap.credentials import ProcessCredentials
+from app.pagemap.policy import ProcessCredentials
 from app.pagemap.region import RECORD
 from app.pagemap.summary import Counts, summarize
 from tests.support.children import zombie

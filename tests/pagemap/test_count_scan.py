@@ -18,7 +18,7 @@ import pytest
 
 from app.pagemap import Category, ProcessGone, ProcessNotFound, _pagemap, census, probe
 from app.pagemap.census import count_process
-from app.pagemap.credentials import ProcessCredentials
+from app.pagemap.policy import ProcessCredentials
 from tests.support.children import zombie
 from tests.support.target import Region, Target
 

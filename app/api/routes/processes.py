@@ -7,11 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from ...pagemap.cgroups import parse_cgroup
-from ...pagemap.exceptions import AccessDenied, CgroupNotFound, ProcessGone, ProcessNotFound, Unsupported
+from ...pagemap.exceptions import (
+    AccessDenied,
+    CgroupNotFound,
+    Denied,
+    NotOwner,
+    ProcessGone,
+    ProcessNotFound,
+    Unsupported,
+)
 from ...pagemap.process import TargetProcess
 from ...pagemap.processes import list_processes
 from ..audit import track
-from ..auth import Denied, MissingScope, NotOwner, RequireWrite, TargetRule, Unauthenticated
+from ..auth import MissingScope, RequireWrite, TargetRule, Unauthenticated
 from ..deps import ServicesDep
 from ..exception_handlers import VALIDATION, responses
 from ..pool import Busy

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Request, Response
 from ...pagemap.exceptions import (
     AccessDenied,
     CgroupNotFound,
+    Denied,
     InvalidScan,
+    NotOwner,
     NotWPAsync,
     ProcessGone,
     ProcessNotFound,
@@ -20,7 +22,7 @@ from ...pagemap.exceptions import (
 from ...pagemap.scanner import Scan
 from ...pagemap.session import open_scan
 from ..audit import ProcessAccess, track
-from ..auth import AuthorizedScan, AuthorizedSummary, Denied, MissingScope, NotOwner, Unauthenticated
+from ..auth import AuthorizedScan, AuthorizedSummary, MissingScope, Unauthenticated
 from ..body import BodyTooLarge, UnsupportedMediaType, openapi_body
 from ..exception_handlers import VALIDATION, responses
 from ..formats import BINARY, JSON, NDJSON, NotAcceptable, PayloadTooLarge

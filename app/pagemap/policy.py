@@ -1,8 +1,12 @@
-"""Who a process is: its thread group, its ids and capabilities, from ``/proc/PID``.
+"""Whether a process may be acted on: who it is (its thread group, ids and capabilities, from
+``/proc/PID``), and pmscan's rule (:func:`process_rule`: the deny list, and ownership for a
+client that may act only on its own processes).
 
-Used to decide *whether* a process may be scanned (a deny list, a client that may scan only its
-own processes), read through the ``/proc/PID`` directory the scan holds, before anything is
-opened that the kernel guards. Any user may read these files.
+The credentials are read through the ``/proc/PID`` directory the scan holds, before anything is
+opened that the kernel guards, so the rule concerns exactly the process opened (checking by pid
+beforehand would let a reused pid slip through). Any user may read these files. The rule raises
+:class:`~.exceptions.Denied` or :class:`~.exceptions.NotOwner`, refusals of the domain like the
+kernel's :class:`~.exceptions.AccessDenied`.
 
 ``/proc/PID/status`` is read only when a rule asks for what only it holds (the uids and
 capabilities): the kernel formats some sixty lines for it, which cost more than the scan of a
@@ -12,12 +16,12 @@ small process, and most rules (a token's, the deny list) never look at them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cached_property
 
-from .exceptions import ProcessGone, translate_errors
+from .exceptions import Denied, NotOwner, ProcessGone, translate_errors
 
-__all__ = ["Authorize", "ProcessCredentials", "check", "credentials_at", "parse_status"]
+__all__ = ["Authorize", "ProcessCredentials", "check", "credentials_at", "parse_status", "process_rule"]
 
 
 class ProcessCredentials:
@@ -73,6 +77,27 @@ class ProcessCredentials:
 
 #: A rule deciding whether a process may be acted on: raises to refuse it.
 Authorize = Callable[[ProcessCredentials], None]
+
+
+def process_rule(*, deny: Collection[int] = (), uid: int | None = None) -> Authorize:
+    """The rule that refuses pmscan's own process and those on ``deny`` (``Denied``) and, with
+    ``uid``, a process that ``uid`` alone does not stand behind (``NotOwner``).
+
+    A thread id reaches its whole process through ``/proc/TID``, so the thread group is
+    what is compared.
+    """
+    own = os.getpid()
+    deny = frozenset(deny)
+
+    def rule(target: ProcessCredentials) -> None:
+        if target.tgid == own:
+            raise Denied(f"process {target.pid} is pmscan itself")
+        if {target.pid, target.tgid} & deny:
+            raise Denied(f"process {target.pid} is on the deny list (PMSCAN_DENY_PIDS)")
+        if uid is not None and not target.owned_by(uid):
+            raise NotOwner(f"process {target.pid} is not a process of uid {uid} alone")
+
+    return rule
 
 
 def check(authorize: Authorize, credentials: ProcessCredentials) -> None:
