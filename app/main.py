@@ -11,13 +11,13 @@ from . import openapi
 from .api import auth, exception_handlers
 from .api.audit import AuditLog
 from .api.deps import Services
-from .api.exporter import PageStateExporter
 from .api.metrics import Metrics
 from .api.observe import ObserveRequests
 from .api.pool import ScanPool
 from .api.query import single_valued_query
 from .api.routes import protected, public
 from .api.shutdown import Shutdown
+from .export.collector import PageStateExporter
 from .pagemap.policy import process_rule
 from .pagemap.probe import KernelCapabilities, probe
 from .settings import Settings

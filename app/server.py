@@ -99,7 +99,7 @@ def _serve(app: FastAPI, options: dict[str, object], grace_seconds: int) -> bool
 
 def _raise_open_file_limit() -> None:
     """The soft limit of open files up to the hard one (systemd's default soft limit is 1024):
-    the exporter keeps two files open per process it counts (app.api.exporter)."""
+    the exporter keeps two files open per process it counts (app.export.collector)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):

@@ -10,9 +10,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .export.count import DEFAULT_SPAN_BYTES
+from .export.groups import ProcessGroup, parse_groups
 from .pagemap.categories import Category
-from .pagemap.census import DEFAULT_SPAN_BYTES
-from .pagemap.groups import ProcessGroup, parse_groups
 from .pagemap.scanner import DEFAULT_CHUNK_RECORDS
 
 __all__ = ["DEFAULT_EXPORT_CATEGORIES", "Settings", "default_token_file", "parse_categories"]
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     audit_log: str | None = Field(default="-", description='a path, "-" for stderr, empty for none')
     log_level: str = "info"
 
-    # Page-state metrics on /metrics (app.api.exporter). Groups and categories are text (a JSON
+    # Page-state metrics on /metrics (app.export.collector). Groups and categories are text (a JSON
     # object, a comma-separated list), checked here so that bad ones stop the server at start-up.
     export_groups: str = Field(
         default="{}", description='JSON: group name -> {"comm"|"exe"|"cmdline": REGEX} or {"cgroup": PATH}'

@@ -19,7 +19,7 @@ from .pool import ScanPool
 from .shutdown import Shutdown
 
 if TYPE_CHECKING:  # the exporter names auth's refusals, and auth reads the services
-    from .exporter import PageStateExporter
+    from ..export.collector import PageStateExporter
 
 __all__ = ["Services", "ServicesDep"]
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from app.export.count import count_process
+from app.export.counter import ProcessCounter
 from app.pagemap import (
     Category,
     IoctlBackend,
@@ -20,8 +22,8 @@ from app.pagemap import (
     TargetProcess,
     probe,
 )
-from app.pagemap.census import ProcessCounter, count_process, kept_pagemap_fails_once_gone
 from app.pagemap.policy import ProcessCredentials
+from app.pagemap.probe import kept_pagemap_fails_once_gone
 from app.pagemap.region import RECORD
 from app.pagemap.summary import Counts, summarize
 from tests.support.children import zombie

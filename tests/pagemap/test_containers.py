@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.pagemap.containers import Container, container_of, parse_container_path
+from app.export.containers import Container, container_of, parse_container_path
 
 ID = "4f2d9c0b7a1e3d5f6a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"
 UID = "8e6c0f0a-3b1f-4b5e-9a44-2c1e9b0f6d11"

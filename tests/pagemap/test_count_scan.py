@@ -1,7 +1,7 @@
 """``_pagemap.count_scan`` (the exporter's per-process count, a C loop over the ioctl) against
 ground truth: the kernel's own regions (the target scans itself in one call) summed in Python,
 ``smaps_rollup``, and ``/proc/PID/maps``; its resumption with tiny buffers and spans, its
-deadline, its errors; and ``census.count_process`` built on it."""
+deadline, its errors; and ``app.export.count.count_process`` built on it."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from app.pagemap import Category, ProcessGone, ProcessNotFound, _pagemap, census, probe
-from app.pagemap.census import count_process
+from app.export import count
+from app.export.count import count_process
+from app.pagemap import Category, ProcessGone, ProcessNotFound, _pagemap, probe
 from app.pagemap.policy import ProcessCredentials
 from tests.support.children import zombie
 from tests.support.target import Region, Target
@@ -288,7 +289,7 @@ class TestFallback:
         numbers (here through the ioctl backend, the one this kernel has)."""
         page = layout.page_size
         fast = count_process(layout.pid, categories=EXPORTED, page_size=page, span_pages=512)
-        slow = census._count_by_scan(
+        slow = count._count_by_scan(
             layout.pid, categories=EXPORTED, page_size=page, span_pages=512, deadline=None, authorize=None
         )
         assert slow == fast

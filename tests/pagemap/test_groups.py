@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from app.pagemap.census import find_members
-from app.pagemap.groups import ProcessFacts, first_group, parse_groups
+from app.export.groups import ProcessFacts, first_group, parse_groups
+from app.export.members import find_members
 from tests.support.cgroups import CgroupUnavailableError, TemporaryCgroup
 from tests.support.children import named_sleep, sleepers
 from tests.support.metrics import until

@@ -58,7 +58,7 @@ async def capabilities(services: ServicesDep) -> Capabilities:
 )
 async def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics (``pmscan_*``); needs a token like every route but /healthz and /readyz."""
-    # The page states of the configured groups and containers (app.api.exporter), made current.
+    # The page states of the configured groups and containers (app.export.collector), made current.
     await services.exporter.refresh()
     return Response(services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 

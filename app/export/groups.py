@@ -22,7 +22,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cgroups import CgroupSpec, parse_cgroup, read_memberships
+from ..pagemap.cgroups import CgroupSpec, parse_cgroup, read_memberships
 
 __all__ = ["MATCHERS", "ProcessFacts", "ProcessGroup", "first_group", "parse_groups"]
 

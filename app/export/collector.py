@@ -11,7 +11,7 @@ outlasts its budget: what it could not count shows in ``pmscan_export_incomplete
 are served again without a scan, and concurrent scrapes share one collection.
 
 The first collection that counts a process opens its ``pagemap`` and ``statm`` through the pidfd
-protocol and keeps them open for the next ones (:class:`~app.pagemap.census.ProcessCounter`):
+protocol and keeps them open for the next ones (:class:`~.counter.ProcessCounter`):
 a kept process costs its kernel calls and little more, and a kept file can never reach another
 process (kernel-notes 22). Those a collection no longer lists are closed at its end.
 
@@ -36,9 +36,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from ..api.pool import Busy, ScanPool
 from ..pagemap.categories import Category
-from ..pagemap.census import Member, ProcessCounter, find_members
-from ..pagemap.containers import Container
 from ..pagemap.exceptions import (
     AccessDenied,
     Denied,
@@ -47,11 +46,13 @@ from ..pagemap.exceptions import (
     ProcessNotFound,
     ScanTimeout,
 )
-from ..pagemap.groups import ProcessGroup
 from ..pagemap.policy import Authorize
 from ..pagemap.summary import Counts
 from ..settings import Settings
-from .pool import Busy, ScanPool
+from .containers import Container
+from .counter import ProcessCounter
+from .groups import ProcessGroup
+from .members import Member, find_members
 
 __all__ = ["REASONS", "PageStateExporter"]
 
