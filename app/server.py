@@ -15,9 +15,9 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from . import token_command
 from .api.shutdown import Shutdown
-from .api.tokens import bootstrap
 from .main import create_app
-from .peer import with_peer_credentials
+from .security.peers import with_peer_credentials
+from .security.tokens import bootstrap
 from .settings import Settings
 from .unix_socket import UnixListener, bind_unix_socket, removed_at_exit
 

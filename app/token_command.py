@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .api.tokens import TokenFileError, add_token, read_token_file, remove_token
+from .security.tokens import TokenFileError, add_token, read_token_file, remove_token
 from .settings import default_token_file
 
 __all__ = ["add_parser", "run"]

@@ -1,14 +1,10 @@
-"""Who is asking, and may they: bearer tokens, Unix-socket peers, scopes, and per-process rules.
+"""Who is asking, and may they: authentication on the protected router, scopes, and the body
+dependencies that authorize a scan.
 
 Authentication hangs on the ``protected`` router (:func:`authenticate`), so every route under it
-is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. A request is
-one :class:`Principal`:
-
-- a bearer token from the token file: its name and scopes, any process;
-- with ``PMSCAN_UDS_PEER_AUTH=on``, a client on the Unix socket without a token: root gets both
-  scopes on any process; any other uid both scopes on the processes it owns only — what the
-  kernel would let it do by itself, served the way ``criu service`` serves unprivileged clients;
-- with ``PMSCAN_AUTH=off``, everyone gets everything.
+is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. Who a
+request acts for is decided by ``app.security.principals`` from its bearer token or Unix-socket
+peer.
 
 Then, for each route: :data:`RequireWrite` where the target's state changes (for a scan body,
 :data:`AuthorizedScan` and :data:`AuthorizedSummary` check ``WP_MATCHING``'s write scope), and a
@@ -27,32 +23,25 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from starlette.types import Scope
 
-from ..errors import PmscanError
 from ..pagemap.categories import ScanFlag
-from ..pagemap.policy import Authorize, process_rule
-from ..peer import peer_of
+from ..pagemap.policy import Authorize
+from ..security.principals import Authenticator, Principal
+from ..security.tokens import SCOPES
 from ..settings import Settings
 from .body import read_body
 from .deps import Services
 from .schemas import ScanRequest, SummaryRequest, WatchRequest
-from .tokens import SCOPES, TokenStore
 
 __all__ = [
-    "AuthError",
-    "Authenticator",
     "Authorized",
     "AuthorizedScan",
     "AuthorizedSummary",
     "AuthorizedWatch",
     "BearerAuthentication",
-    "MissingScope",
-    "Principal",
     "PrincipalDep",
     "RequireWrite",
     "TargetRule",
-    "Unauthenticated",
     "authenticate",
     "authorize_body",
     "install",
@@ -66,75 +55,14 @@ log = logging.getLogger("pmscan")
 Body = TypeVar("Body", ScanRequest, SummaryRequest, WatchRequest)
 
 
-class AuthError(PmscanError):
-    """Base of the refusals decided here (abstract)."""
-
-    status = 403
-    code = "FORBIDDEN"
-
-
-class Unauthenticated(AuthError):
-    """No bearer token, or one the token file does not hold (with ``WWW-Authenticate: Bearer``)."""
-
-    status = 401
-    code = "UNAUTHENTICATED"
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer realm="pmscan"'}
-
-
-class MissingScope(AuthError):
-    """The token (or peer) lacks the scope the operation needs (WP_MATCHING needs write)."""
-
-    code = "SCOPE"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a request acts for: a token's name, ``peer uid N``, or ``anonymous`` (auth off)."""
-
-    name: str
-    scopes: frozenset[str]
-    #: Only the processes this uid owns; ``None``: any process.
-    uid: int | None = None
-
-    def require(self, scope: str) -> None:
-        if scope not in self.scopes:
-            raise MissingScope(f"{self.name} lacks the {scope!r} scope this operation needs")
-
-
-class Authenticator:
-    """The settings' rules of authentication, held by the app for the requests."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.enabled = settings.auth == "on"
-        self.peer_auth = settings.uds is not None and settings.uds_peer_auth == "on"
-        self.tokens = TokenStore(settings.token_file)
-        self.deny_pids = frozenset(settings.deny_pids)
-
-    def principal(self, scope: Scope, token: str | None) -> Principal:
-        """Who the request with this ASGI ``scope`` and bearer ``token`` (if any) acts for."""
-        if not self.enabled:
-            return Principal("anonymous", SCOPES)
-        if token is not None:
-            entry = self.tokens.verify(token)
-            if entry is None:
-                raise Unauthenticated("the bearer token is not valid")
-            return Principal(entry.name, entry.scopes)
-        peer = peer_of(scope) if self.peer_auth else None
-        if peer is not None:
-            return Principal(f"peer uid {peer.uid}", SCOPES, uid=None if peer.uid == 0 else peer.uid)
-        raise Unauthenticated("a bearer token is required (Authorization: Bearer pmscan_...)")
-
-    def rule(self, principal: Principal) -> Authorize:
-        """The per-process rule for ``principal``: refuse a process on the deny list, or one
-        the principal may not see (``app.pagemap.policy``)."""
-        return process_rule(deny=self.deny_pids, uid=principal.uid)
-
-
 def install(app: FastAPI, settings: Settings) -> None:
-    """Give ``app`` its :class:`Authenticator`."""
-    app.state.authenticator = Authenticator(settings)
+    """Give ``app`` its :class:`~app.security.principals.Authenticator`."""
+    app.state.authenticator = Authenticator(
+        enabled=settings.auth == "on",
+        token_file=settings.token_file,
+        peer_auth=settings.uds is not None and settings.uds_peer_auth == "on",
+        deny_pids=settings.deny_pids,
+    )
 
 
 def warn_if_off(settings: Settings) -> None:

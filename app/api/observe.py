@@ -17,8 +17,8 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import code_of
+from ..security.principals import MissingScope, Unauthenticated
 from .audit import AuditLog, ProcessAccess, caller_of
-from .auth import MissingScope, Unauthenticated
 from .metrics import Metrics
 from .pool import ClientGone
 

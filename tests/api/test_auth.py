@@ -20,7 +20,8 @@ from fastapi.routing import iter_route_contexts
 from pydantic import ValidationError
 
 from app.api import auth
-from app.api.tokens import (
+from app.main import create_app
+from app.security.tokens import (
     PREFIX,
     TokenFileError,
     TokenStore,
@@ -29,7 +30,6 @@ from app.api.tokens import (
     parse_token_file,
     read_token_file,
 )
-from app.main import create_app
 from app.server import main as server_main
 from app.settings import Settings
 from tests.support.server import REPO, ServerProcess, server_executable

@@ -18,8 +18,9 @@ from ...pagemap.exceptions import (
 )
 from ...pagemap.process import TargetProcess
 from ...pagemap.processes import list_processes
+from ...security.principals import MissingScope, Unauthenticated
 from ..audit import track
-from ..auth import MissingScope, RequireWrite, TargetRule, Unauthenticated
+from ..auth import RequireWrite, TargetRule
 from ..deps import ServicesDep
 from ..exception_handlers import VALIDATION, responses
 from ..pool import Busy

@@ -21,8 +21,9 @@ from ...pagemap.exceptions import (
 )
 from ...pagemap.scanner import Scan
 from ...pagemap.session import open_scan
+from ...security.principals import MissingScope, Unauthenticated
 from ..audit import ProcessAccess, track
-from ..auth import AuthorizedScan, AuthorizedSummary, MissingScope, Unauthenticated
+from ..auth import AuthorizedScan, AuthorizedSummary
 from ..body import BodyTooLarge, UnsupportedMediaType, openapi_body
 from ..exception_handlers import VALIDATION, responses
 from ..formats import BINARY, JSON, NDJSON, NotAcceptable, PayloadTooLarge

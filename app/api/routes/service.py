@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from ...pagemap.categories import category_names
 from ...pagemap.session import BACKENDS
-from ..auth import Unauthenticated
+from ...security.principals import Unauthenticated
 from ..deps import ServicesDep
 from ..exception_handlers import responses
 from ..metrics import CONTENT_TYPE
