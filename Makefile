@@ -78,7 +78,7 @@ ext: $(PY)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 
 openapi: $(STAMP)
-	$(PY) -m app.openapi > openapi.json
+	$(VENV)/bin/pmscan-server openapi > openapi.json
 
 sdk: $(STAMP)
 	$(PY) -m clients.regenerate

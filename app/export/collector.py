@@ -36,7 +36,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from ..api.pool import Busy, ScanPool
 from ..pagemap.categories import Category
 from ..pagemap.exceptions import (
     AccessDenied,
@@ -48,26 +47,43 @@ from ..pagemap.exceptions import (
 )
 from ..pagemap.policy import Authorize
 from ..pagemap.summary import Counts
-from ..settings import Settings
+from ..service.pool import Busy, ScanPool
 from .containers import Container
 from .counter import ProcessCounter
 from .groups import ProcessGroup
 from .members import Member, find_members
 
-__all__ = ["REASONS", "PageStateExporter"]
+__all__ = ["REASONS", "ExportConfig", "PageStateExporter"]
 
 log = logging.getLogger("pmscan")
 
 #: Why a process is missing from a collection's counts (the ``reason`` label).
 REASONS = ("timeout", "busy", "denied", "error")
 #: Processes counted in one pool job. Each job's hand-off between the event loop and a scan
-#: thread costs far more than counting a small process through its kept files (60-70 us): 64 a
-#: job hold a worker for about 4 ms of small processes, and made a collection of 300 processes
-#: 10-15 ms shorter than 16 a job (2026-12-07).
+#: thread costs far more than counting a small process through its kept files: a batch this
+#: large holds a worker for a few milliseconds of small processes, and makes a collection
+#: shorter than smaller batches do.
 BATCH = 64
 #: Descriptors left for everything but the files the exporter keeps open (connections, scans).
 RESERVED_DESCRIPTORS = 1024
 _CONTAINER_LABELS = ["container_id", "runtime", "pod_uid", "qos"]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What the exporter counts, and within which limits (``PMSCAN_EXPORT_*``: ``app.settings``
+    documents each)."""
+
+    groups: tuple[ProcessGroup, ...]
+    categories: Category
+    containers: bool
+    containers_max: int
+    max_age_seconds: float
+    budget_seconds: float
+    concurrency: int
+    span_bytes: int
+    #: Processes never counted besides pmscan itself (``PMSCAN_DENY_PIDS``).
+    deny_pids: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -99,17 +115,18 @@ class Collection:
 
 
 class PageStateExporter(Collector):
-    """The page-state series of ``settings`` (groups, categories, containers, limits)."""
+    """The page-state series of ``config`` (groups, categories, containers, limits), counted in
+    ``pool`` as ``authorize`` allows."""
 
-    def __init__(self, settings: Settings, *, pool: ScanPool, page_size: int, authorize: Authorize) -> None:
-        self.groups: tuple[ProcessGroup, ...] = settings.groups
-        self.categories = settings.categories
-        self.containers = settings.export_containers
-        self.containers_max = settings.export_containers_max
-        self.max_age = settings.export_max_age_seconds
-        self.budget = settings.export_budget_seconds
-        self.concurrency = min(settings.export_concurrency, pool.size)
-        self.span_pages = max(1, settings.export_span_bytes // page_size)
+    def __init__(self, config: ExportConfig, *, pool: ScanPool, page_size: int, authorize: Authorize) -> None:
+        self.groups: tuple[ProcessGroup, ...] = config.groups
+        self.categories = config.categories
+        self.containers = config.containers
+        self.containers_max = config.containers_max
+        self.max_age = config.max_age_seconds
+        self.budget = config.budget_seconds
+        self.concurrency = min(config.concurrency, pool.size)
+        self.span_pages = max(1, config.span_bytes // page_size)
         self.page_size = page_size
         self.counter = ProcessCounter(
             categories=self.categories,
@@ -117,7 +134,7 @@ class PageStateExporter(Collector):
             span_pages=self.span_pages,
             keep=_descriptors_to_keep() if self.groups or self.containers else 0,
         )
-        self.exclude = frozenset({os.getpid(), *settings.deny_pids})
+        self.exclude = frozenset({os.getpid(), *config.deny_pids})
         self._pool = pool
         self._authorize = authorize
         self._last: Collection | None = None
@@ -157,8 +174,8 @@ class PageStateExporter(Collector):
         groups = {group.name: Tally() for group in self.groups}
         containers: dict[Container, Tally] = {}
         # The members are found first (a plain thread: listing /proc touches no process's memory),
-        # then counted. Listing while the workers count made both slower here (2026-12-07: 300
-        # processes, 25 ms more a collection), the threads handing the GIL to each other.
+        # then counted. Listing while the workers count makes both slower, the threads handing
+        # the GIL to each other.
         batches: asyncio.Queue[list[Member] | None] = asyncio.Queue()
         incomplete = False
         try:

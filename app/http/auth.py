@@ -155,7 +155,7 @@ def authorize_body(authenticator: Authenticator, principal: Principal, body: Bod
 
 
 def _authorized(model: type[Body]) -> Any:
-    """The dependency that reads a ``model`` body (once: ``app.api.body``) and authorizes it."""
+    """The dependency that reads a ``model`` body (once: ``app.http.body``) and authorizes it."""
 
     async def dependency(request: Request) -> Authorized[Body]:
         state = request.app.state
@@ -174,7 +174,7 @@ def _authorized(model: type[Body]) -> Any:
 TargetRule = Annotated[Authorize, Depends(_target_rule)]
 #: The body, read and validated once, with the rule, once the body's flags are allowed
 #: (``WP_MATCHING`` needs the write scope), and the services to answer it with. The route
-#: declares the body for the OpenAPI document with ``app.api.body.openapi_body``.
+#: declares the body for the OpenAPI document with ``app.http.body.openapi_body``.
 AuthorizedScan = Annotated[Authorized[ScanRequest], _authorized(ScanRequest)]
 AuthorizedSummary = Annotated[Authorized[SummaryRequest], _authorized(SummaryRequest)]
 AuthorizedWatch = Annotated[Authorized[WatchRequest], _authorized(WatchRequest)]

@@ -1,6 +1,6 @@
 """Request bodies: read once, within the size limit, as JSON, and validated once.
 
-:func:`read_body` is what the body dependencies of the routes (``app.api.auth``) call, inside
+:func:`read_body` is what the body dependencies of the routes (``app.http.auth``) call, inside
 the routing like every other check, so a refusal is counted under its route:
 
 - a body larger than ``PMSCAN_MAX_BODY_BYTES`` gets 413 :class:`BodyTooLarge`: at once when
@@ -94,7 +94,7 @@ def validate(model: type[Model], data: Any) -> Model:
 
 def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` of a route whose body :func:`read_body` reads: the ``requestBody`` FastAPI
-    would declare for a body parameter of type ``model`` (``app.openapi`` adds its schema)."""
+    would declare for a body parameter of type ``model`` (``app.http.openapi`` adds its schema)."""
     return {
         "requestBody": {
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},

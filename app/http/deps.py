@@ -8,18 +8,20 @@ a small process. All dependencies are ``async``: a plain ``def`` one runs in a t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ..export.collector import PageStateExporter
 from ..pagemap.probe import KernelCapabilities
+from ..service.pool import ScanPool
+from ..service.processes import Processes
+from ..service.scans import Scans
+from ..service.shutdown import Shutdown
+from ..service.summaries import Summaries
+from ..service.watches import Watches
 from ..settings import Settings
 from .metrics import Metrics
-from .pool import ScanPool
-from .shutdown import Shutdown
-
-if TYPE_CHECKING:  # the exporter names auth's refusals, and auth reads the services
-    from ..export.collector import PageStateExporter
 
 __all__ = ["Services", "ServicesDep"]
 
@@ -27,7 +29,7 @@ __all__ = ["Services", "ServicesDep"]
 @dataclass(frozen=True)
 class Services:
     """What the routes work with: the settings, the probed kernel, the scan pool, the
-    metrics, the shutdown state and the page-state exporter of this app."""
+    metrics, the shutdown state, the page-state exporter, and the service calls of this app."""
 
     settings: Settings
     kernel: KernelCapabilities
@@ -35,6 +37,10 @@ class Services:
     metrics: Metrics
     shutdown: Shutdown
     exporter: PageStateExporter
+    scans: Scans
+    summaries: Summaries
+    watches: Watches
+    processes: Processes
 
 
 async def get_services(request: Request) -> Services:

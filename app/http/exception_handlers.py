@@ -56,7 +56,7 @@ def error_response(exc: BaseException) -> JSONResponse:
 
 async def handle(request: Request, exc: Exception) -> Response:
     """The answer to an error a route (or a dependency) raised."""
-    # The error the request ended with, for the metrics and the audit log (app.api.observe).
+    # The error the request ended with, for the metrics and the audit log (app.http.observe).
     request.state.error = exc
     if isinstance(exc, RequestValidationError):
         # FastAPI's shape, able to quote any input: Python's JSON parser reads 1e400 as infinity

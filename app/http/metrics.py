@@ -4,7 +4,8 @@ Names follow Prometheus conventions: the ``pmscan_`` prefix, base units (seconds
 counters ending in ``_total``. Labels never hold a pid, a comm or a raw path: ``route``
 is the route's template (``/processes/{pid}/maps``), or ``unmatched``. The ``observe``
 middleware feeds :meth:`Metrics.observe_request` and :meth:`Metrics.observe_access`
-when a request is over; the pool gauges are read when scraped.
+when a request is over (and after each tick of a watch: the watch service is handed
+:meth:`Metrics.observe_access`); the pool gauges are read when scraped.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from ..pagemap.categories import Category
 from ..pagemap.exceptions import PagemapError
 from ..pagemap.probe import KernelCapabilities
-from .audit import ProcessAccess
+from ..service.audit import ProcessAccess
+from ..service.pool import Busy, ScanPool
+from ..service.scans import PayloadTooLarge
 from .body import BodyTooLarge
-from .formats import PayloadTooLarge
-from .pool import Busy, ScanPool
 
 __all__ = ["CONTENT_TYPE", "SCAN_BUCKETS", "Metrics"]
 
@@ -120,12 +121,12 @@ class Metrics:
         errors from the kernel or the domain (not refusals: those are rejections)."""
         if access.action not in _SCANS:
             return
-        if access.scan is not None:
+        if access.backend is not None:  # a scan was opened
             self.scan_duration.labels(backend=access.backend, format=access.format or "").observe(
                 access.seconds
             )
-            self.scan_regions.inc(access.scan.regions)
-            self.scan_pages.inc(access.scan.pages)
+            self.scan_regions.inc(access.regions or 0)
+            self.scan_pages.inc(access.pages or 0)
         if isinstance(error, PagemapError | OSError) and access.outcome is not None:
             self.scan_errors.labels(code=access.outcome).inc()
 

@@ -5,7 +5,8 @@ final status and the real end of a streamed body: the last body message sent (th
 answer is complete), or the app returning without it (the client went away and the
 stream was cancelled). The error the request ended with is the one the exception
 handlers put in ``request.state.error``; an error reported inside a stream is on its
-:class:`~app.api.audit.ProcessAccess`.
+:class:`~app.service.audit.ProcessAccess`. A route that touches a process starts that record
+with :func:`track` and hands it to its service call.
 """
 
 from __future__ import annotations
@@ -13,16 +14,38 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from fastapi import Request
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import code_of
 from ..security.principals import MissingScope, Unauthenticated
-from .audit import AuditLog, ProcessAccess, caller_of
+from ..service.audit import Action, AuditLog, ProcessAccess, caller_of
+from ..service.pool import ClientGone
 from .metrics import Metrics
-from .pool import ClientGone
+from .schemas import ScanRequest
 
-__all__ = ["ObserveRequests", "route_template"]
+__all__ = ["ObserveRequests", "route_template", "track"]
+
+
+def track(
+    request: Request,
+    action: Action,
+    pid: int,
+    *,
+    body: ScanRequest | None = None,
+    format: str | None = None,
+    cgroup: str | None = None,
+) -> ProcessAccess:
+    """Start the record of an access to ``pid`` by this request (``body``: the scan asked for),
+    which the middleware settles and audits when the request is over."""
+    access = ProcessAccess(action, pid, format=format, cgroup=cgroup)
+    if body is not None:
+        access.start, access.end, access.flags = body.start, body.end, body.flags
+    accesses: list[ProcessAccess] = getattr(request.state, "accesses", None) or []
+    accesses.append(access)
+    request.state.accesses = accesses
+    return access
 
 
 def route_template(scope: Scope) -> str:

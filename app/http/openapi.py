@@ -1,20 +1,19 @@
 """The OpenAPI document: FastAPI's, completed with the models of streamed responses.
 
-``python -m app.openapi`` prints it (no server needed); ``make openapi`` stores it as
-``openapi.json``, from which ``make sdk`` generates the client.
+``pmscan-server openapi`` prints it (no server needed: ``app.http.app.openapi_document``);
+``make openapi`` stores it as ``openapi.json``, from which ``make sdk`` generates the client.
 
 FastAPI puts a model into ``components/schemas`` only when a route uses it as a body or
 ``response_model``. ``/scan`` streams, so its response models (``ScanDocument``,
 ``ScanTrailer``, and ``Region`` through them) are named by the operation's
 ``x-pmscan-models`` extension instead, and :func:`install` adds them. Likewise the request
-bodies that ``app.api.body`` reads itself (``x-pmscan-request``), and FastAPI's validation error
+bodies that ``app.http.body`` reads itself (``x-pmscan-request``), and FastAPI's validation error
 models where a route lists them among its errors.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -24,10 +23,9 @@ from fastapi.openapi.models import OpenAPI
 from fastapi.openapi.utils import validation_error_definition, validation_error_response_definition
 from pydantic import BaseModel
 
-from .api import schemas
-from .settings import Settings
+from . import schemas
 
-__all__ = ["document", "install"]
+__all__ = ["install"]
 
 _REF = "#/components/schemas/{model}"
 
@@ -45,15 +43,6 @@ def install(app: FastAPI) -> None:
 
     openapi.__pmscan__ = True  # type: ignore[attr-defined]
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def document() -> dict[str, Any]:
-    """The document the app serves, built without a server (auth off changes nothing in it)."""
-    from .main import create_app  # noqa: PLC0415 (here: main is to import this module)
-
-    app = create_app(Settings(auth="off"))
-    install(app)
-    return app.openapi()
 
 
 def _with_extra_models(doc: dict[str, Any]) -> dict[str, Any]:
@@ -76,13 +65,8 @@ def _with_extra_models(doc: dict[str, Any]) -> dict[str, Any]:
 def _add_model(components: dict[str, Any], name: str, mode: Literal["validation", "serialization"]) -> None:
     model = getattr(schemas, name, None)
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise TypeError(f"the document names {name!r}, not a model of app.api.schemas")
+        raise TypeError(f"the document names {name!r}, not a model of app.http.schemas")
     schema = model.model_json_schema(ref_template=_REF, mode=mode)
     for nested, definition in schema.pop("$defs", {}).items():
         components.setdefault(nested, definition)
     components.setdefault(name, schema)
-
-
-if __name__ == "__main__":
-    json.dump(document(), sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")

@@ -25,6 +25,8 @@ from ..pagemap.categories import Category, ScanFlag, parse_mask
 from ..pagemap.cgroups import parse_cgroup
 from ..pagemap.probe import probe
 from ..pagemap.session import ScanOptions
+from ..pagemap.summary import Counts
+from ..service.summaries import CgroupSummary, ProcessSummary
 
 __all__ = [
     "Capabilities",
@@ -290,6 +292,26 @@ class SummaryResponse(BaseModel):
     categories: dict[CategoryName, int]
     vmas: list[VmaSummary] | None = None
 
+    @classmethod
+    def of(cls, summary: ProcessSummary) -> SummaryResponse:
+        vmas = None
+        if summary.vmas is not None:
+            vmas = [
+                VmaSummary(
+                    start=m.start, end=m.end, perms=m.perms, path=m.path, pages=c.pages, categories=_named(c)
+                )
+                for m, c in summary.vmas
+            ]
+        return cls(
+            pid=summary.pid,
+            start=summary.start,
+            end=summary.end,
+            walk_end=summary.walk_end,
+            pages=summary.total.pages,
+            categories=_named(summary.total),
+            vmas=vmas,
+        )
+
 
 class SkippedProcess(BaseModel):
     """A member of the cgroup that was not summarized, and why (it exited, access denied…)."""
@@ -307,6 +329,21 @@ class CgroupSummaryResponse(BaseModel):
     skipped: list[SkippedProcess]
     pages: int
     categories: dict[CategoryName, int]
+
+    @classmethod
+    def of(cls, summary: CgroupSummary) -> CgroupSummaryResponse:
+        return cls(
+            cgroup=summary.cgroup,
+            processes=[SummaryResponse.of(p) for p in summary.processes],
+            skipped=[SkippedProcess(pid=s.pid, code=s.code, reason=s.reason) for s in summary.skipped],
+            pages=summary.total.pages,
+            categories=_named(summary.total),
+        )
+
+
+def _named(counts: Counts) -> dict[Any, int]:
+    """Pages per category name, in bit order."""
+    return {Category(c).name: n for c, n in sorted(counts.by_category.items())}
 
 
 class ProcessInfo(BaseModel):

@@ -1,11 +1,13 @@
 """The audit log: one JSON line for each access of a request to a process.
 
-Routes that touch a process (scan, summary, maps, clear-soft-dirty) call :func:`track`
-first and fill in the returned :class:`ProcessAccess` as they go (the target, the scan,
-an error reported inside a stream). When the request is over (for a stream: when its
-body ends, completed, failed in-band, or cut by the client) the ``observe`` middleware
-settles each access's outcome and :class:`AuditLog` writes it to the ``pmscan.audit``
-logger. A cgroup summary makes one access per process.
+A request that touches a process (scan, summary, maps, clear-soft-dirty, watch) has one
+:class:`ProcessAccess` per process, made by the HTTP layer (``app.http.observe.track``) and
+handed to the service call, which records what it found on it, on the event loop, from what
+its scan-thread jobs returned: the process's comm, and the scan's backend, range, regions and
+pages (:meth:`ProcessAccess.scanned`), or the error that ended it inside a stream. When the
+request is over (for a stream: when its body ends, completed, failed in-band, or cut by the
+client) the ``observe`` middleware settles each access's outcome and :class:`AuditLog` writes
+it to the ``pmscan.audit`` logger. A cgroup summary makes one access per process.
 
 A request that authentication refuses (401 ``UNAUTHENTICATED``, 403 ``SCOPE``) touched no
 process, but who tried what matters to whoever reads this log: it gets one line with the
@@ -29,14 +31,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from fastapi import Request
-
 from ..pagemap.categories import ScanFlag
 from ..pagemap.process import TargetProcess
 from ..pagemap.scanner import Scan
-from .schemas import ScanRequest
 
-__all__ = ["LOGGER", "Action", "AuditLog", "JsonFormatter", "ProcessAccess", "caller_of", "track"]
+__all__ = ["LOGGER", "Action", "AuditLog", "JsonFormatter", "ProcessAccess", "caller_of"]
 
 LOGGER = "pmscan.audit"
 
@@ -46,7 +45,8 @@ Action = Literal["scan", "summary", "maps", "clear_soft_dirty", "watch"]
 @dataclass
 class ProcessAccess:
     """What one request did to one process. ``start``/``end``/``flags`` are the request's
-    until a scan resolves them; ``regions``/``pages`` are what the scan produced."""
+    until a scan resolves them; ``regions``/``pages`` are what the scan produced. Filled in on
+    the event loop only."""
 
     action: Action
     pid: int
@@ -55,8 +55,11 @@ class ProcessAccess:
     flags: int = 0
     format: str | None = None
     cgroup: str | None = None
-    target: TargetProcess | None = None
-    scan: Scan | None = None
+    comm: str | None = None
+    #: The scan's backend, once a scan was opened (only then: ``regions`` and ``pages``).
+    backend: str | None = None
+    regions: int | None = None
+    pages: int | None = None
     #: An error that ended this access while the request itself answered 200: one
     #: reported inside a stream, or a process skipped by a cgroup summary.
     error: BaseException | None = None
@@ -67,14 +70,17 @@ class ProcessAccess:
     ended: float | None = None
     seconds: float = 0.0
 
-    @property
-    def comm(self) -> str | None:
-        target = self.scan.target if self.scan is not None else self.target
-        return target.comm if target is not None else None
+    def opened(self, target: TargetProcess) -> None:
+        """The process was opened: its comm."""
+        self.comm = target.comm
 
-    @property
-    def backend(self) -> str | None:
-        return self.scan.backend.name if self.scan is not None else None
+    def scanned(self, scan: Scan) -> None:
+        """What ``scan`` covered and produced so far (call it again when it is over)."""
+        args = scan.args
+        self.comm = scan.target.comm
+        self.backend = scan.backend.name
+        self.start, self.end, self.flags = args.start, args.end, int(args.flags)
+        self.regions, self.pages = scan.regions, scan.pages
 
     def finish(self) -> None:
         """The work on this process is over (before the request's end, in a cgroup summary)."""
@@ -86,47 +92,22 @@ class ProcessAccess:
         self.seconds = (self.ended or time.monotonic()) - self.started
 
     def fields(self) -> dict[str, Any]:
-        start, end, flags = self.start, self.end, self.flags
-        regions = pages = None
-        if self.scan is not None:
-            args = self.scan.args
-            start, end, flags = args.start, args.end, int(args.flags)
-            regions, pages = self.scan.regions, self.scan.pages
         return {
             "action": self.action,
             "pid": self.pid,
             "comm": self.comm,
             **({"cgroup": self.cgroup} if self.cgroup is not None else {}),
-            "start": start,
-            "end": end,
-            "flags": [f.name for f in ScanFlag if flags & f],
+            "start": self.start,
+            "end": self.end,
+            "flags": [f.name for f in ScanFlag if self.flags & f],
             "format": self.format,
             "backend": self.backend,
-            "regions": regions,
-            "pages": pages,
+            "regions": self.regions,
+            "pages": self.pages,
             **({"ticks": self.ticks} if self.ticks is not None else {}),
             "outcome": self.outcome,
             "duration_seconds": round(self.seconds, 6),
         }
-
-
-def track(
-    request: Request,
-    action: Action,
-    pid: int,
-    *,
-    body: ScanRequest | None = None,
-    format: str | None = None,
-    cgroup: str | None = None,
-) -> ProcessAccess:
-    """Start the record of an access to ``pid`` by this request (``body``: the scan asked for)."""
-    access = ProcessAccess(action, pid, format=format, cgroup=cgroup)
-    if body is not None:
-        access.start, access.end, access.flags = body.start, body.end, body.flags
-    accesses: list[ProcessAccess] = getattr(request.state, "accesses", None) or []
-    accesses.append(access)
-    request.state.accesses = accesses
-    return access
 
 
 def caller_of(state: dict[str, Any]) -> str:

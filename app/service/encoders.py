@@ -1,4 +1,8 @@
-"""The three response formats of /scan (docs/api.md): NDJSON, a JSON document, raw records."""
+"""The three answer formats of /scan (docs/api.md): NDJSON, a JSON document, raw records.
+
+An encoder turns the records of a chunk, the end of a scan and an error that ends a stream into
+bytes; which format a client gets is the HTTP layer's choice (``app.http.answers``).
+"""
 
 from __future__ import annotations
 
@@ -7,30 +11,26 @@ import json
 import struct
 from typing import Protocol
 
-from ..errors import PmscanError, code_of
+from ..errors import code_of
 from ..pagemap import _pagemap
 from ..pagemap.categories import category_names
 from ..pagemap.scanner import Scan
 
 __all__ = [
     "BINARY",
+    "ENCODERS",
     "JSON",
     "NDJSON",
     "SHORT_NAMES",
     "BinaryEncoder",
     "Encoder",
     "NdjsonEncoder",
-    "NotAcceptable",
-    "PayloadTooLarge",
-    "choose_format",
-    "error_code",
     "json_region_list",
 ]
 
 NDJSON = "application/x-ndjson"
 JSON = "application/json"
 BINARY = "application/octet-stream"
-_OFFERED = (NDJSON, JSON, BINARY)
 #: The formats' names in metrics labels and the audit log.
 SHORT_NAMES = {NDJSON: "ndjson", JSON: "json", BINARY: "binary"}
 
@@ -39,40 +39,6 @@ _NAMES = tuple(json.dumps(category_names(value), separators=(",", ":")).encode()
 _TRAILER_MARK = (1 << 64) - 1
 _ERROR_MARK = (1 << 64) - 2
 _RECORD = struct.Struct("<QQQ")
-
-
-class NotAcceptable(PmscanError):
-    """The Accept header allows none of the formats /scan can produce."""
-
-    status = 406
-    code = "NOT_ACCEPTABLE"
-
-
-class PayloadTooLarge(PmscanError):
-    """The answer is too large for application/json: use a streaming format, or page with vec_len."""
-
-    status = 413
-    code = "TOO_LARGE"
-
-
-def choose_format(accept: str | None) -> str:
-    """The first offered media type the Accept header allows (NDJSON by default)."""
-    if not accept:
-        return NDJSON
-    for item in accept.split(","):
-        media, _, params = item.strip().partition(";")
-        media = media.strip().lower()
-        if "q=0" in params.replace(" ", "") and not any(c.isdigit() and c != "0" for c in params):
-            continue
-        if media in _OFFERED:
-            return media
-        if media in ("*/*", "application/*"):
-            return NDJSON
-    raise NotAcceptable(f"cannot produce any of {accept!r}; offered: {', '.join(_OFFERED)}")
-
-
-def error_code(exc: BaseException) -> str:
-    return code_of(exc)
 
 
 def json_region_list(records: bytes) -> bytes:
@@ -99,7 +65,7 @@ class NdjsonEncoder:
 
     def error(self, exc: BaseException) -> bytes:
         message = getattr(exc, "message", None) or str(exc)
-        return json.dumps({"error": {"code": error_code(exc), "message": message}}).encode() + b"\n"
+        return json.dumps({"error": {"code": code_of(exc), "message": message}}).encode() + b"\n"
 
 
 class BinaryEncoder:
@@ -115,8 +81,12 @@ class BinaryEncoder:
         return _RECORD.pack(_TRAILER_MARK, scan.walk_end, scan.regions)
 
     def error(self, exc: BaseException) -> bytes:
-        code = error_code(exc)
+        code = code_of(exc)
         number = getattr(errno, code, None)
         if not isinstance(number, int):
             number = errno.ESRCH if code == "EXITED" else errno.EIO
         return _RECORD.pack(_ERROR_MARK, number, 0)
+
+
+#: The encoder of each streamed format (encoders hold no state: one each serves every scan).
+ENCODERS: dict[str, Encoder] = {NDJSON: NdjsonEncoder(), BINARY: BinaryEncoder()}

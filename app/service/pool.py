@@ -5,7 +5,8 @@ parallel. Work is admitted by *slots* (:class:`Lease`), one per thread: a reques
 every slot taken waits for one, in arrival order — but only while fewer than
 ``queue_limit`` requests are waiting and for at most ``queue_seconds``. Past either bound
 it is refused (``Busy``: 503 with Retry-After): a node agent must not pile up work it
-cannot do. A waiting request whose client goes away leaves the queue at once.
+cannot do. A waiting request leaves the queue at once when its ``cancelled`` awaitable
+completes (the HTTP layer's: the client went away).
 
 The threads are plain ones taking jobs from a ``SimpleQueue`` and handing results back with
 one ``call_soon_threadsafe``: for the scan of a small process the hop there and back is
@@ -13,12 +14,11 @@ most of the cost, and ``concurrent.futures`` with ``asyncio.wrap_future`` double
 Slots are counted on the event loop's thread only; a thread that ends a job hands its
 bookkeeping to the loop.
 
-Even so, the hop costs about as much CPU as the scan of a small process (two thread wake-ups,
-about 200 µs on a small VM). Every kernel call on a target still runs in a thread: it takes the
-target's mmap lock, which a writer in the target (``fork``, ``mprotect`` of a large range, a
-fault stuck on a hung filesystem) can hold for as long as it likes, and on the event loop that
-wait would stop the whole server, ``/healthz`` included. (Until 2026-12-07 a scan whose last run
-took under a millisecond ran on the loop, to save the hop.)
+Even so, the hop costs about as much CPU as the scan of a small process (two thread
+wake-ups). Every kernel call on a target still runs in a thread, however short the last one
+was: it takes the target's mmap lock, which a writer in the target (``fork``, ``mprotect`` of
+a large range, a fault stuck on a hung filesystem) can hold for as long as it likes, and on
+the event loop that wait would stop the whole server, ``/healthz`` included.
 """
 
 from __future__ import annotations
@@ -27,15 +27,13 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from queue import SimpleQueue
 from typing import Any, Generic, TypeVar
 
-from starlette.types import Receive
-
 from ..errors import PmscanError
 
-__all__ = ["Busy", "ClientGone", "Job", "Lease", "ScanPool", "client_gone"]
+__all__ = ["Busy", "ClientGone", "Job", "Lease", "ScanPool"]
 
 T = TypeVar("T")
 
@@ -64,12 +62,6 @@ class ClientGone(PmscanError):
 
     def __init__(self) -> None:
         super().__init__("the client went away while the request waited for a scan worker")
-
-
-async def client_gone(receive: Receive) -> None:
-    """Return when the client has closed the connection (the request body already read)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 class Lease:
@@ -180,10 +172,10 @@ class ScanPool:
 
     # -- slots (on the event loop) ---------------------------------------------------------------
 
-    async def lease(self, receive: Receive | None = None) -> Lease:
+    async def lease(self, cancelled: Awaitable[object] | None = None) -> Lease:
         """A slot: at once when one is free, else after waiting in the queue. ``Busy`` when the
-        queue is full or the wait too long; ``ClientGone`` when ``receive`` (the request's ASGI
-        ``receive``, its body already read) reports the client gone meanwhile."""
+        queue is full or the wait too long; ``ClientGone`` when ``cancelled`` completes
+        meanwhile (it is awaited only while waiting, in a task of its own, cancelled after)."""
         self._bind()
         if self._in_use < self.size and not self._waiters:
             self._in_use += 1
@@ -194,7 +186,7 @@ class ScanPool:
         assert self._loop is not None
         waiter: asyncio.Future[None] = self._loop.create_future()
         self._waiters.append(waiter)
-        watcher = asyncio.ensure_future(client_gone(receive)) if receive is not None else None
+        watcher = asyncio.ensure_future(cancelled) if cancelled is not None else None
         if watcher is not None:
             watcher.add_done_callback(lambda _: waiter.cancel())
         granted = False
@@ -248,16 +240,26 @@ class ScanPool:
         self._jobs.put(job)
         return job
 
-    async def run_leased(self, fn: Callable[[], T], receive: Receive | None = None) -> T:
+    async def run_leased(
+        self,
+        fn: Callable[[], T],
+        cancelled: Awaitable[object] | None = None,
+        *,
+        after: Callable[[], None] | None = None,
+    ) -> T:
         """Take a slot (see :meth:`lease`), run ``fn`` in a scan thread, and give the slot back
-        when ``fn`` has returned — not when the caller stops waiting."""
-        lease = await self.lease(receive)
+        when ``fn`` has returned — not when the caller stops waiting. ``after`` is called on the
+        event loop then too (before the caller resumes, if it still waits), whether ``fn``
+        returned or raised: where what ``fn`` left behind is taken over."""
+        lease = await self.lease(cancelled)
         try:
             job = self.submit(fn)
         except BaseException:
             lease.release()
             raise
         job.after(lease.release)
+        if after is not None:
+            job.after(after)
         return await job
 
     def _work(self) -> None:

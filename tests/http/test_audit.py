@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 
-from app.api.audit import JsonFormatter, caller_of
+from app.service.audit import JsonFormatter, caller_of
 from tests.support.children import many_regions, sleepers
 from tests.support.server import ServerProcess, issue_token
 

@@ -19,8 +19,8 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from pydantic import ValidationError
 
-from app.api import auth
-from app.main import create_app
+from app.http import auth
+from app.http.app import create_app
 from app.security.tokens import (
     PREFIX,
     TokenFileError,
@@ -187,7 +187,7 @@ class TestEveryRouteIsCovered:
                 pending.extend(dependant.dependencies)
                 names_pid |= any(p.name == "pid" for p in dependant.path_params)
                 assert not dependant.body_params, "bodies are read by the authorizing dependency only"
-                # The body dependencies (app.api.auth._authorized) read the body and authorize it.
+                # The body dependencies (app.http.auth._authorized) read the body and authorize it.
                 body_model = getattr(dependant.call, "body_model", None)
                 names_pid |= "pid" in getattr(body_model, "model_fields", {})
                 checked |= dependant.call is auth._target_rule or body_model is not None

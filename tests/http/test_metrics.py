@@ -13,8 +13,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.api.metrics import Metrics
-from app.main import VERSION, create_app
+from app.http.app import VERSION, create_app
+from app.http.metrics import Metrics
 from app.settings import Settings
 from tests.support.children import sleepers
 from tests.support.server import ServerProcess

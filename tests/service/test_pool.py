@@ -1,6 +1,7 @@
 """The scan pool's slots and queue, on its own (real threads, a real event loop): the order of
 waiters, the bounds, and no slot lost or doubled when waits end by timeout, cancellation or a
-client that goes away. The HTTP side of the same rules is in test_limits.py."""
+client that goes away (its ``cancelled`` awaitable completes). The HTTP side of the same rules
+is in tests/http/test_limits.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.api.pool import Busy, ClientGone, Lease, ScanPool
+from app.service.pool import Busy, ClientGone, Lease, ScanPool
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
@@ -121,12 +122,7 @@ def test_a_client_that_goes_away_leaves_the_queue() -> None:
         scans = pool(1)
         held = await scans.lease()
         disconnected = asyncio.Event()
-
-        async def receive() -> dict[str, Any]:
-            await disconnected.wait()
-            return {"type": "http.disconnect"}
-
-        waiting = asyncio.create_task(scans.lease(receive))
+        waiting = asyncio.create_task(scans.lease(disconnected.wait()))
         await settle()
         assert scans.waiting == 1
         disconnected.set()
@@ -189,23 +185,22 @@ def test_errors_reach_the_caller() -> None:
 
 
 def test_the_disconnect_watch_ends_with_the_wait() -> None:
-    """Once a waiter has its slot nothing may go on reading the request's ``receive``: the
-    response reads it next."""
+    """Once a waiter has its slot nothing may go on awaiting its ``cancelled`` (in a server: on
+    reading the request's ``receive``, which the response reads next)."""
 
     async def test() -> None:
         scans = pool(1)
         held = await scans.lease()
         reading: list[str] = []
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> None:
             reading.append("reading")
             try:
                 await asyncio.sleep(60)
             finally:
                 reading.append("stopped")
-            return {"type": "http.disconnect"}
 
-        waiting = asyncio.create_task(scans.lease(receive))
+        waiting = asyncio.create_task(scans.lease(receive()))
         await settle()
         assert reading == ["reading"]
         held.release()

@@ -1,8 +1,10 @@
-"""The rest of a streamed scan runs as one job in a scan thread (``ChunkProducer``): real scans of
-a real process with many regions, a real pool and event loop. The thread keeps at most ``AHEAD``
-chunks ready that the loop has not sent, goes on as the loop sends them, hands over exactly the
-records of a scan that is not split, and stops when asked. The HTTP side (formats, trailers,
-errors in-band, clients that go away) is in test_scan_http.py and tests/stress/test_faults.py."""
+"""The rest of a scan runs as one job in a scan thread (``ChunkProducer``): real scans of a real
+process with many regions, a real pool and event loop. The thread keeps at most ``AHEAD`` chunks
+ready that the loop has not sent, goes on as the loop sends them, hands over exactly the records
+of a scan that is not split, and stops when asked; a ``RunningScan`` (what streams and the JSON
+document read) hands over the whole scan and gives its slot back. The HTTP side (formats,
+trailers, errors in-band, clients that go away) is in tests/http/test_scan_http.py and
+tests/stress/test_faults.py."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from contextlib import closing
 
 import pytest
 
-from app.api.pool import ScanPool
-from app.api.streaming import AHEAD, ChunkProducer, _End
 from app.pagemap import ScanOptions, open_scan
+from app.pagemap.policy import process_rule
 from app.pagemap.scanner import Scan
+from app.service.pool import ScanPool
+from app.service.scans import AHEAD, ChunkProducer, _End, start_scan
 from tests.support.children import many_regions
 
 CHUNK = 256  # records a kernel call: a few thousand regions make a dozen chunks and more
@@ -107,5 +110,32 @@ def test_an_error_in_the_scan_is_the_last_item(child: subprocess.Popen[bytes]) -
             item = await producer.next()
             await job
             assert isinstance(item, _End) and isinstance(item.error, ValueError)
+
+    run(test)
+
+
+def test_a_running_scan_hands_over_the_whole_scan_and_its_slot(child: subprocess.Popen[bytes]) -> None:
+    async def test(pool: ScanPool) -> None:
+        with closing(scan_of(child)) as whole:
+            expected = whole.run()
+        running = await start_scan(
+            pool,
+            child.pid,
+            ScanOptions(),
+            authorize=process_rule(),
+            chunk_records=CHUNK,
+            timeout=30,
+            encode=bytes,
+        )
+        try:
+            assert not running.complete and pool.in_use == 1
+            chunks = [running.first]
+            while (chunk := await running.next_chunk()) is not None:
+                chunks.append(chunk)
+            assert len(chunks) > AHEAD + 2
+            assert b"".join(chunks) == expected
+        finally:
+            running.close()
+        await until(lambda: pool.in_use == 0)
 
     run(test)

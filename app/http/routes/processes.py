@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ...pagemap.cgroups import parse_cgroup
 from ...pagemap.exceptions import (
     AccessDenied,
     CgroupNotFound,
@@ -16,14 +15,13 @@ from ...pagemap.exceptions import (
     ProcessNotFound,
     Unsupported,
 )
-from ...pagemap.process import TargetProcess
-from ...pagemap.processes import list_processes
 from ...security.principals import MissingScope, Unauthenticated
-from ..audit import track
+from ...service.pool import Busy
+from ..answers import Disconnected
 from ..auth import RequireWrite, TargetRule
 from ..deps import ServicesDep
 from ..exception_handlers import VALIDATION, responses
-from ..pool import Busy
+from ..observe import track
 from ..query import DecimalDigits
 from ..schemas import CgroupPath, MappingInfo, ProcessInfo
 
@@ -44,9 +42,8 @@ async def processes(
     cgroup: Annotated[CgroupPath | None, Query()] = None,
 ) -> list[ProcessInfo]:
     """User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it."""
-    spec = parse_cgroup(cgroup) if cgroup is not None else None
-    entries = await services.pool.run_leased(
-        lambda: list(list_processes(comm=comm, uid=uid, cgroup=spec)), request.receive
+    entries = await services.processes.find(
+        comm=comm, uid=uid, cgroup=cgroup, cancelled=Disconnected(request.receive)
     )
     return [ProcessInfo(**e._asdict()) for e in entries]
 
@@ -74,13 +71,10 @@ TARGET_ERRORS = (
 )
 async def maps(request: Request, services: ServicesDep, pid: Pid, rule: TargetRule) -> list[MappingInfo]:
     access = track(request, "maps", pid)
-
-    def read() -> list[MappingInfo]:
-        with TargetProcess(pid, authorize=rule) as target:
-            access.target = target
-            return [MappingInfo(**m._asdict()) for m in target.maps()]
-
-    return await services.pool.run_leased(read, request.receive)
+    mappings = await services.processes.maps(
+        pid, authorize=rule, access=access, cancelled=Disconnected(request.receive)
+    )
+    return [MappingInfo(**m._asdict()) for m in mappings]
 
 
 @router.post(
@@ -92,11 +86,7 @@ async def maps(request: Request, services: ServicesDep, pid: Pid, rule: TargetRu
 )
 async def clear_soft_dirty(request: Request, services: ServicesDep, pid: Pid, rule: TargetRule) -> Response:
     access = track(request, "clear_soft_dirty", pid)
-
-    def clear() -> None:
-        with TargetProcess(pid, authorize=rule) as target:
-            access.target = target
-            target.clear_soft_dirty()
-
-    await services.pool.run_leased(clear, request.receive)
+    await services.processes.clear_soft_dirty(
+        pid, authorize=rule, access=access, cancelled=Disconnected(request.receive)
+    )
     return Response(status_code=204)

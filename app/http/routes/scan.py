@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -19,16 +18,18 @@ from ...pagemap.exceptions import (
     ScanTimeout,
     Unsupported,
 )
-from ...pagemap.scanner import Scan
-from ...pagemap.session import open_scan
 from ...security.principals import MissingScope, Unauthenticated
-from ..audit import ProcessAccess, track
+from ...service.audit import ProcessAccess
+from ...service.encoders import BINARY, JSON, NDJSON, SHORT_NAMES
+from ...service.pool import Busy
+from ...service.scans import PayloadTooLarge
+from ...service.shutdown import ShuttingDown
+from ...service.summaries import ProcessSummary
+from ..answers import Disconnected, NotAcceptable, ScanStreamResponse, choose_format
 from ..auth import AuthorizedScan, AuthorizedSummary
 from ..body import BodyTooLarge, UnsupportedMediaType, openapi_body
 from ..exception_handlers import VALIDATION, responses
-from ..formats import BINARY, JSON, NDJSON, NotAcceptable, PayloadTooLarge
-from ..pool import Busy
-from ..scans import answer_scan
+from ..observe import track
 from ..schemas import (
     CgroupSummaryResponse,
     ScanDocument,
@@ -37,8 +38,6 @@ from ..schemas import (
     SummaryRequest,
     SummaryResponse,
 )
-from ..shutdown import ShuttingDown
-from ..summaries import summarize_cgroup, summarize_process
 
 router = APIRouter(tags=["scan"])
 
@@ -95,7 +94,20 @@ SCAN_OK: dict[int | str, dict[str, Any]] = {
     },
 )
 async def scan(request: Request, authorized: AuthorizedScan) -> Response:
-    return await answer_scan(request, authorized.body, authorized.rule, authorized.services)
+    body = authorized.body
+    media_type = choose_format(request.headers.get("accept"))
+    access = track(request, "scan", body.pid, body=body, format=SHORT_NAMES[media_type])
+    answer = await authorized.services.scans.scan(
+        body.pid,
+        body.options(),
+        media_type,
+        authorize=authorized.rule,
+        cancelled=Disconnected(request.receive),
+        access=access,
+    )
+    if answer.stream is not None:
+        return ScanStreamResponse(answer.stream, media_type=media_type, headers={"X-Accel-Buffering": "no"})
+    return Response(answer.body, media_type=media_type)
 
 
 @router.post(
@@ -111,30 +123,21 @@ async def summary(request: Request, authorized: AuthorizedSummary) -> SummaryRes
     """With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
     summary per member process (members that exit meanwhile or may not be scanned are
     listed under ``skipped``) and the sum of their pages."""
-    body, rule, services = authorized.body, authorized.rule, authorized.services
-    pool, kernel, settings = services.pool, services.kernel, services.settings
-    deadline = time.monotonic() + settings.scan_timeout_seconds
-    options = body.options()
+    body = authorized.body
+    target = body.cgroup if body.cgroup is not None else body.pid
+    assert target is not None  # SummaryRequest: exactly one of pid and cgroup
 
-    def open_one(pid: int) -> Scan:
-        return open_scan(
-            pid, options, authorize=rule, chunk_records=settings.chunk_records, deadline=deadline
-        )
+    def accessed(pid: int) -> ProcessAccess:
+        return track(request, "summary", pid, body=body, format="summary", cgroup=body.cgroup)
 
-    if body.cgroup is not None:
-        cgroup = body.cgroup
-
-        def member(pid: int) -> ProcessAccess:
-            return track(request, "summary", pid, body=body, format="summary", cgroup=cgroup)
-
-        return await pool.run_leased(
-            lambda: summarize_cgroup(cgroup, open_one, kernel.page_size, by_vma=body.by_vma, track=member),
-            request.receive,
-        )
-    pid = body.pid
-    assert pid is not None  # SummaryRequest: exactly one of pid and cgroup
-    access = track(request, "summary", pid, body=body, format="summary")
-    return await pool.run_leased(
-        lambda: summarize_process(pid, open_one, kernel.page_size, by_vma=body.by_vma, access=access),
-        request.receive,
+    result = await authorized.services.summaries.summarize(
+        target,
+        body.options(),
+        by_vma=body.by_vma,
+        authorize=authorized.rule,
+        track=accessed,
+        cancelled=Disconnected(request.receive),
     )
+    if isinstance(result, ProcessSummary):
+        return SummaryResponse.of(result)
+    return CgroupSummaryResponse.of(result)

@@ -7,15 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from ..audit import track
+from ...service.encoders import NDJSON
+from ...service.shutdown import ShuttingDown
+from ..answers import Disconnected, NotAcceptable, ScanStreamResponse, choose_format
 from ..auth import AuthorizedWatch
 from ..body import openapi_body
 from ..exception_handlers import responses
-from ..formats import NDJSON, NotAcceptable, choose_format
+from ..observe import track
 from ..schemas import WatchRequest, WatchTick, WatchTrailer
-from ..shutdown import ShuttingDown
-from ..streaming import ScanStreamResponse
-from ..watches import start_watch, stream_watch
 from .scan import SCAN_ERRORS
 
 router = APIRouter(tags=["scan"])
@@ -60,10 +59,16 @@ async def watch(request: Request, authorized: AuthorizedWatch) -> Response:
         raise NotAcceptable("/watch answers application/x-ndjson only: one line per tick")
     _check_duration(body, services.settings.watch_max_seconds)
     access = track(request, "watch", body.pid, body=body, format="watch")
-    running = await start_watch(body, request.receive, services, access, authorize=authorized.rule)
-    return ScanStreamResponse(
-        stream_watch(running, request.receive), media_type=NDJSON, headers={"X-Accel-Buffering": "no"}
+    lines = await services.watches.watch(
+        body.pid,
+        body.options(),
+        body.interval_seconds,
+        body.count,
+        authorize=authorized.rule,
+        cancelled=Disconnected(request.receive),
+        access=access,
     )
+    return ScanStreamResponse(lines, media_type=NDJSON, headers={"X-Accel-Buffering": "no"})
 
 
 def _check_duration(body: WatchRequest, limit: float) -> None:
