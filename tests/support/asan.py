@@ -12,7 +12,8 @@ under ASan too. Valgrind is no alternative: it does not know ``PAGEMAP_SCAN`` no
 ``PROCMAP_QUERY``, so every record the kernel writes would read as uninitialised.
 
 Run: ``make asan`` or ``.venv/bin/python -m tests.support.asan [PYTEST ARGS]`` (the tests of
-``tests/pagemap`` unless an argument names tests). Needs gcc and its ``libasan`` (Debian:
+``tests/pagemap``, and those of the exporter's counter, which drives ``count_scan``, unless an
+argument names tests). Needs gcc and its ``libasan`` (Debian:
 ``libasan8``, a dependency of ``gcc``).
 """
 
@@ -39,7 +40,7 @@ FLAGS = (
     "-Wextra",
     "-Werror",
 )
-DEFAULT_TESTS = ["tests/pagemap"]
+DEFAULT_TESTS = ["tests/pagemap", "tests/export/test_counter.py"]
 
 
 def _copy_tree() -> None:
