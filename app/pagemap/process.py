@@ -216,8 +216,8 @@ class TargetProcess:
         ``(0, 0)`` without mappings.
 
         Asks the kernel for just those VMAs (PROCMAP_QUERY, Linux 6.11+): generating and
-        parsing all of /proc/PID/maps costs a millisecond for a few hundred mappings,
-        more than the scan of a small process itself.
+        parsing all of /proc/PID/maps costs, for a few hundred mappings, more than the scan of
+        a small process itself.
         """
         with translate_errors("read", f"/proc/{self.pid}/maps"):
             fd = os.open("maps", os.O_RDONLY | os.O_CLOEXEC, dir_fd=self._dir_fd)
