@@ -237,16 +237,20 @@ PyDoc_STRVAR(encode_regions_doc,
 "JSON objects {\"start\":S,\"end\":E,\"categories\":NAMES} for packed records,\n"
 "each followed by separator (b\"\\n\" for NDJSON, b\",\" inside a JSON array).\n"
 "names[c] is the JSON text for a categories value c; a value with no entry\n"
-"raises ValueError.");
+"raises ValueError. records and separator must be bytes (TypeError for a\n"
+"bytearray, memoryview or other buffer): they are read again without the GIL.");
 
 #define MAX_NAMES 4096
 
 static PyObject *
 pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    Py_buffer records, separator;
-    PyObject *names;
-    if (!PyArg_ParseTuple(args, "y*O!y*:encode_regions", &records, &PyTuple_Type, &names,
+    /* bytes only, never a buffer: the records are checked and measured with the GIL held,
+     * then read again without it, and only an immutable object guarantees that the second
+     * reading sees what the first checked (a bytearray or a memoryview of one could change
+     * under another thread meanwhile and make the text overrun the bytes sized for it). */
+    PyObject *records, *names, *separator;
+    if (!PyArg_ParseTuple(args, "SO!S:encode_regions", &records, &PyTuple_Type, &names,
                           &separator)) {
         return NULL;
     }
@@ -255,7 +259,7 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
     Py_ssize_t *name_len = NULL;
     Py_ssize_t n_names = PyTuple_GET_SIZE(names);
 
-    if (records.len % RECORD_SIZE != 0) {
+    if (PyBytes_GET_SIZE(records) % RECORD_SIZE != 0) {
         PyErr_SetString(PyExc_ValueError, "records must be a multiple of 24 bytes");
         goto done;
     }
@@ -283,9 +287,10 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
     static const char head[] = "{\"start\":";
     static const char mid[] = ",\"end\":";
     static const char tail[] = ",\"categories\":";
-    const Py_ssize_t fixed = (Py_ssize_t)(sizeof(head) + sizeof(mid) + sizeof(tail)) - 3 + 1 + separator.len;
-    const Py_ssize_t count = records.len / RECORD_SIZE;
-    const struct page_region *rec = records.buf;
+    const Py_ssize_t fixed = (Py_ssize_t)(sizeof(head) + sizeof(mid) + sizeof(tail)) - 3 + 1 +
+                             PyBytes_GET_SIZE(separator);
+    const Py_ssize_t count = PyBytes_GET_SIZE(records) / RECORD_SIZE;
+    const struct page_region *rec = (const struct page_region *)PyBytes_AS_STRING(records);
     /* The exact size first: a bytes object sized for the worst case and shrunk afterwards
      * came from fresh pages every time (glibc maps a large block anew when it is larger than
      * the last one freed, and the shrunk one always was smaller), and faulting them in cost
@@ -311,10 +316,11 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
     }
     char *const out = PyBytes_AS_STRING(result);
     char *p = out;
-    const char *sep = separator.buf;
-    const Py_ssize_t sep_len = separator.len;
+    const char *sep = PyBytes_AS_STRING(separator);
+    const Py_ssize_t sep_len = PyBytes_GET_SIZE(separator);
     /* Encoding megabytes takes milliseconds: let the event loop send the previous
-     * chunk meanwhile. Nothing below touches a Python object. */
+     * chunk meanwhile. Below, only the contents of bytes objects are read (immutable, and
+     * held alive by the arguments): no Python object is touched. */
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
         Py_ssize_t c = (Py_ssize_t)rec[i].categories;
@@ -335,8 +341,6 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
 done:
     PyMem_Free(name_text);
     PyMem_Free(name_len);
-    PyBuffer_Release(&records);
-    PyBuffer_Release(&separator);
     return result;
 }
 
