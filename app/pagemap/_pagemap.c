@@ -79,19 +79,25 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     };
 
     long ret;
-    int async_err = 0;
+    int err, async_err = 0;
     /* The walk takes the target's mmap lock and may run for milliseconds on a large
      * range: let other threads (other scans, the event loop) run. The records object
-     * is not yet visible to any other thread. */
+     * is not yet visible to any other thread. errno is kept at once: freeing the
+     * records below may change it. */
     do {
         arg.walk_end = 0;
         Py_BEGIN_ALLOW_THREADS
         ret = ioctl(fd, PAGEMAP_SCAN, &arg);
+        err = ret < 0 ? errno : 0;
         Py_END_ALLOW_THREADS
-    } while (ret < 0 && errno == EINTR && !(async_err = PyErr_CheckSignals()));
+    } while (err == EINTR && !(async_err = PyErr_CheckSignals()));
     if (ret < 0) {
         Py_DECREF(records);
-        return async_err ? NULL : PyErr_SetFromErrno(PyExc_OSError);
+        if (async_err) {
+            return NULL;
+        }
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
     }
 
     const unsigned long long page_size = (unsigned long long)sysconf(_SC_PAGESIZE);
@@ -153,22 +159,23 @@ pagemap_vma_at(PyObject *Py_UNUSED(module), PyObject *args)
         .query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
         .query_addr = address,
     };
-    int ret;
-    int async_err = 0;
+    int ret, err, async_err = 0;
     /* PROCMAP_QUERY takes the target's mmap lock (or its VMA lock): it may wait for a
      * writer in the target, so other threads run meanwhile. */
     do {
         Py_BEGIN_ALLOW_THREADS
         ret = ioctl(fd, PROCMAP_QUERY, &query);
+        err = ret < 0 ? errno : 0;
         Py_END_ALLOW_THREADS
-    } while (ret < 0 && errno == EINTR && !(async_err = PyErr_CheckSignals()));
+    } while (err == EINTR && !(async_err = PyErr_CheckSignals()));
     if (ret < 0) {
         if (async_err) {
             return NULL;
         }
-        if (errno == ENOENT) {
+        if (err == ENOENT) {
             Py_RETURN_NONE;
         }
+        errno = err;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     return Py_BuildValue("(KK)", (unsigned long long)query.vma_start, (unsigned long long)query.vma_end);

@@ -106,8 +106,9 @@ read_fully(walker *w, int fd, void *buf, size_t len, off_t offset)
     while (len > 0) {
         ssize_t n = pread(fd, p, len, offset);
         if (n < 0) {
-            if (errno != EINTR) {
-                w->error = errno;
+            int err = errno;
+            if (err != EINTR) {
+                w->error = err;
                 return -1;
             }
             PyEval_RestoreThread(w->thread);

@@ -210,6 +210,56 @@ class TestScanErrors:
             os.close(fd)
 
 
+class TestErrnoOfTheFailedCall:
+    """Each OSError carries the errno of the system call that failed, on every error path of both
+    extensions, also when a large buffer is freed between the failure and the exception (a
+    ``free`` in between may change ``errno``: each path keeps it first)."""
+
+    @pytest.mark.parametrize("vec_len", [1, 1 << 20], ids=["small", "24MB"])
+    @pytest.mark.parametrize(
+        ("case", "expected"),
+        [
+            ("scan EBADF", errno.EBADF),
+            ("scan ENOTTY", errno.ENOTTY),
+            ("scan EINVAL", errno.EINVAL),
+            ("count_scan EBADF", errno.EBADF),
+            ("count_scan ENOTTY", errno.ENOTTY),
+            ("count_scan EINVAL", errno.EINVAL),
+            ("vma_at EBADF", errno.EBADF),
+            ("vma_at ENOTTY", errno.ENOTTY),
+            ("file scan EBADF", errno.EBADF),
+            ("file scan EINVAL", errno.EINVAL),
+            ("file scan EFAULT", errno.EFAULT),
+            ("file scan EPERM", errno.EPERM),
+        ],
+    )
+    def test_errno(
+        self, scanned: tuple[Target, int, int, bytes], null: int, case: str, expected: int, vec_len: int
+    ) -> None:
+        _, pagemap, _, vmas = scanned
+        lo, hi = struct.unpack_from("<QQ", vmas)
+        calls: dict[str, Callable[[], object]] = {
+            "scan EBADF": lambda: _pagemap.scan(-1, lo, hi, vec_len=vec_len),
+            "scan ENOTTY": lambda: _pagemap.scan(null, lo, hi, vec_len=vec_len),
+            "scan EINVAL": lambda: _pagemap.scan(pagemap, lo, hi, return_mask=1 << 20, vec_len=vec_len),
+            "count_scan EBADF": lambda: _pagemap.count_scan(-1, lo, hi, return_mask=1, vec_len=vec_len),
+            "count_scan ENOTTY": lambda: _pagemap.count_scan(null, lo, hi, return_mask=1, vec_len=vec_len),
+            "count_scan EINVAL": lambda: _pagemap.count_scan(pagemap, lo, hi, return_mask=1 << 20),
+            "vma_at EBADF": lambda: _pagemap.vma_at(-1, 0),
+            "vma_at ENOTTY": lambda: _pagemap.vma_at(null, 0),
+            "file scan EBADF": lambda: _pagemapfile.scan(-1, vmas, lo, hi, vec_len=vec_len),
+            "file scan EINVAL": lambda: _pagemapfile.scan(pagemap, vmas, lo + 1, hi, vec_len=vec_len),
+            "file scan EFAULT": lambda: _pagemapfile.scan(pagemap, vmas, hi, lo, vec_len=vec_len),
+            "file scan EPERM": lambda: _pagemapfile.scan(
+                pagemap, vmas, lo, hi, vec_len=vec_len, check_wpasync=True
+            ),
+        }
+        with pytest.raises(OSError) as info:
+            calls[case]()
+        assert info.value.errno == expected
+        assert info.value.strerror == os.strerror(expected)
+
+
 #: Under AddressSanitizer (``make asan``) freed memory is held in quarantine: RSS says nothing.
 SANITIZED = "ASAN_OPTIONS" in os.environ
 
@@ -242,6 +292,14 @@ class TestNoLeaks:
             os.close(fd)
         # Each round trip allocates ~100 KiB of results; a leak of them would show as ~200 MB.
         assert grown < 8 * 1024, f"RSS grew by {grown} KiB over 2000 calls"
+
+
+@pytest.fixture(scope="module")
+def null() -> Iterator[int]:
+    """``/dev/null`` open: a file that knows no ioctl."""
+    fd = os.open("/dev/null", os.O_RDONLY)
+    yield fd
+    os.close(fd)
 
 
 @pytest.fixture(scope="class")
