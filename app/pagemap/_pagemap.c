@@ -140,7 +140,7 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 /* ---------------------------------------------------------------- vma_at */
 
 PyDoc_STRVAR(vma_at_doc,
-"vma_at(maps_fd, address)\n"
+"vma_at(maps_fd, address, /)\n"
 "--\n\n"
 "(start, end) of the mapping covering address or the next one above it, from\n"
 "ioctl(PROCMAP_QUERY) on an open /proc/PID/maps (Linux 6.11+); None when there\n"
@@ -239,7 +239,7 @@ count_digits(unsigned long long v)
 }
 
 PyDoc_STRVAR(encode_regions_doc,
-"encode_regions(records, names, separator)\n"
+"encode_regions(records, names, separator, /)\n"
 "--\n\n"
 "JSON objects {\"start\":S,\"end\":E,\"categories\":NAMES} for packed records,\n"
 "each followed by separator (b\"\\n\" for NDJSON, b\",\" inside a JSON array).\n"
@@ -465,85 +465,11 @@ done:
     return result;
 }
 
-/* ---------------------------------------------------------------- module */
-
-static PyMethodDef pagemap_methods[] = {
-    {"scan", (PyCFunction)(void (*)(void))pagemap_scan, METH_VARARGS | METH_KEYWORDS, scan_doc},
-    {"vma_at", pagemap_vma_at, METH_VARARGS, vma_at_doc},
-    {"encode_regions", pagemap_encode_regions, METH_VARARGS, encode_regions_doc},
-    {"count_pages", (PyCFunction)(void (*)(void))pagemap_count_pages, METH_VARARGS | METH_KEYWORDS,
-     count_pages_doc},
-    {NULL, NULL, 0, NULL},
-};
-
-/* The kernel ABI's values, exported so that the Python names (Category, ScanFlag) are
- * tested against the header this module was built with. */
-#define ABI_CONSTANT(name) {#name, (long)(name)}
-
-static const struct {
-    const char *name;
-    long value;
-} abi_constants[] = {
-    ABI_CONSTANT(PAGE_IS_WPALLOWED),
-    ABI_CONSTANT(PAGE_IS_WRITTEN),
-    ABI_CONSTANT(PAGE_IS_FILE),
-    ABI_CONSTANT(PAGE_IS_PRESENT),
-    ABI_CONSTANT(PAGE_IS_SWAPPED),
-    ABI_CONSTANT(PAGE_IS_PFNZERO),
-    ABI_CONSTANT(PAGE_IS_HUGE),
-    ABI_CONSTANT(PAGE_IS_SOFT_DIRTY),
-    ABI_CONSTANT(PAGE_IS_GUARD),
-    ABI_CONSTANT(PM_SCAN_WP_MATCHING),
-    ABI_CONSTANT(PM_SCAN_CHECK_WPASYNC),
-    ABI_CONSTANT(PAGEMAP_SCAN),
-    {"RECORD_SIZE", (long)RECORD_SIZE},
-    {"CATEGORY_BITS", CATEGORY_BITS},
-};
-
-static int pagemap_add_count_scan(PyObject *module); /* at the end of the file */
-
-static int
-pagemap_exec(PyObject *module)
-{
-    for (size_t i = 0; i < sizeof(abi_constants) / sizeof(abi_constants[0]); i++) {
-        if (PyModule_AddIntConstant(module, abi_constants[i].name, abi_constants[i].value) < 0) {
-            return -1;
-        }
-    }
-    return pagemap_add_count_scan(module);
-}
-
-static PyModuleDef_Slot pagemap_slots[] = {
-    {Py_mod_exec, pagemap_exec},
-#if PY_VERSION_HEX >= 0x030D0000
-    /* No state of its own and no Python object shared between calls: safe without the
-     * GIL on free-threaded builds (3.13+). */
-    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
-#endif
-    {0, NULL},
-};
-
-static struct PyModuleDef pagemap_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "_pagemap",
-    .m_doc = "ioctl(PAGEMAP_SCAN) and the byte-level loops over its records.",
-    .m_size = 0,
-    .m_methods = pagemap_methods,
-    .m_slots = pagemap_slots,
-};
-
-PyMODINIT_FUNC
-PyInit__pagemap(void)
-{
-    return PyModuleDef_Init(&pagemap_module);
-}
-
 /* ---------------------------------------------------------------- count_scan
  *
  * The page counts of a whole range, looping the ioctl in C: for the exporter, which counts
  * every process of a node on every collection and needs neither the records nor a Python
- * object per kernel call. Kept at the end of the file, with its own registration table
- * below, so that it stays one self-contained block.
+ * object per kernel call.
  */
 
 PyDoc_STRVAR(count_scan_doc,
@@ -680,15 +606,75 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
     return Py_BuildValue("(KN)", position, counts);
 }
 
-static PyMethodDef count_scan_methods[] = {
+/* ---------------------------------------------------------------- module */
+
+static PyMethodDef pagemap_methods[] = {
+    {"scan", (PyCFunction)(void (*)(void))pagemap_scan, METH_VARARGS | METH_KEYWORDS, scan_doc},
+    {"vma_at", pagemap_vma_at, METH_VARARGS, vma_at_doc},
+    {"encode_regions", pagemap_encode_regions, METH_VARARGS, encode_regions_doc},
+    {"count_pages", (PyCFunction)(void (*)(void))pagemap_count_pages, METH_VARARGS | METH_KEYWORDS,
+     count_pages_doc},
     {"count_scan", (PyCFunction)(void (*)(void))pagemap_count_scan, METH_VARARGS | METH_KEYWORDS,
      count_scan_doc},
     {NULL, NULL, 0, NULL},
 };
 
-/* Called from pagemap_exec. */
+/* The kernel ABI's values, exported so that the Python names (Category, ScanFlag) are
+ * tested against the header this module was built with. */
+#define ABI_CONSTANT(name) {#name, (long)(name)}
+
+static const struct {
+    const char *name;
+    long value;
+} abi_constants[] = {
+    ABI_CONSTANT(PAGE_IS_WPALLOWED),
+    ABI_CONSTANT(PAGE_IS_WRITTEN),
+    ABI_CONSTANT(PAGE_IS_FILE),
+    ABI_CONSTANT(PAGE_IS_PRESENT),
+    ABI_CONSTANT(PAGE_IS_SWAPPED),
+    ABI_CONSTANT(PAGE_IS_PFNZERO),
+    ABI_CONSTANT(PAGE_IS_HUGE),
+    ABI_CONSTANT(PAGE_IS_SOFT_DIRTY),
+    ABI_CONSTANT(PAGE_IS_GUARD),
+    ABI_CONSTANT(PM_SCAN_WP_MATCHING),
+    ABI_CONSTANT(PM_SCAN_CHECK_WPASYNC),
+    ABI_CONSTANT(PAGEMAP_SCAN),
+    {"RECORD_SIZE", (long)RECORD_SIZE},
+    {"CATEGORY_BITS", CATEGORY_BITS},
+};
+
 static int
-pagemap_add_count_scan(PyObject *module)
+pagemap_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, count_scan_methods);
+    for (size_t i = 0; i < sizeof(abi_constants) / sizeof(abi_constants[0]); i++) {
+        if (PyModule_AddIntConstant(module, abi_constants[i].name, abi_constants[i].value) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot pagemap_slots[] = {
+    {Py_mod_exec, pagemap_exec},
+#if PY_VERSION_HEX >= 0x030D0000
+    /* No state of its own and no Python object shared between calls: safe without the
+     * GIL on free-threaded builds (3.13+). */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef pagemap_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_pagemap",
+    .m_doc = "ioctl(PAGEMAP_SCAN) and the byte-level loops over its records.",
+    .m_size = 0,
+    .m_methods = pagemap_methods,
+    .m_slots = pagemap_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__pagemap(void)
+{
+    return PyModuleDef_Init(&pagemap_module);
 }

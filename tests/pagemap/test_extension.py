@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import struct
+import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -41,6 +42,19 @@ class TestNamesEqualTheAbi:
             n.removeprefix(prefix): getattr(_pagemap, n) for n in dir(_pagemap) if n.startswith(prefix)
         }
         assert exported == {member.name: member.value for member in kind}
+
+
+class TestStubsEqualTheModules:
+    """mypy's stubtest: each ``.pyi`` declares exactly the functions and constants its extension
+    registers (one method table each), with the same parameters as their text signatures."""
+
+    @pytest.mark.skipif("ASAN_OPTIONS" in os.environ, reason="a child interpreter cannot load the ASan build")
+    def test_stubtest(self) -> None:
+        modules = [_pagemap.__name__, _pagemapfile.__name__]
+        result = subprocess.run(
+            [sys.executable, "-m", "mypy.stubtest", *modules], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 class TestEncodeRegionsEqualsJson:
