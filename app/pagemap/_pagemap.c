@@ -23,6 +23,57 @@
 _Static_assert(sizeof(struct pm_scan_arg) == 96, "pm_scan_arg is 96 bytes in the kernel ABI");
 _Static_assert(sizeof(struct page_region) == 24, "page_region is 24 bytes in the kernel ABI");
 
+/* ---------------------------------------------------------------- the kernel call */
+
+/* One ioctl(PAGEMAP_SCAN) of arg, records into arg->vec: scan() makes one, count_scan() one
+ * after another, each resuming where the last one says. Called without the GIL (it touches
+ * no Python object). Returns the number of records, or -1 with errno set (EINTR too: the
+ * caller decides whether to retry). On success *pages is the number of pages the records
+ * cover, and arg->walk_end the point to resume at, corrected here: the kernel's value is
+ * wrong in both directions (kernel-notes 2). It is written only on an early stop, and a
+ * stop of the internal bounce buffer leaves a stale value behind when the rest of the walk
+ * then completes; and when the buffer fills at the end of the range it can be short by a
+ * PMD or two, where resuming would return the same regions again. */
+static long
+scan_step(int fd, struct pm_scan_arg *arg, unsigned page_shift, unsigned long long *pages)
+{
+    arg->walk_end = 0;
+    long n = ioctl(fd, PAGEMAP_SCAN, arg);
+    if (n < 0) {
+        return -1;
+    }
+    const struct page_region *vec = (const struct page_region *)(uintptr_t)arg->vec;
+    unsigned long long counted = 0;
+    for (long i = 0; i < n; i++) {
+        counted += (vec[i].end - vec[i].start) >> page_shift;
+    }
+    *pages = counted;
+
+    const unsigned long long kernel_end = arg->walk_end;
+    const unsigned long long last_end = n > 0 ? vec[n - 1].end : arg->start;
+    if ((unsigned long long)n < arg->vec_len && (arg->max_pages == 0 || counted < arg->max_pages)) {
+        /* Neither the buffer nor max_pages stopped the walk. A value below the last record
+         * is a stale leftover: the walk completed. A value at or beyond it is a genuine
+         * early stop (a partial hugetlb page under WP_MATCHING, kernel-notes 8): resume
+         * there. */
+        if (kernel_end == 0 || kernel_end >= arg->end || kernel_end < last_end) {
+            arg->walk_end = arg->end;
+        }
+    } else {
+        /* Stopped by vec_len or max_pages: never resume before the end of the last record. */
+        unsigned long long resume = kernel_end > last_end ? kernel_end : last_end;
+        arg->walk_end = resume > arg->end ? arg->end : resume;
+    }
+    return n;
+}
+
+/* The pages of a record are its length >> page_shift (page sizes are powers of two). */
+static unsigned
+page_shift(void)
+{
+    return (unsigned)__builtin_ctzll((unsigned long long)sysconf(_SC_PAGESIZE));
+}
+
 /* ---------------------------------------------------------------- scan */
 
 PyDoc_STRVAR(scan_doc,
@@ -78,6 +129,8 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
         .return_mask = return_mask,
     };
 
+    const unsigned shift = page_shift();
+    unsigned long long pages = 0;
     long ret;
     int err, async_err = 0;
     /* The walk takes the target's mmap lock and may run for milliseconds on a large
@@ -85,9 +138,8 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
      * is not yet visible to any other thread. errno is kept at once: freeing the
      * records below may change it. */
     do {
-        arg.walk_end = 0;
         Py_BEGIN_ALLOW_THREADS
-        ret = ioctl(fd, PAGEMAP_SCAN, &arg);
+        ret = scan_step(fd, &arg, shift, &pages);
         err = ret < 0 ? errno : 0;
         Py_END_ALLOW_THREADS
     } while (err == EINTR && !(async_err = PyErr_CheckSignals()));
@@ -100,41 +152,10 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
         return PyErr_SetFromErrno(PyExc_OSError);
     }
 
-    const unsigned long long page_size = (unsigned long long)sysconf(_SC_PAGESIZE);
-    unsigned long long pages = 0;
-    for (long i = 0; i < ret; i++) {
-        pages += (vec[i].end - vec[i].start) / page_size;
-    }
-    unsigned long long last_end = ret > 0 ? vec[ret - 1].end : start;
-    unsigned long long kernel_end = arg.walk_end;
-    unsigned long long walk_end;
-
-    /* The kernel's walk_end is wrong in both directions (kernel-notes 2): it is
-     * written only on an early stop, and a stop of the internal bounce buffer
-     * leaves a stale value behind when the rest of the walk then completes. */
-    if (ret < vec_len && (max_pages == 0 || pages < max_pages)) {
-        /* Neither the buffer nor max_pages stopped the walk. A value below the
-         * last record is such a stale leftover: the walk completed. A value at
-         * or beyond it is a genuine early stop (a partial hugetlb page under
-         * WP_MATCHING): resume there. */
-        if (kernel_end == 0 || kernel_end >= end || kernel_end < last_end) {
-            walk_end = end;
-        } else {
-            walk_end = kernel_end;
-        }
-    } else {
-        /* Stopped by vec_len or max_pages: the kernel's value can be short by a
-         * PMD or two when the buffer filled at the end of the range. */
-        walk_end = kernel_end > last_end ? kernel_end : last_end;
-        if (walk_end > end) {
-            walk_end = end;
-        }
-    }
-
     if (_PyBytes_Resize(&records, ret * RECORD_SIZE) < 0) {
         return NULL;
     }
-    return Py_BuildValue("(NKK)", records, walk_end, pages);
+    return Py_BuildValue("(NKK)", records, (unsigned long long)arg.walk_end, pages);
 }
 
 /* ---------------------------------------------------------------- vma_at */
@@ -487,24 +508,6 @@ PyDoc_STRVAR(count_scan_doc,
 "range was walked to its end, less when the deadline stopped it (or a walk that made\n"
 "no progress). Raises OSError on failure.");
 
-/* Where to resume after one call that returned n records of [start, end) and counted
- * pages, given the kernel's walk_end: the same correction as scan() (kernel-notes 2). */
-static unsigned long long
-count_scan_resume(const struct page_region *vec, long n, unsigned long long start,
-                  unsigned long long end, unsigned long long kernel_end, long vec_len,
-                  unsigned long long pages, unsigned long long max_pages)
-{
-    unsigned long long last_end = n > 0 ? vec[n - 1].end : start;
-    if (n < vec_len && (max_pages == 0 || pages < max_pages)) {
-        if (kernel_end == 0 || kernel_end >= end || kernel_end < last_end) {
-            return end;
-        }
-        return kernel_end;
-    }
-    unsigned long long resume = kernel_end > last_end ? kernel_end : last_end;
-    return resume > end ? end : resume;
-}
-
 /* No category bit is this high: return_mask was not given. */
 #define NO_RETURN_MASK (~0ULL)
 
@@ -540,7 +543,7 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
     if (vec == NULL) {
         return PyErr_NoMemory();
     }
-    const unsigned long long page_size = (unsigned long long)sysconf(_SC_PAGESIZE);
+    const unsigned shift = page_shift();
     unsigned long long row[1 + CATEGORY_BITS] = {0};
     unsigned long long position = start;
     int failed_errno = 0;
@@ -567,27 +570,22 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
             .category_anyof_mask = anyof,
             .return_mask = return_mask,
         };
+        unsigned long long pages;
         long ret;
         do {
-            arg.walk_end = 0;
-            ret = ioctl(fd, PAGEMAP_SCAN, &arg);
+            ret = scan_step(fd, &arg, shift, &pages);
         } while (ret < 0 && errno == EINTR);
         if (ret < 0) {
             failed_errno = errno;
             break;
         }
-        unsigned long long pages = 0;
         for (long i = 0; i < ret; i++) {
-            unsigned long long n = (vec[i].end - vec[i].start) / page_size;
-            pages += n;
-            add_counts(row, vec[i].categories, n);
+            add_counts(row, vec[i].categories, (vec[i].end - vec[i].start) >> shift);
         }
-        unsigned long long resume = count_scan_resume(vec, ret, position, end, arg.walk_end,
-                                                      (long)vec_len, pages, max_pages);
-        if (resume <= position && ret == 0) {
+        if (arg.walk_end <= position && ret == 0) {
             break; /* no progress: the walk ends here (kernel-notes 8) */
         }
-        position = resume;
+        position = arg.walk_end;
     }
     Py_END_ALLOW_THREADS
 
