@@ -1,4 +1,6 @@
-/* _pagemap: the syscalls and byte-level hot loops of pmscan, nothing else.
+/* _pagemap: the system calls of pmscan, ioctl(PAGEMAP_SCAN) and ioctl(PROCMAP_QUERY), and
+ * the module, whose byte-level loops over records live in _encode.c and _counts.c
+ * (_pagemap.h lists the files).
  *
  * Every function takes file descriptors, integers and bytes and returns raw values
  * (bytes of packed 24-byte page_region records, tuples of ints). Errors from the
@@ -10,18 +12,13 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "pagemap_abi.h"
-
-#define RECORD_SIZE ((Py_ssize_t)sizeof(struct page_region))
-#define CATEGORY_BITS 16
+#include "_pagemap.h"
 
 _Static_assert(sizeof(struct pm_scan_arg) == 96, "pm_scan_arg is 96 bytes in the kernel ABI");
-_Static_assert(sizeof(struct page_region) == 24, "page_region is 24 bytes in the kernel ABI");
 
 /* ---------------------------------------------------------------- the kernel call */
 
@@ -202,290 +199,6 @@ pagemap_vma_at(PyObject *Py_UNUSED(module), PyObject *args)
     return Py_BuildValue("(KK)", (unsigned long long)query.vma_start, (unsigned long long)query.vma_end);
 }
 
-/* ---------------------------------------------------------------- encoders */
-
-static const char DIGIT_PAIRS[201] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-
-/* Decimal digits of v at p; returns the end. This loop is the NDJSON hot path (two numbers
- * of up to 15 digits per record): four digits per 64-bit division, then two table lookups of
- * 32-bit halves (the 64-bit division, a 128-bit multiply, is the costly step). */
-static char *
-put_u64(char *p, unsigned long long v)
-{
-    char tmp[20];
-    char *t = tmp + sizeof(tmp);
-    while (v >= 10000) {
-        unsigned quad = (unsigned)(v % 10000);
-        v /= 10000;
-        t -= 4;
-        memcpy(t, DIGIT_PAIRS + (quad / 100) * 2, 2);
-        memcpy(t + 2, DIGIT_PAIRS + (quad % 100) * 2, 2);
-    }
-    unsigned rest = (unsigned)v; /* below 10000: one to four digits */
-    if (rest >= 100) {
-        t -= 2;
-        memcpy(t, DIGIT_PAIRS + (rest % 100) * 2, 2);
-        rest /= 100;
-    }
-    if (rest >= 10) {
-        t -= 2;
-        memcpy(t, DIGIT_PAIRS + rest * 2, 2);
-    } else {
-        *--t = (char)('0' + rest);
-    }
-    size_t n = (size_t)(tmp + sizeof(tmp) - t);
-    memcpy(p, t, n);
-    return p + n;
-}
-
-static const unsigned long long POWERS_OF_TEN[20] = {
-    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
-    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
-    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
-    1000000000000000000ULL, 10000000000000000000ULL,
-};
-
-/* How many decimal digits put_u64 writes for v: log10 from the bit length, then one compare. */
-static inline Py_ssize_t
-count_digits(unsigned long long v)
-{
-    if (v == 0) {
-        return 1;
-    }
-    unsigned guess = ((unsigned)(64 - __builtin_clzll(v)) * 1233) >> 12;
-    return (Py_ssize_t)(guess - (v < POWERS_OF_TEN[guess]) + 1);
-}
-
-PyDoc_STRVAR(encode_regions_doc,
-"encode_regions(records, names, separator, /)\n"
-"--\n\n"
-"JSON objects {\"start\":S,\"end\":E,\"categories\":NAMES} for packed records,\n"
-"each followed by separator (b\"\\n\" for NDJSON, b\",\" inside a JSON array).\n"
-"names[c] is the JSON text for a categories value c; a value with no entry\n"
-"raises ValueError. records and separator must be bytes (TypeError for a\n"
-"bytearray, memoryview or other buffer): they are read again without the GIL.");
-
-#define MAX_NAMES 4096
-
-static PyObject *
-pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    /* bytes only, never a buffer: the records are checked and measured with the GIL held,
-     * then read again without it, and only an immutable object guarantees that the second
-     * reading sees what the first checked (a bytearray or a memoryview of one could change
-     * under another thread meanwhile and make the text overrun the bytes sized for it). */
-    PyObject *records, *names, *separator;
-    if (!PyArg_ParseTuple(args, "SO!S:encode_regions", &records, &PyTuple_Type, &names,
-                          &separator)) {
-        return NULL;
-    }
-    PyObject *result = NULL;
-    const char **name_text = NULL;
-    Py_ssize_t *name_len = NULL;
-    Py_ssize_t n_names = PyTuple_GET_SIZE(names);
-
-    if (PyBytes_GET_SIZE(records) % RECORD_SIZE != 0) {
-        PyErr_SetString(PyExc_ValueError, "records must be a multiple of 24 bytes");
-        goto done;
-    }
-    if (n_names > MAX_NAMES) {
-        PyErr_SetString(PyExc_ValueError, "too many names");
-        goto done;
-    }
-    name_text = PyMem_Malloc(sizeof(*name_text) * (size_t)(n_names + 1));
-    name_len = PyMem_Malloc(sizeof(*name_len) * (size_t)(n_names + 1));
-    if (name_text == NULL || name_len == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n_names; i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        if (!PyBytes_Check(name)) {
-            PyErr_SetString(PyExc_TypeError, "names must be a tuple of bytes");
-            goto done;
-        }
-        /* The tuple holds the bytes alive while the GIL is released below. */
-        name_text[i] = PyBytes_AS_STRING(name);
-        name_len[i] = PyBytes_GET_SIZE(name);
-    }
-
-    static const char head[] = "{\"start\":";
-    static const char mid[] = ",\"end\":";
-    static const char tail[] = ",\"categories\":";
-    const Py_ssize_t fixed = (Py_ssize_t)(sizeof(head) + sizeof(mid) + sizeof(tail)) - 3 + 1 +
-                             PyBytes_GET_SIZE(separator);
-    const Py_ssize_t count = PyBytes_GET_SIZE(records) / RECORD_SIZE;
-    const struct page_region *rec = (const struct page_region *)PyBytes_AS_STRING(records);
-    /* The exact size first: a bytes object sized for the worst case and shrunk afterwards
-     * came from fresh pages every time (glibc maps a large block anew when it is larger than
-     * the last one freed, and the shrunk one always was smaller), and faulting them in cost
-     * three quarters of the encoding here (2026-12-07: 3.5-4.6 ms against 0.9-1.6 ms a chunk
-     * of 32768 regions). */
-    Py_ssize_t size = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        if (rec[i].categories >= (unsigned long long)n_names) {
-            PyErr_Format(PyExc_ValueError, "no name for categories value %llu", rec[i].categories);
-            goto done;
-        }
-        Py_ssize_t length = fixed + count_digits(rec[i].start) + count_digits(rec[i].end) +
-                            name_len[(Py_ssize_t)rec[i].categories];
-        if (size > PY_SSIZE_T_MAX - length) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        size += length;
-    }
-    result = PyBytes_FromStringAndSize(NULL, size);
-    if (result == NULL) {
-        goto done;
-    }
-    char *const out = PyBytes_AS_STRING(result);
-    char *p = out;
-    const char *sep = PyBytes_AS_STRING(separator);
-    const Py_ssize_t sep_len = PyBytes_GET_SIZE(separator);
-    /* Encoding megabytes takes milliseconds: let the event loop send the previous
-     * chunk meanwhile. Below, only the contents of bytes objects are read (immutable, and
-     * held alive by the arguments): no Python object is touched. */
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < count; i++) {
-        Py_ssize_t c = (Py_ssize_t)rec[i].categories;
-        memcpy(p, head, sizeof(head) - 1);
-        p = put_u64(p + sizeof(head) - 1, rec[i].start);
-        memcpy(p, mid, sizeof(mid) - 1);
-        p = put_u64(p + sizeof(mid) - 1, rec[i].end);
-        memcpy(p, tail, sizeof(tail) - 1);
-        p += sizeof(tail) - 1;
-        memcpy(p, name_text[c], (size_t)name_len[c]);
-        p += name_len[c];
-        *p++ = '}';
-        memcpy(p, sep, (size_t)sep_len);
-        p += sep_len;
-    }
-    Py_END_ALLOW_THREADS
-    assert(p - out == size);
-done:
-    PyMem_Free(name_text);
-    PyMem_Free(name_len);
-    return result;
-}
-
-/* ---------------------------------------------------------------- summaries */
-
-PyDoc_STRVAR(count_pages_doc,
-"count_pages(records, page_size, bounds=None)\n"
-"--\n\n"
-"Page counts of packed records without a Python object per record.\n\n"
-"Without bounds: a tuple (pages, pages_with_bit_0, ..., pages_with_bit_15).\n"
-"With bounds (packed u64 pairs [start, end), sorted, non-overlapping): a list\n"
-"with one such tuple per pair, counting only the pages inside that pair; a\n"
-"record spanning two pairs is split between them.");
-
-static int
-add_counts(unsigned long long *row, unsigned long long categories, unsigned long long pages)
-{
-    row[0] += pages;
-    for (int b = 0; b < CATEGORY_BITS; b++) {
-        if (categories & (1ULL << b)) {
-            row[1 + b] += pages;
-        }
-    }
-    return 0;
-}
-
-static PyObject *
-row_to_tuple(const unsigned long long *row)
-{
-    PyObject *t = PyTuple_New(1 + CATEGORY_BITS);
-    if (t == NULL) {
-        return NULL;
-    }
-    for (int i = 0; i < 1 + CATEGORY_BITS; i++) {
-        PyObject *v = PyLong_FromUnsignedLongLong(row[i]);
-        if (v == NULL) {
-            Py_DECREF(t);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(t, i, v);
-    }
-    return t;
-}
-
-static PyObject *
-pagemap_count_pages(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
-{
-    static char *keywords[] = {"records", "page_size", "bounds", NULL};
-    Py_buffer records, bounds = {0};
-    unsigned long long page_size;
-    PyObject *result = NULL;
-    unsigned long long *rows = NULL;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*K|z*:count_pages", keywords, &records,
-                                     &page_size, &bounds)) {
-        return NULL;
-    }
-    if (records.len % RECORD_SIZE != 0 || page_size == 0 || bounds.len % 16 != 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "records must be 24-byte records, bounds 16-byte pairs, page_size > 0");
-        goto done;
-    }
-    const struct page_region *rec = records.buf;
-    Py_ssize_t count = records.len / RECORD_SIZE;
-
-    if (bounds.buf == NULL) {
-        unsigned long long row[1 + CATEGORY_BITS] = {0};
-        for (Py_ssize_t i = 0; i < count; i++) {
-            add_counts(row, rec[i].categories, (rec[i].end - rec[i].start) / page_size);
-        }
-        result = row_to_tuple(row);
-        goto done;
-    }
-
-    const unsigned long long *pair = bounds.buf;
-    Py_ssize_t n_pairs = bounds.len / 16;
-    rows = PyMem_Calloc((size_t)n_pairs ? (size_t)n_pairs : 1, sizeof(unsigned long long) * (1 + CATEGORY_BITS));
-    if (rows == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    /* Both sequences are sorted by address: walk them together. */
-    Py_ssize_t j = 0;
-    for (Py_ssize_t i = 0; i < count && j < n_pairs; i++) {
-        unsigned long long s = rec[i].start, e = rec[i].end;
-        while (j < n_pairs && pair[2 * j + 1] <= s) {
-            j++;
-        }
-        for (Py_ssize_t k = j; k < n_pairs && pair[2 * k] < e; k++) {
-            unsigned long long lo = s > pair[2 * k] ? s : pair[2 * k];
-            unsigned long long hi = e < pair[2 * k + 1] ? e : pair[2 * k + 1];
-            if (hi > lo) {
-                add_counts(&rows[k * (1 + CATEGORY_BITS)], rec[i].categories, (hi - lo) / page_size);
-            }
-        }
-    }
-    result = PyList_New(n_pairs);
-    if (result == NULL) {
-        goto done;
-    }
-    for (Py_ssize_t k = 0; k < n_pairs; k++) {
-        PyObject *t = row_to_tuple(&rows[k * (1 + CATEGORY_BITS)]);
-        if (t == NULL) {
-            Py_CLEAR(result);
-            goto done;
-        }
-        PyList_SET_ITEM(result, k, t);
-    }
-done:
-    PyMem_Free(rows);
-    PyBuffer_Release(&records);
-    if (bounds.buf != NULL) {
-        PyBuffer_Release(&bounds);
-    }
-    return result;
-}
-
 /* ---------------------------------------------------------------- count_scan
  *
  * The page counts of a whole range, looping the ioctl in C: for the exporter, which counts
@@ -544,7 +257,7 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
         return PyErr_NoMemory();
     }
     const unsigned shift = page_shift();
-    unsigned long long row[1 + CATEGORY_BITS] = {0};
+    unsigned long long row[ROW_LENGTH] = {0};
     unsigned long long position = start;
     int failed_errno = 0;
 
@@ -609,9 +322,8 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
 static PyMethodDef pagemap_methods[] = {
     {"scan", (PyCFunction)(void (*)(void))pagemap_scan, METH_VARARGS | METH_KEYWORDS, scan_doc},
     {"vma_at", pagemap_vma_at, METH_VARARGS, vma_at_doc},
-    {"encode_regions", pagemap_encode_regions, METH_VARARGS, encode_regions_doc},
-    {"count_pages", (PyCFunction)(void (*)(void))pagemap_count_pages, METH_VARARGS | METH_KEYWORDS,
-     count_pages_doc},
+    PAGEMAP_ENCODE_REGIONS_METHODDEF
+    PAGEMAP_COUNT_PAGES_METHODDEF
     {"count_scan", (PyCFunction)(void (*)(void))pagemap_count_scan, METH_VARARGS | METH_KEYWORDS,
      count_scan_doc},
     {NULL, NULL, 0, NULL},
