@@ -151,8 +151,9 @@ def count_process(
 
 
 _READ = os.O_RDONLY | os.O_CLOEXEC
-#: Records of ``count_scan``'s buffer: fewer calls for a process of scattered pages (a 256 MiB
-#: reservation with every 64th page written: 262 us a count instead of 320 with 512).
+#: Records of ``count_scan``'s buffer: fewer kernel calls, each with its own fixed cost (the
+#: system call, the target's mmap lock taken again), for a process of scattered pages (a large
+#: reservation sparsely written).
 COUNT_VEC_LEN = 4096
 
 
@@ -196,7 +197,7 @@ def _status_by_path(pid: int) -> str:
 
 def _counts(mapped: int, row: tuple[int, ...], mask: int) -> Counts:
     # Only the categories asked for (a row holds sixteen counts, most of them not exported):
-    # 1 us instead of 2.7 us a process here, on every process of every collection.
+    # this runs for every process of every collection.
     return Counts(pages=mapped, by_category={c: row[i] for i, c in _places(mask) if row[i]})
 
 
