@@ -32,7 +32,7 @@ _Static_assert(sizeof(struct pm_scan_arg) == 96, "pm_scan_arg is 96 bytes in the
  * then completes; and when the buffer fills at the end of the range it can be short by a
  * PMD or two, where resuming would return the same regions again. */
 static long
-scan_step(int fd, struct pm_scan_arg *arg, unsigned page_shift, unsigned long long *pages)
+scan_step(int fd, struct pm_scan_arg *arg, unsigned shift, unsigned long long *pages)
 {
     arg->walk_end = 0;
     long n = ioctl(fd, PAGEMAP_SCAN, arg);
@@ -42,7 +42,7 @@ scan_step(int fd, struct pm_scan_arg *arg, unsigned page_shift, unsigned long lo
     const struct page_region *vec = (const struct page_region *)(uintptr_t)arg->vec;
     unsigned long long counted = 0;
     for (long i = 0; i < n; i++) {
-        counted += (vec[i].end - vec[i].start) >> page_shift;
+        counted += (vec[i].end - vec[i].start) >> shift;
     }
     *pages = counted;
 
@@ -64,7 +64,7 @@ scan_step(int fd, struct pm_scan_arg *arg, unsigned page_shift, unsigned long lo
     return n;
 }
 
-/* The pages of a record are its length >> page_shift (page sizes are powers of two). */
+/* log2 of the page size: a record's pages are its length >> page_shift() (a power of two). */
 static unsigned
 page_shift(void)
 {
