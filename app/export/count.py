@@ -40,8 +40,9 @@ __all__ = [
 #: exporter: dense anonymous memory of this size holds the mmap lock well under a millisecond
 #: (kernel-notes 17).
 DEFAULT_SPAN_BYTES = 64 << 20
-#: Records of ``count_scan``'s buffer: fewer calls for a process of scattered pages than with a
-#: smaller one.
+#: Records of ``count_scan``'s buffer: fewer kernel calls, each with its own fixed cost (the
+#: system call, the target's mmap lock taken again), for a process of scattered pages (a large
+#: reservation sparsely written).
 COUNT_VEC_LEN = 4096
 
 
@@ -168,7 +169,8 @@ def count_files(
         )
     if walk_end < limit and deadline is not None and time.monotonic() > deadline:
         raise ScanTimeout(f"the scan of process {files.pid} exceeded its time limit")
-    # Only the categories asked for: a row holds sixteen counts, most of them not exported.
+    # Only the categories asked for (a row holds sixteen counts, most of them not exported):
+    # this runs for every process of every collection.
     return Counts(pages=mapped, by_category={c: row[i] for i, c in _places(mask) if row[i]})
 
 

@@ -21,7 +21,7 @@ __all__ = ["DEFAULT_CHUNK_RECORDS", "Scan"]
 RECORD_SIZE = _pagemap.RECORD_SIZE
 #: Records per kernel call: 32768 x 24 bytes = 768 KiB per chunk. Fewer, larger chunks mean
 #: fewer hops between a scan thread and the event loop, so a large answer takes less time, for
-#: a few megabytes more memory per running stream (``bench/scan_bench.py`` bounds the growth).
+#: more memory per running stream (``bench/scan_bench.py`` times answers and bounds the growth).
 DEFAULT_CHUNK_RECORDS = 32768
 #: The first call asks for fewer: the answer starts sooner, and a server sends it while the
 #: next, larger chunks are scanned. Chunks double up to ``chunk_records``.
