@@ -53,7 +53,7 @@ dev-venv: $(DEV_STAMP)
 # System tools of the tests, installed from the distribution when missing, as root with apt-get
 # only (elsewhere the tests that need them are skipped), one "command:package" pair each:
 # wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py; prometheus
-# (with promtool), the real Prometheus of tests/api/test_exporter_prometheus.py and the rule
+# (with promtool), the real Prometheus of tests/export/test_exporter_prometheus.py and the rule
 # checks of tests/deploy/test_prometheus_rules.py; tmux, the terminal of
 # tests/clients/test_screen.py; curl, the C client of bench/scan_bench.py.
 TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus tmux:tmux curl:curl
@@ -112,8 +112,9 @@ upgrade:
 ext: $(DEV_PY)
 	CFLAGS="$(DEV_CFLAGS)" $(DEV_PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 
+# The document the app serves, built without a server.
 openapi: $(DEV_STAMP)
-	$(DEV_PY) -m app.openapi > openapi.json
+	$(DEV_VENV)/bin/pmscan-server openapi > openapi.json
 
 sdk: $(DEV_STAMP)
 	$(DEV_PY) -m clients.regenerate
@@ -151,10 +152,12 @@ LINTED := app tests bench clients
 # every warning an error (recommended-strict). Needs Node.js 20+ (npx fetches the CLI from npm).
 REDOCLY := @redocly/cli@2.77.0
 
+# The layers of app/ and who may import what: the contracts in pyproject.toml ([tool.importlinter]).
 lint: $(DEV_STAMP)
 	$(DEV_PY) -m ruff check $(LINTED)
 	$(DEV_PY) -m ruff format --check $(LINTED)
 	$(DEV_PY) -m mypy
+	$(DEV_VENV)/bin/lint-imports
 	@command -v npx >/dev/null || { echo "make lint: npx (Node.js 20+) is needed for $(REDOCLY)"; exit 1; }
 	npx --yes $(REDOCLY) lint --extends recommended-strict --format stylish openapi.json
 

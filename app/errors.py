@@ -3,7 +3,7 @@
 An error class says, as class attributes, the HTTP ``status`` it is answered with and its
 ``code`` (an errno name or a short upper-case code; an instance may carry a more precise one,
 ``EPERM`` rather than ``EACCES``); its docstring's first line describes it. Everything else
-derives from that declaration: the exception handler (``app.api.exception_handlers``), each
+derives from that declaration: the exception handler (``app.http.exception_handlers``), each
 route's OpenAPI ``responses`` (the errors that route can raise), and from ``openapi.json`` the
 SDK's table. A new error is a new subclass; nothing else needs to list it.
 

@@ -1,23 +1,28 @@
-"""``pmscan-server``: run the node agent with uvicorn."""
+"""``pmscan-server``: run the node agent with uvicorn (``serve``, the default), manage the
+token file without a running server (``token add|list|remove``), or print the OpenAPI document
+(``openapi``). ``python -m app`` is the same command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import resource
 import sys
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from . import token_command
-from .api.shutdown import Shutdown
-from .api.tokens import bootstrap
-from .main import create_app
-from .peer import with_peer_credentials
-from .settings import InvalidSettings, Settings
+from .http.app import create_app, openapi_document
+from .security.peers import with_peer_credentials
+from .security.tokens import TokenFileError, add_token, bootstrap, read_token_file, remove_token
+from .service.shutdown import Shutdown
+from .settings import InvalidSettings, Settings, default_token_file
 from .unix_socket import UnixListener, bind_unix_socket, removed_at_exit
 
 __all__ = ["main"]
@@ -32,10 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         description="Serve ioctl(PAGEMAP_SCAN) over HTTP. Settings come from PMSCAN_* variables.",
     )
     commands = parser.add_subparsers(dest="command", title="commands (default: serve)")
-    token_command.add_parser(commands)
+    commands.add_parser("serve", help="serve HTTP (the default)")
+    _add_token_parser(commands)
+    commands.add_parser("openapi", help="print the OpenAPI document the server serves (no server needed)")
     args = parser.parse_args(argv)
     if args.command == "token":
-        return token_command.run(args)
+        return _token(args)
+    if args.command == "openapi":
+        json.dump(openapi_document(), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+        return 0
     try:
         settings = Settings.from_environment()
     except InvalidSettings as err:
@@ -77,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, which also tells the app when it is asked to stop, so that scan
-    streams can end cleanly within the grace period (app.api.shutdown)."""
+    streams can end cleanly within the grace period (app.service.shutdown)."""
 
     def __init__(self, config: uvicorn.Config, shutdown: Shutdown, grace_seconds: int) -> None:
         super().__init__(config)
@@ -99,7 +110,7 @@ def _serve(app: FastAPI, options: dict[str, object], grace_seconds: int) -> bool
 
 def _raise_open_file_limit() -> None:
     """The soft limit of open files up to the hard one (systemd's default soft limit is 1024):
-    the exporter keeps two files open per process it counts (app.api.exporter)."""
+    the exporter keeps two files open per process it counts (app.export.collector)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
@@ -120,6 +131,58 @@ def _first_start(settings: Settings) -> None:
             "it, delete that file. More tokens: pmscan-server token add NAME --scopes read",
             file=sys.stderr,
         )
+
+
+def _add_token_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``token`` command: the token file, without a running server (a running server
+    notices the change by itself: it re-reads the file when it changes)."""
+    token = commands.add_parser("token", help="manage bearer tokens (the token file)")
+    token.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="default: $PMSCAN_TOKEN_FILE, else /var/lib/pmscan/tokens for root, "
+        "else $XDG_STATE_HOME/pmscan/tokens",
+    )
+    actions = token.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="create a token; it is printed once, only its hash is stored")
+    add.add_argument("name", help="who the token is for (shown in the audit log)")
+    add.add_argument("--scopes", default="read", help="comma-separated: read, write (default: read)")
+    actions.add_parser("list", help="the names and scopes of the tokens (never a token)")
+    remove = actions.add_parser("remove", help="revoke a token")
+    remove.add_argument("name")
+
+
+def _token_file(args: argparse.Namespace) -> Path:
+    if args.token_file is not None:
+        return Path(args.token_file)
+    configured = os.environ.get("PMSCAN_TOKEN_FILE")
+    return Path(configured) if configured else default_token_file()
+
+
+def _token(args: argparse.Namespace) -> int:
+    """Carry out a parsed ``token`` command; the exit status."""
+    path = _token_file(args)
+    try:
+        if args.action == "add":
+            token = add_token(path, args.name, args.scopes.split(","))
+            print(token)
+            print(f"token {args.name!r} added to {path}; it is shown only this once", file=sys.stderr)
+        elif args.action == "list":
+            entries, problems = read_token_file(path)
+            for entry in entries:
+                print(f"{entry.name}\t{','.join(sorted(entry.scopes))}")
+            for problem in problems:
+                print(f"pmscan-server: {path}, {problem} (ignored by the server)", file=sys.stderr)
+        elif args.action == "remove":
+            if not remove_token(path, args.name):
+                print(f"pmscan-server: no token named {args.name!r} in {path}", file=sys.stderr)
+                return 1
+            print(f"token {args.name!r} removed from {path}", file=sys.stderr)
+    except (OSError, TokenFileError) as err:
+        print(f"pmscan-server token {args.action}: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import annotated_types
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from .export.count import DEFAULT_SPAN_BYTES
+from .export.groups import ProcessGroup, parse_groups
 from .pagemap.categories import Category
-from .pagemap.census import DEFAULT_SPAN_BYTES
-from .pagemap.groups import ProcessGroup, parse_groups
 from .pagemap.scanner import DEFAULT_CHUNK_RECORDS
 
 __all__ = [
@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         default="info", description="the server log's level (the audit log is separate)"
     )
 
-    # Page-state metrics on /metrics (app.api.exporter). Groups and categories are text (a JSON
+    # Page-state metrics on /metrics (app.export.collector). Groups and categories are text (a JSON
     # object, a comma-separated list), checked here so that bad ones stop the server at start-up.
     export_groups: str = Field(
         default="{}",

@@ -50,9 +50,10 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from app.export.count import COUNT_VEC_LEN, count_process  # noqa: E402
+from app.export.counter import ProcessCounter  # noqa: E402
 from app.pagemap import _pagemap  # noqa: E402
 from app.pagemap.categories import Category  # noqa: E402
-from app.pagemap.census import COUNT_VEC_LEN, ProcessCounter, count_process  # noqa: E402
 from app.pagemap.session import probe  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.swap import SwapUnavailableError, temporary_swap  # noqa: E402

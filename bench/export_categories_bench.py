@@ -1,5 +1,5 @@
 """What each exported category costs the exporter: the time to count one process's pages
-(``app.pagemap.census.count_process``, what a collection does per process) with the default
+(``app.export.count.count_process``, what a collection does per process) with the default
 categories, with ``file`` added, and with every category; next to reading its
 ``/proc/PID/smaps_rollup``. Also the cost of the span bound (each kernel call walks at most
 ``PMSCAN_EXPORT_SPAN_BYTES``) against one unbounded walk.
@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from app.export.count import DEFAULT_SPAN_BYTES, count_process  # noqa: E402
 from app.pagemap import Category, probe  # noqa: E402
-from app.pagemap.census import DEFAULT_SPAN_BYTES, count_process  # noqa: E402
 from app.settings import DEFAULT_EXPORT_CATEGORIES, parse_categories  # noqa: E402
 from bench._timing import median_time  # noqa: E402
 from tests.support.target import Target, build_target  # noqa: E402

@@ -43,12 +43,12 @@ _IGNORED = ("__pycache__", "*.pyc")
 
 
 def export_openapi() -> str:
-    """The app's OpenAPI document as ``make openapi`` writes it (``python -m app.openapi``)."""
+    """The app's OpenAPI document as ``make openapi`` writes it (``python -m app openapi``)."""
     result = subprocess.run(
-        [sys.executable, "-m", "app.openapi"], cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "app", "openapi"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise RuntimeError(f"python -m app.openapi failed:\n{result.stderr}")
+        raise RuntimeError(f"python -m app openapi failed:\n{result.stderr}")
     return result.stdout
 
 

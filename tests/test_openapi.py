@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from app.main import create_app
-from app.openapi import document
+from app.http.app import create_app
+from app.http.app import openapi_document as document
 from app.settings import Settings
 
 EXPORTED = Path(__file__).resolve().parent.parent / "openapi.json"
@@ -44,8 +44,8 @@ def test_the_served_document_is_the_exported_one() -> None:
 
     served = asyncio.run(get())
     assert served == document(), (
-        "GET /openapi.json differs from `python -m app.openapi`: create_app() must call "
-        "app.openapi.install(app), which adds the models of the streamed /scan responses"
+        "GET /openapi.json differs from `pmscan-server openapi`: create_app() must call "
+        "app.http.openapi.install(app), which adds the models of the streamed /scan responses"
     )
 
 

@@ -1,4 +1,6 @@
-/* _pagemap: the syscalls and byte-level hot loops of pmscan, nothing else.
+/* _pagemap: the system calls of pmscan, ioctl(PAGEMAP_SCAN) and ioctl(PROCMAP_QUERY), and
+ * the module, whose byte-level loops over records live in _encode.c and _counts.c
+ * (_pagemap.h lists the files).
  *
  * Every function takes file descriptors, integers and bytes and returns raw values
  * (bytes of packed 24-byte page_region records, tuples of ints). Errors from the
@@ -10,18 +12,64 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "pagemap_abi.h"
-
-#define RECORD_SIZE ((Py_ssize_t)sizeof(struct page_region))
-#define CATEGORY_BITS 16
+#include "_pagemap.h"
 
 _Static_assert(sizeof(struct pm_scan_arg) == 96, "pm_scan_arg is 96 bytes in the kernel ABI");
-_Static_assert(sizeof(struct page_region) == 24, "page_region is 24 bytes in the kernel ABI");
+
+/* ---------------------------------------------------------------- the kernel call */
+
+/* One ioctl(PAGEMAP_SCAN) of arg, records into arg->vec: scan() makes one, count_scan() one
+ * after another, each resuming where the last one says. Called without the GIL (it touches
+ * no Python object). Returns the number of records, or -1 with errno set (EINTR too: the
+ * caller decides whether to retry). On success *pages is the number of pages the records
+ * cover, and arg->walk_end the point to resume at, corrected here: the kernel's value is
+ * wrong in both directions (kernel-notes 2). It is written only on an early stop, and a
+ * stop of the internal bounce buffer leaves a stale value behind when the rest of the walk
+ * then completes; and when the buffer fills at the end of the range it can be short by a
+ * PMD or two, where resuming would return the same regions again. */
+static long
+scan_step(int fd, struct pm_scan_arg *arg, unsigned shift, unsigned long long *pages)
+{
+    arg->walk_end = 0;
+    long n = ioctl(fd, PAGEMAP_SCAN, arg);
+    if (n < 0) {
+        return -1;
+    }
+    const struct page_region *vec = (const struct page_region *)(uintptr_t)arg->vec;
+    unsigned long long counted = 0;
+    for (long i = 0; i < n; i++) {
+        counted += (vec[i].end - vec[i].start) >> shift;
+    }
+    *pages = counted;
+
+    const unsigned long long kernel_end = arg->walk_end;
+    const unsigned long long last_end = n > 0 ? vec[n - 1].end : arg->start;
+    if ((unsigned long long)n < arg->vec_len && (arg->max_pages == 0 || counted < arg->max_pages)) {
+        /* Neither the buffer nor max_pages stopped the walk. A value below the last record
+         * is a stale leftover: the walk completed. A value at or beyond it is a genuine
+         * early stop (a partial hugetlb page under WP_MATCHING, kernel-notes 8): resume
+         * there. */
+        if (kernel_end == 0 || kernel_end >= arg->end || kernel_end < last_end) {
+            arg->walk_end = arg->end;
+        }
+    } else {
+        /* Stopped by vec_len or max_pages: never resume before the end of the last record. */
+        unsigned long long resume = kernel_end > last_end ? kernel_end : last_end;
+        arg->walk_end = resume > arg->end ? arg->end : resume;
+    }
+    return n;
+}
+
+/* log2 of the page size: a record's pages are its length >> page_shift() (a power of two). */
+static unsigned
+page_shift(void)
+{
+    return (unsigned)__builtin_ctzll((unsigned long long)sysconf(_SC_PAGESIZE));
+}
 
 /* ---------------------------------------------------------------- scan */
 
@@ -78,63 +126,39 @@ pagemap_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
         .return_mask = return_mask,
     };
 
+    const unsigned shift = page_shift();
+    unsigned long long pages = 0;
     long ret;
-    int async_err = 0;
+    int err, async_err = 0;
     /* The walk takes the target's mmap lock and may run for milliseconds on a large
      * range: let other threads (other scans, the event loop) run. The records object
-     * is not yet visible to any other thread. */
+     * is not yet visible to any other thread. errno is kept at once: freeing the
+     * records below may change it. */
     do {
-        arg.walk_end = 0;
         Py_BEGIN_ALLOW_THREADS
-        ret = ioctl(fd, PAGEMAP_SCAN, &arg);
+        ret = scan_step(fd, &arg, shift, &pages);
+        err = ret < 0 ? errno : 0;
         Py_END_ALLOW_THREADS
-    } while (ret < 0 && errno == EINTR && !(async_err = PyErr_CheckSignals()));
+    } while (err == EINTR && !(async_err = PyErr_CheckSignals()));
     if (ret < 0) {
         Py_DECREF(records);
-        return async_err ? NULL : PyErr_SetFromErrno(PyExc_OSError);
-    }
-
-    const unsigned long long page_size = (unsigned long long)sysconf(_SC_PAGESIZE);
-    unsigned long long pages = 0;
-    for (long i = 0; i < ret; i++) {
-        pages += (vec[i].end - vec[i].start) / page_size;
-    }
-    unsigned long long last_end = ret > 0 ? vec[ret - 1].end : start;
-    unsigned long long kernel_end = arg.walk_end;
-    unsigned long long walk_end;
-
-    /* The kernel's walk_end is wrong in both directions (kernel-notes 2): it is
-     * written only on an early stop, and a stop of the internal bounce buffer
-     * leaves a stale value behind when the rest of the walk then completes. */
-    if (ret < vec_len && (max_pages == 0 || pages < max_pages)) {
-        /* Neither the buffer nor max_pages stopped the walk. A value below the
-         * last record is such a stale leftover: the walk completed. A value at
-         * or beyond it is a genuine early stop (a partial hugetlb page under
-         * WP_MATCHING): resume there. */
-        if (kernel_end == 0 || kernel_end >= end || kernel_end < last_end) {
-            walk_end = end;
-        } else {
-            walk_end = kernel_end;
+        if (async_err) {
+            return NULL;
         }
-    } else {
-        /* Stopped by vec_len or max_pages: the kernel's value can be short by a
-         * PMD or two when the buffer filled at the end of the range. */
-        walk_end = kernel_end > last_end ? kernel_end : last_end;
-        if (walk_end > end) {
-            walk_end = end;
-        }
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
     }
 
     if (_PyBytes_Resize(&records, ret * RECORD_SIZE) < 0) {
         return NULL;
     }
-    return Py_BuildValue("(NKK)", records, walk_end, pages);
+    return Py_BuildValue("(NKK)", records, (unsigned long long)arg.walk_end, pages);
 }
 
 /* ---------------------------------------------------------------- vma_at */
 
 PyDoc_STRVAR(vma_at_doc,
-"vma_at(maps_fd, address)\n"
+"vma_at(maps_fd, address, /)\n"
 "--\n\n"
 "(start, end) of the mapping covering address or the next one above it, from\n"
 "ioctl(PROCMAP_QUERY) on an open /proc/PID/maps (Linux 6.11+); None when there\n"
@@ -153,386 +177,33 @@ pagemap_vma_at(PyObject *Py_UNUSED(module), PyObject *args)
         .query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
         .query_addr = address,
     };
-    int ret;
-    int async_err = 0;
+    int ret, err, async_err = 0;
     /* PROCMAP_QUERY takes the target's mmap lock (or its VMA lock): it may wait for a
      * writer in the target, so other threads run meanwhile. */
     do {
         Py_BEGIN_ALLOW_THREADS
         ret = ioctl(fd, PROCMAP_QUERY, &query);
+        err = ret < 0 ? errno : 0;
         Py_END_ALLOW_THREADS
-    } while (ret < 0 && errno == EINTR && !(async_err = PyErr_CheckSignals()));
+    } while (err == EINTR && !(async_err = PyErr_CheckSignals()));
     if (ret < 0) {
         if (async_err) {
             return NULL;
         }
-        if (errno == ENOENT) {
+        if (err == ENOENT) {
             Py_RETURN_NONE;
         }
+        errno = err;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     return Py_BuildValue("(KK)", (unsigned long long)query.vma_start, (unsigned long long)query.vma_end);
-}
-
-/* ---------------------------------------------------------------- encoders */
-
-static const char DIGIT_PAIRS[201] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-
-/* Decimal digits of v at p; returns the end. This loop is the NDJSON hot path (two numbers
- * of up to 15 digits per record): four digits per 64-bit division, then two table lookups of
- * 32-bit halves (the 64-bit division, a 128-bit multiply, is the costly step). */
-static char *
-put_u64(char *p, unsigned long long v)
-{
-    char tmp[20];
-    char *t = tmp + sizeof(tmp);
-    while (v >= 10000) {
-        unsigned quad = (unsigned)(v % 10000);
-        v /= 10000;
-        t -= 4;
-        memcpy(t, DIGIT_PAIRS + (quad / 100) * 2, 2);
-        memcpy(t + 2, DIGIT_PAIRS + (quad % 100) * 2, 2);
-    }
-    unsigned rest = (unsigned)v; /* below 10000: one to four digits */
-    if (rest >= 100) {
-        t -= 2;
-        memcpy(t, DIGIT_PAIRS + (rest % 100) * 2, 2);
-        rest /= 100;
-    }
-    if (rest >= 10) {
-        t -= 2;
-        memcpy(t, DIGIT_PAIRS + rest * 2, 2);
-    } else {
-        *--t = (char)('0' + rest);
-    }
-    size_t n = (size_t)(tmp + sizeof(tmp) - t);
-    memcpy(p, t, n);
-    return p + n;
-}
-
-static const unsigned long long POWERS_OF_TEN[20] = {
-    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
-    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
-    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
-    1000000000000000000ULL, 10000000000000000000ULL,
-};
-
-/* How many decimal digits put_u64 writes for v: log10 from the bit length, then one compare. */
-static inline Py_ssize_t
-count_digits(unsigned long long v)
-{
-    if (v == 0) {
-        return 1;
-    }
-    unsigned guess = ((unsigned)(64 - __builtin_clzll(v)) * 1233) >> 12;
-    return (Py_ssize_t)(guess - (v < POWERS_OF_TEN[guess]) + 1);
-}
-
-PyDoc_STRVAR(encode_regions_doc,
-"encode_regions(records, names, separator)\n"
-"--\n\n"
-"JSON objects {\"start\":S,\"end\":E,\"categories\":NAMES} for packed records,\n"
-"each followed by separator (b\"\\n\" for NDJSON, b\",\" inside a JSON array).\n"
-"names[c] is the JSON text for a categories value c; a value with no entry\n"
-"raises ValueError.");
-
-#define MAX_NAMES 4096
-
-static PyObject *
-pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    Py_buffer records, separator;
-    PyObject *names;
-    if (!PyArg_ParseTuple(args, "y*O!y*:encode_regions", &records, &PyTuple_Type, &names,
-                          &separator)) {
-        return NULL;
-    }
-    PyObject *result = NULL;
-    const char **name_text = NULL;
-    Py_ssize_t *name_len = NULL;
-    Py_ssize_t n_names = PyTuple_GET_SIZE(names);
-
-    if (records.len % RECORD_SIZE != 0) {
-        PyErr_SetString(PyExc_ValueError, "records must be a multiple of 24 bytes");
-        goto done;
-    }
-    if (n_names > MAX_NAMES) {
-        PyErr_SetString(PyExc_ValueError, "too many names");
-        goto done;
-    }
-    name_text = PyMem_Malloc(sizeof(*name_text) * (size_t)(n_names + 1));
-    name_len = PyMem_Malloc(sizeof(*name_len) * (size_t)(n_names + 1));
-    if (name_text == NULL || name_len == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n_names; i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        if (!PyBytes_Check(name)) {
-            PyErr_SetString(PyExc_TypeError, "names must be a tuple of bytes");
-            goto done;
-        }
-        /* The tuple holds the bytes alive while the GIL is released below. */
-        name_text[i] = PyBytes_AS_STRING(name);
-        name_len[i] = PyBytes_GET_SIZE(name);
-    }
-
-    static const char head[] = "{\"start\":";
-    static const char mid[] = ",\"end\":";
-    static const char tail[] = ",\"categories\":";
-    const Py_ssize_t fixed = (Py_ssize_t)(sizeof(head) + sizeof(mid) + sizeof(tail)) - 3 + 1 + separator.len;
-    const Py_ssize_t count = records.len / RECORD_SIZE;
-    const struct page_region *rec = records.buf;
-    /* The exact size first: a bytes object sized for the worst case and shrunk afterwards
-     * came from fresh pages every time (glibc maps a large block anew when it is larger than
-     * the last one freed, and the shrunk one always was smaller), and faulting them in cost
-     * three quarters of the encoding here (2026-12-07: 3.5-4.6 ms against 0.9-1.6 ms a chunk
-     * of 32768 regions). */
-    Py_ssize_t size = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        if (rec[i].categories >= (unsigned long long)n_names) {
-            PyErr_Format(PyExc_ValueError, "no name for categories value %llu", rec[i].categories);
-            goto done;
-        }
-        Py_ssize_t length = fixed + count_digits(rec[i].start) + count_digits(rec[i].end) +
-                            name_len[(Py_ssize_t)rec[i].categories];
-        if (size > PY_SSIZE_T_MAX - length) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        size += length;
-    }
-    result = PyBytes_FromStringAndSize(NULL, size);
-    if (result == NULL) {
-        goto done;
-    }
-    char *const out = PyBytes_AS_STRING(result);
-    char *p = out;
-    const char *sep = separator.buf;
-    const Py_ssize_t sep_len = separator.len;
-    /* Encoding megabytes takes milliseconds: let the event loop send the previous
-     * chunk meanwhile. Nothing below touches a Python object. */
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < count; i++) {
-        Py_ssize_t c = (Py_ssize_t)rec[i].categories;
-        memcpy(p, head, sizeof(head) - 1);
-        p = put_u64(p + sizeof(head) - 1, rec[i].start);
-        memcpy(p, mid, sizeof(mid) - 1);
-        p = put_u64(p + sizeof(mid) - 1, rec[i].end);
-        memcpy(p, tail, sizeof(tail) - 1);
-        p += sizeof(tail) - 1;
-        memcpy(p, name_text[c], (size_t)name_len[c]);
-        p += name_len[c];
-        *p++ = '}';
-        memcpy(p, sep, (size_t)sep_len);
-        p += sep_len;
-    }
-    Py_END_ALLOW_THREADS
-    assert(p - out == size);
-done:
-    PyMem_Free(name_text);
-    PyMem_Free(name_len);
-    PyBuffer_Release(&records);
-    PyBuffer_Release(&separator);
-    return result;
-}
-
-/* ---------------------------------------------------------------- summaries */
-
-PyDoc_STRVAR(count_pages_doc,
-"count_pages(records, page_size, bounds=None)\n"
-"--\n\n"
-"Page counts of packed records without a Python object per record.\n\n"
-"Without bounds: a tuple (pages, pages_with_bit_0, ..., pages_with_bit_15).\n"
-"With bounds (packed u64 pairs [start, end), sorted, non-overlapping): a list\n"
-"with one such tuple per pair, counting only the pages inside that pair; a\n"
-"record spanning two pairs is split between them.");
-
-static int
-add_counts(unsigned long long *row, unsigned long long categories, unsigned long long pages)
-{
-    row[0] += pages;
-    for (int b = 0; b < CATEGORY_BITS; b++) {
-        if (categories & (1ULL << b)) {
-            row[1 + b] += pages;
-        }
-    }
-    return 0;
-}
-
-static PyObject *
-row_to_tuple(const unsigned long long *row)
-{
-    PyObject *t = PyTuple_New(1 + CATEGORY_BITS);
-    if (t == NULL) {
-        return NULL;
-    }
-    for (int i = 0; i < 1 + CATEGORY_BITS; i++) {
-        PyObject *v = PyLong_FromUnsignedLongLong(row[i]);
-        if (v == NULL) {
-            Py_DECREF(t);
-            return NULL;
-        }
-        PyTuple_SET_ITEM(t, i, v);
-    }
-    return t;
-}
-
-static PyObject *
-pagemap_count_pages(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
-{
-    static char *keywords[] = {"records", "page_size", "bounds", NULL};
-    Py_buffer records, bounds = {0};
-    unsigned long long page_size;
-    PyObject *result = NULL;
-    unsigned long long *rows = NULL;
-
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*K|z*:count_pages", keywords, &records,
-                                     &page_size, &bounds)) {
-        return NULL;
-    }
-    if (records.len % RECORD_SIZE != 0 || page_size == 0 || bounds.len % 16 != 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "records must be 24-byte records, bounds 16-byte pairs, page_size > 0");
-        goto done;
-    }
-    const struct page_region *rec = records.buf;
-    Py_ssize_t count = records.len / RECORD_SIZE;
-
-    if (bounds.buf == NULL) {
-        unsigned long long row[1 + CATEGORY_BITS] = {0};
-        for (Py_ssize_t i = 0; i < count; i++) {
-            add_counts(row, rec[i].categories, (rec[i].end - rec[i].start) / page_size);
-        }
-        result = row_to_tuple(row);
-        goto done;
-    }
-
-    const unsigned long long *pair = bounds.buf;
-    Py_ssize_t n_pairs = bounds.len / 16;
-    rows = PyMem_Calloc((size_t)n_pairs ? (size_t)n_pairs : 1, sizeof(unsigned long long) * (1 + CATEGORY_BITS));
-    if (rows == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    /* Both sequences are sorted by address: walk them together. */
-    Py_ssize_t j = 0;
-    for (Py_ssize_t i = 0; i < count && j < n_pairs; i++) {
-        unsigned long long s = rec[i].start, e = rec[i].end;
-        while (j < n_pairs && pair[2 * j + 1] <= s) {
-            j++;
-        }
-        for (Py_ssize_t k = j; k < n_pairs && pair[2 * k] < e; k++) {
-            unsigned long long lo = s > pair[2 * k] ? s : pair[2 * k];
-            unsigned long long hi = e < pair[2 * k + 1] ? e : pair[2 * k + 1];
-            if (hi > lo) {
-                add_counts(&rows[k * (1 + CATEGORY_BITS)], rec[i].categories, (hi - lo) / page_size);
-            }
-        }
-    }
-    result = PyList_New(n_pairs);
-    if (result == NULL) {
-        goto done;
-    }
-    for (Py_ssize_t k = 0; k < n_pairs; k++) {
-        PyObject *t = row_to_tuple(&rows[k * (1 + CATEGORY_BITS)]);
-        if (t == NULL) {
-            Py_CLEAR(result);
-            goto done;
-        }
-        PyList_SET_ITEM(result, k, t);
-    }
-done:
-    PyMem_Free(rows);
-    PyBuffer_Release(&records);
-    if (bounds.buf != NULL) {
-        PyBuffer_Release(&bounds);
-    }
-    return result;
-}
-
-/* ---------------------------------------------------------------- module */
-
-static PyMethodDef pagemap_methods[] = {
-    {"scan", (PyCFunction)(void (*)(void))pagemap_scan, METH_VARARGS | METH_KEYWORDS, scan_doc},
-    {"vma_at", pagemap_vma_at, METH_VARARGS, vma_at_doc},
-    {"encode_regions", pagemap_encode_regions, METH_VARARGS, encode_regions_doc},
-    {"count_pages", (PyCFunction)(void (*)(void))pagemap_count_pages, METH_VARARGS | METH_KEYWORDS,
-     count_pages_doc},
-    {NULL, NULL, 0, NULL},
-};
-
-/* The kernel ABI's values, exported so that the Python names (Category, ScanFlag) are
- * tested against the header this module was built with. */
-#define ABI_CONSTANT(name) {#name, (long)(name)}
-
-static const struct {
-    const char *name;
-    long value;
-} abi_constants[] = {
-    ABI_CONSTANT(PAGE_IS_WPALLOWED),
-    ABI_CONSTANT(PAGE_IS_WRITTEN),
-    ABI_CONSTANT(PAGE_IS_FILE),
-    ABI_CONSTANT(PAGE_IS_PRESENT),
-    ABI_CONSTANT(PAGE_IS_SWAPPED),
-    ABI_CONSTANT(PAGE_IS_PFNZERO),
-    ABI_CONSTANT(PAGE_IS_HUGE),
-    ABI_CONSTANT(PAGE_IS_SOFT_DIRTY),
-    ABI_CONSTANT(PAGE_IS_GUARD),
-    ABI_CONSTANT(PM_SCAN_WP_MATCHING),
-    ABI_CONSTANT(PM_SCAN_CHECK_WPASYNC),
-    ABI_CONSTANT(PAGEMAP_SCAN),
-    {"RECORD_SIZE", (long)RECORD_SIZE},
-    {"CATEGORY_BITS", CATEGORY_BITS},
-};
-
-static int pagemap_add_count_scan(PyObject *module); /* at the end of the file */
-
-static int
-pagemap_exec(PyObject *module)
-{
-    for (size_t i = 0; i < sizeof(abi_constants) / sizeof(abi_constants[0]); i++) {
-        if (PyModule_AddIntConstant(module, abi_constants[i].name, abi_constants[i].value) < 0) {
-            return -1;
-        }
-    }
-    return pagemap_add_count_scan(module);
-}
-
-static PyModuleDef_Slot pagemap_slots[] = {
-    {Py_mod_exec, pagemap_exec},
-#if PY_VERSION_HEX >= 0x030D0000
-    /* No state of its own and no Python object shared between calls: safe without the
-     * GIL on free-threaded builds (3.13+). */
-    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
-#endif
-    {0, NULL},
-};
-
-static struct PyModuleDef pagemap_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "_pagemap",
-    .m_doc = "ioctl(PAGEMAP_SCAN) and the byte-level loops over its records.",
-    .m_size = 0,
-    .m_methods = pagemap_methods,
-    .m_slots = pagemap_slots,
-};
-
-PyMODINIT_FUNC
-PyInit__pagemap(void)
-{
-    return PyModuleDef_Init(&pagemap_module);
 }
 
 /* ---------------------------------------------------------------- count_scan
  *
  * The page counts of a whole range, looping the ioctl in C: for the exporter, which counts
  * every process of a node on every collection and needs neither the records nor a Python
- * object per kernel call. Kept at the end of the file, with its own registration table
- * below, so that it stays one self-contained block.
+ * object per kernel call.
  */
 
 PyDoc_STRVAR(count_scan_doc,
@@ -549,24 +220,6 @@ PyDoc_STRVAR(count_scan_doc,
 "as count_pages gives for the records of the same range; walk_end == end when the\n"
 "range was walked to its end, less when the deadline stopped it (or a walk that made\n"
 "no progress). Raises OSError on failure.");
-
-/* Where to resume after one call that returned n records of [start, end) and counted
- * pages, given the kernel's walk_end: the same correction as scan() (kernel-notes 2). */
-static unsigned long long
-count_scan_resume(const struct page_region *vec, long n, unsigned long long start,
-                  unsigned long long end, unsigned long long kernel_end, long vec_len,
-                  unsigned long long pages, unsigned long long max_pages)
-{
-    unsigned long long last_end = n > 0 ? vec[n - 1].end : start;
-    if (n < vec_len && (max_pages == 0 || pages < max_pages)) {
-        if (kernel_end == 0 || kernel_end >= end || kernel_end < last_end) {
-            return end;
-        }
-        return kernel_end;
-    }
-    unsigned long long resume = kernel_end > last_end ? kernel_end : last_end;
-    return resume > end ? end : resume;
-}
 
 /* No category bit is this high: return_mask was not given. */
 #define NO_RETURN_MASK (~0ULL)
@@ -603,8 +256,8 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
     if (vec == NULL) {
         return PyErr_NoMemory();
     }
-    const unsigned long long page_size = (unsigned long long)sysconf(_SC_PAGESIZE);
-    unsigned long long row[1 + CATEGORY_BITS] = {0};
+    const unsigned shift = page_shift();
+    unsigned long long row[ROW_LENGTH] = {0};
     unsigned long long position = start;
     int failed_errno = 0;
 
@@ -630,27 +283,22 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
             .category_anyof_mask = anyof,
             .return_mask = return_mask,
         };
+        unsigned long long pages;
         long ret;
         do {
-            arg.walk_end = 0;
-            ret = ioctl(fd, PAGEMAP_SCAN, &arg);
+            ret = scan_step(fd, &arg, shift, &pages);
         } while (ret < 0 && errno == EINTR);
         if (ret < 0) {
             failed_errno = errno;
             break;
         }
-        unsigned long long pages = 0;
         for (long i = 0; i < ret; i++) {
-            unsigned long long n = (vec[i].end - vec[i].start) / page_size;
-            pages += n;
-            add_counts(row, vec[i].categories, n);
+            add_counts(row, vec[i].categories, (vec[i].end - vec[i].start) >> shift);
         }
-        unsigned long long resume = count_scan_resume(vec, ret, position, end, arg.walk_end,
-                                                      (long)vec_len, pages, max_pages);
-        if (resume <= position && ret == 0) {
+        if (arg.walk_end <= position && ret == 0) {
             break; /* no progress: the walk ends here (kernel-notes 8) */
         }
-        position = resume;
+        position = arg.walk_end;
     }
     Py_END_ALLOW_THREADS
 
@@ -669,15 +317,74 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
     return Py_BuildValue("(KN)", position, counts);
 }
 
-static PyMethodDef count_scan_methods[] = {
+/* ---------------------------------------------------------------- module */
+
+static PyMethodDef pagemap_methods[] = {
+    {"scan", (PyCFunction)(void (*)(void))pagemap_scan, METH_VARARGS | METH_KEYWORDS, scan_doc},
+    {"vma_at", pagemap_vma_at, METH_VARARGS, vma_at_doc},
+    PAGEMAP_ENCODE_REGIONS_METHODDEF
+    PAGEMAP_COUNT_PAGES_METHODDEF
     {"count_scan", (PyCFunction)(void (*)(void))pagemap_count_scan, METH_VARARGS | METH_KEYWORDS,
      count_scan_doc},
     {NULL, NULL, 0, NULL},
 };
 
-/* Called from pagemap_exec. */
+/* The kernel ABI's values, exported so that the Python names (Category, ScanFlag) are
+ * tested against the header this module was built with. */
+#define ABI_CONSTANT(name) {#name, (long)(name)}
+
+static const struct {
+    const char *name;
+    long value;
+} abi_constants[] = {
+    ABI_CONSTANT(PAGE_IS_WPALLOWED),
+    ABI_CONSTANT(PAGE_IS_WRITTEN),
+    ABI_CONSTANT(PAGE_IS_FILE),
+    ABI_CONSTANT(PAGE_IS_PRESENT),
+    ABI_CONSTANT(PAGE_IS_SWAPPED),
+    ABI_CONSTANT(PAGE_IS_PFNZERO),
+    ABI_CONSTANT(PAGE_IS_HUGE),
+    ABI_CONSTANT(PAGE_IS_SOFT_DIRTY),
+    ABI_CONSTANT(PAGE_IS_GUARD),
+    ABI_CONSTANT(PM_SCAN_WP_MATCHING),
+    ABI_CONSTANT(PM_SCAN_CHECK_WPASYNC),
+    ABI_CONSTANT(PAGEMAP_SCAN),
+    {"RECORD_SIZE", (long)RECORD_SIZE},
+    {"CATEGORY_BITS", CATEGORY_BITS},
+};
+
 static int
-pagemap_add_count_scan(PyObject *module)
+pagemap_exec(PyObject *module)
 {
-    return PyModule_AddFunctions(module, count_scan_methods);
+    for (size_t i = 0; i < sizeof(abi_constants) / sizeof(abi_constants[0]); i++) {
+        if (PyModule_AddIntConstant(module, abi_constants[i].name, abi_constants[i].value) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot pagemap_slots[] = {
+    {Py_mod_exec, pagemap_exec},
+#if PY_VERSION_HEX >= 0x030D0000
+    /* No state of its own and no Python object shared between calls: safe without the
+     * GIL on free-threaded builds (3.13+). */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef pagemap_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_pagemap",
+    .m_doc = "ioctl(PAGEMAP_SCAN) and the byte-level loops over its records.",
+    .m_size = 0,
+    .m_methods = pagemap_methods,
+    .m_slots = pagemap_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__pagemap(void)
+{
+    return PyModuleDef_Init(&pagemap_module);
 }

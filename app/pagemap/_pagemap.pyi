@@ -1,4 +1,5 @@
-"""ioctl(PAGEMAP_SCAN) and the byte-level loops over its records (see _pagemap.c)."""
+"""ioctl(PAGEMAP_SCAN) and the byte-level loops over its records (``_pagemap.c``; the loops in
+``_encode.c`` and ``_counts.c``)."""
 
 from typing import overload
 

@@ -106,8 +106,9 @@ read_fully(walker *w, int fd, void *buf, size_t len, off_t offset)
     while (len > 0) {
         ssize_t n = pread(fd, p, len, offset);
         if (n < 0) {
-            if (errno != EINTR) {
-                w->error = errno;
+            int err = errno;
+            if (err != EINTR) {
+                w->error = err;
                 return -1;
             }
             PyEval_RestoreThread(w->thread);
@@ -394,7 +395,8 @@ PyDoc_STRVAR(scan_doc,
 "--\n\n"
 "What one ioctl(PAGEMAP_SCAN) without PM_SCAN_WP_MATCHING would return for\n"
 "[start, end), computed from the open /proc/PID/pagemap fd.\n\n"
-"vmas: the process's mappings as packed little-endian u64 quadruples\n"
+"vmas: the process's mappings as bytes (TypeError for any other buffer: they\n"
+"are read again without the GIL) of packed little-endian u64 quadruples\n"
 "(start, end, categories, flags), sorted; categories are those every page of\n"
 "the mapping has (PAGE_IS_WPALLOWED), flags the VMA_* constants. Pages outside\n"
 "them are never reported.\n"
@@ -416,12 +418,14 @@ pagemapfile_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
         "zero_pfn", "kpageflags_fd", NULL,
     };
     int fd, check_wpasync = 0, kpageflags_fd = -1;
-    Py_buffer vmas;
+    /* bytes only, never a buffer: the mappings are checked with the GIL held and walked
+     * without it; only an immutable object guarantees that the walk sees what was checked. */
+    PyObject *vmas;
     unsigned long long start, end, inverted = 0, mask = 0, anyof = 0, return_mask = 0;
     unsigned long long max_pages = 0, zero_pfn = 0;
     Py_ssize_t vec_len = -1;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iy*KK|$KKKKKnpKi:scan", keywords, &fd,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iSKK|$KKKKKnpKi:scan", keywords, &fd,
                                      &vmas, &start, &end, &inverted, &mask, &anyof,
                                      &return_mask, &max_pages, &vec_len, &check_wpasync,
                                      &zero_pfn, &kpageflags_fd)) {
@@ -448,13 +452,13 @@ pagemapfile_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     w.block_entries = w.page_size / sizeof(uint64_t);
     w.block_size = w.block_entries * w.page_size;
 
-    const struct vma_info *v = vmas.buf;
-    Py_ssize_t n = vmas.len / (Py_ssize_t)sizeof(struct vma_info);
+    const struct vma_info *v = (const struct vma_info *)PyBytes_AS_STRING(vmas);
+    Py_ssize_t n = PyBytes_GET_SIZE(vmas) / (Py_ssize_t)sizeof(struct vma_info);
     if (vec_len <= 0 || vec_len > PY_SSIZE_T_MAX / RECORD_SIZE) {
         PyErr_SetString(PyExc_ValueError, "vec_len must be a positive number of records");
         goto done;
     }
-    if (vmas.len % (Py_ssize_t)sizeof(struct vma_info) != 0) {
+    if (PyBytes_GET_SIZE(vmas) % (Py_ssize_t)sizeof(struct vma_info) != 0) {
         PyErr_SetString(PyExc_ValueError, "vmas must be 32-byte records");
         goto done;
     }
@@ -494,7 +498,8 @@ pagemapfile_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     w.vec = (struct page_region *)PyBytes_AS_STRING(records);
 
     /* The walk reads the target's page tables through the kernel for milliseconds
-     * on a large range: let other threads run. Only memory of this call is touched. */
+     * on a large range: let other threads run. Only memory of this call and the
+     * immutable vmas are touched. */
     w.thread = PyEval_SaveThread();
     ret = walk(&w, v, n, start, walk_to, check_wpasync);
     PyEval_RestoreThread(w.thread);
@@ -518,7 +523,6 @@ pagemapfile_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 done:
     PyMem_Free(w.win);
     PyMem_Free(w.kpf);
-    PyBuffer_Release(&vmas);
     Py_XDECREF(records);
     return result;
 }

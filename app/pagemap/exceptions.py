@@ -22,12 +22,15 @@ from ..errors import PmscanError
 __all__ = [
     "AccessDenied",
     "CgroupNotFound",
+    "Denied",
     "InvalidScan",
+    "NotOwner",
     "NotWPAsync",
     "Operation",
     "PagemapError",
     "ProcessGone",
     "ProcessNotFound",
+    "Refused",
     "ScanTimeout",
     "Unsupported",
     "translate_errors",
@@ -37,7 +40,7 @@ Operation = Literal["open", "scan", "read", "clear_refs"]
 
 
 class PagemapError(PmscanError):
-    """Base of every domain error: ``code`` is an errno name or a short upper-case code."""
+    """Base of what the kernel or a scan meets: ``code`` is an errno name or a short upper-case code."""
 
     code = "ERROR"
 
@@ -61,6 +64,26 @@ class AccessDenied(PagemapError):
 
     status = 403
     code = "EACCES"
+
+
+class Refused(PmscanError):
+    """Base of the refusals of pmscan's own per-process rule (abstract): unlike
+    :class:`AccessDenied`, decided by pmscan (:mod:`.policy`), not by the kernel."""
+
+    status = 403
+    code = "FORBIDDEN"
+
+
+class Denied(Refused):
+    """The process is on the deny list (pmscan itself always is)."""
+
+    code = "DENIED"
+
+
+class NotOwner(Refused):
+    """A Unix-socket peer asked about a process that is not its own."""
+
+    code = "NOT_OWNER"
 
 
 class NotWPAsync(PagemapError):

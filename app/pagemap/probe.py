@@ -1,7 +1,8 @@
-"""What the running kernel can do, found out by asking it (kernel-notes 5 and 11).
+"""What the running kernel can do, found out by asking it (kernel-notes 5, 11 and 22).
 
 Support is never inferred from the kernel version: distributions backport. Each
-category bit is tried once with a one-page scan of our own memory.
+category bit is tried once with a one-page scan of our own memory; whether a kept pagemap
+fails once its process is gone, once with a child process.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import functools
 import mmap
 import os
 import struct
+import subprocess
+import sys
 from dataclasses import dataclass
 
 from . import _pagemap
 from .categories import Category
 
-__all__ = ["KernelCapabilities", "probe"]
+__all__ = ["KernelCapabilities", "kept_pagemap_fails_once_gone", "probe"]
 
 #: The user address-space limit with 4-level paging (TASK_SIZE_MAX on x86-64).
 _LIMIT_4LEVEL = 0x7FFFFFFFF000
@@ -87,6 +90,38 @@ def probe() -> KernelCapabilities:
     finally:
         os.close(fd)
         area.close()
+
+
+@functools.cache
+def kept_pagemap_fails_once_gone() -> bool:
+    """Whether an open ``/proc/PID/pagemap`` refuses ``PAGEMAP_SCAN`` with ``ESRCH`` once the
+    memory it was opened on is gone (the process exited, or ran ``execve``: kernel-notes 22),
+    asked of this kernel once, with a child process that exits while its pagemap is open.
+    Without it, a kept file could scan a torn-down mm as empty, successfully (kernel-notes 13).
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", "import os; os.read(0, 1)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        fd = os.open(f"/proc/{child.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        child.kill()
+        child.wait()
+        return False
+    try:
+        assert child.stdin is not None
+        child.stdin.close()  # the child's read returns: it exits
+        child.wait()
+        try:
+            _pagemap.count_scan(fd, 0, probe().user_address_limit, return_mask=1, category_anyof_mask=1)
+        except OSError as err:
+            return err.errno == errno.ESRCH
+        return False
+    finally:
+        os.close(fd)
 
 
 def _user_address_limit(fd: int, page_size: int) -> int:

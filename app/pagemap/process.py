@@ -1,10 +1,11 @@
 """A handle on one target process that cannot silently switch to another one.
 
-PID reuse (kernel-notes 14): a pidfd is opened first, then the ``/proc/PID`` directory;
-every later file is opened relative to that directory (which keeps referring to the
-same task even if the number is reused), and the pidfd tells whether the process is
-still alive after the fact (kernel-notes 13: a process that exits mid-scan scans as
-empty, successfully).
+PID reuse (kernel-notes 14): a pidfd is opened first (:class:`Pidfd`), then files by path; the
+pidfd tells afterwards whether the process is still alive, and if it is, every file opened
+in between is its own (kernel-notes 13: a process that exits mid-scan scans as empty,
+successfully). :class:`TargetProcess` opens the ``/proc/PID`` directory that way and every
+later file relative to it (the directory keeps referring to the same task even if the number
+is reused); the exporter's counter opens the two files it keeps that way.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from types import TracebackType
 from typing import NamedTuple, Self
 
 from . import _pagemap
-from .credentials import Authorize, check, credentials_at
-from .exceptions import ProcessGone, ProcessNotFound, translate_errors
+from .exceptions import Operation, ProcessGone, ProcessNotFound, translate_errors
 from .maps import Mapping, parse_maps
+from .policy import Authorize, check, credentials_at
 
-__all__ = ["ProcessStat", "TargetProcess", "pidfd_exited", "read_stat"]
+__all__ = ["Pidfd", "ProcessStat", "TargetProcess", "pidfd_exited", "read_stat"]
 
 #: ``PF_KTHREAD`` in ``/proc/PID/stat`` field 9: kernel threads have no mm (kernel-notes 12).
 PF_KTHREAD = 0x00200000
@@ -94,6 +95,42 @@ def _pidfd_open(pid: int) -> int:
         raise
 
 
+class Pidfd:
+    """The pidfd of process ``pid``: a file of ``/proc/PID`` opened by path (:meth:`open`) after
+    it is that process's own when :meth:`ensure_alive` passes afterwards, even if the pid is
+    reused in between. Raises ``ProcessNotFound`` for an unknown pid or a thread id."""
+
+    __slots__ = ("fd", "pid")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.fd = -1
+        with translate_errors("open", f"process {pid}"):
+            self.fd = _pidfd_open(pid)
+
+    def open(self, name: str, flags: int = os.O_RDONLY, *, operation: Operation = "read") -> int:
+        """``/proc/PID/<name>`` (``""``: the directory itself), opened by path with ``O_CLOEXEC``.
+        Its errno means what it means for ``operation`` (``read``: a file of a process already
+        found, so ``ESRCH`` and ``ENOENT`` say that it exited)."""
+        path = f"/proc/{self.pid}/{name}" if name else f"/proc/{self.pid}"
+        with translate_errors(operation, f"process {self.pid}"):
+            return os.open(path, flags | os.O_CLOEXEC)
+
+    def exited(self) -> bool:
+        """Whether the process has exited (a zombie has)."""
+        return pidfd_exited(self.fd)
+
+    def ensure_alive(self) -> None:
+        """Raise ``ProcessGone`` if the process has exited: then what was opened may not be its."""
+        if self.exited():
+            raise ProcessGone(f"process {self.pid} has exited")
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class TargetProcess:
     """An open process: pidfd, ``/proc/PID`` directory fd, and (lazily) its pagemap fd.
 
@@ -106,17 +143,15 @@ class TargetProcess:
 
     def __init__(self, pid: int, *, authorize: Authorize | None = None) -> None:
         self.pid = pid
-        self._pidfd = -1
+        self._pidfd: Pidfd | None = None
         self._dir_fd = -1
         self._pagemap_fd = -1
-        subject = f"process {pid}"
         if pid <= 0:
             raise ProcessNotFound(f"no such process: {pid}")
         try:
-            with translate_errors("open", subject):
-                self._pidfd = _pidfd_open(pid)
-                self._dir_fd = os.open(f"/proc/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            with translate_errors("read", subject):
+            self._pidfd = Pidfd(pid)
+            self._dir_fd = self._pidfd.open("", os.O_RDONLY | os.O_DIRECTORY, operation="open")
+            with translate_errors("read", f"process {pid}"):
                 self.stat = read_stat(_read_at(self._dir_fd, "stat").decode(errors="replace"))
             if self.stat.kernel_thread:
                 raise ProcessNotFound(f"process {pid} is a kernel thread: it has no user memory")
@@ -133,7 +168,7 @@ class TargetProcess:
 
     def alive(self) -> bool:
         """Whether the process has not exited (a zombie has exited)."""
-        return not pidfd_exited(self._pidfd)
+        return self._pidfd is not None and not self._pidfd.exited()
 
     def ensure_alive(self) -> None:
         """Raise ``ProcessGone`` if the process has exited since it was opened."""
@@ -181,8 +216,8 @@ class TargetProcess:
         ``(0, 0)`` without mappings.
 
         Asks the kernel for just those VMAs (PROCMAP_QUERY, Linux 6.11+): generating and
-        parsing all of /proc/PID/maps costs a millisecond for a few hundred mappings,
-        more than the scan of a small process itself.
+        parsing all of /proc/PID/maps costs, for a few hundred mappings, more than the scan of
+        a small process itself.
         """
         with translate_errors("read", f"/proc/{self.pid}/maps"):
             fd = os.open("maps", os.O_RDONLY | os.O_CLOEXEC, dir_fd=self._dir_fd)
@@ -207,11 +242,13 @@ class TargetProcess:
         self.ensure_alive()
 
     def close(self) -> None:
-        for name in ("_pagemap_fd", "_dir_fd", "_pidfd"):
+        for name in ("_pagemap_fd", "_dir_fd"):
             fd = getattr(self, name)
             if fd >= 0:
                 os.close(fd)
                 setattr(self, name, -1)
+        if self._pidfd is not None:
+            self._pidfd.close()
 
     def __enter__(self) -> Self:
         return self

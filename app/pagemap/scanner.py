@@ -20,9 +20,8 @@ __all__ = ["DEFAULT_CHUNK_RECORDS", "Scan"]
 
 RECORD_SIZE = _pagemap.RECORD_SIZE
 #: Records per kernel call: 32768 x 24 bytes = 768 KiB per chunk. Fewer, larger chunks mean
-#: fewer hops between a scan thread and the event loop: measured on 2026-12-06 and 12-07, an
-#: answer of 131072 regions took 10-35 % less time than with 8192 (NDJSON most), for about
-#: 4 MB more memory per running stream (``bench/scan_bench.py`` bounds the growth).
+#: fewer hops between a scan thread and the event loop, so a large answer takes less time, for
+#: more memory per running stream (``bench/scan_bench.py`` times answers and bounds the growth).
 DEFAULT_CHUNK_RECORDS = 32768
 #: The first call asks for fewer: the answer starts sooner, and a server sends it while the
 #: next, larger chunks are scanned. Chunks double up to ``chunk_records``.

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from .backends import Backend, IoctlBackend, ScanArgs
 from .categories import Category, ScanFlag
-from .credentials import Authorize
 from .emulation import PagemapBackend
 from .exceptions import Unsupported
+from .policy import Authorize
 from .probe import KernelCapabilities, probe
 from .process import TargetProcess
 from .scanner import DEFAULT_CHUNK_RECORDS, Scan

@@ -37,8 +37,8 @@ from app.server import main as server_main
 from tests.support.server import ServerProcess, free_port
 from tests.support.target import Area, Target
 
-#: Bearer tokens (issue 3) are being added: until app.api.auth exists, the 401/403 tests skip.
-AUTH = importlib.util.find_spec("app.api.auth") is not None
+#: Bearer tokens (issue 3) are being added: until app.http.auth exists, the 401/403 tests skip.
+AUTH = importlib.util.find_spec("app.http.auth") is not None
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +192,7 @@ def auth_server(tokens: dict[str, str]) -> Iterator[ServerProcess]:
         yield server
 
 
-@pytest.mark.skipif(not AUTH, reason="authentication (app.api.auth) has not landed")
+@pytest.mark.skipif(not AUTH, reason="authentication (app.http.auth) has not landed")
 class TestAuthentication:
     def test_401_without_or_with_a_wrong_token(self, auth_server: ServerProcess) -> None:
         for token in (None, "pmscan_" + "A" * 43):

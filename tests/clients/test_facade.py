@@ -9,10 +9,10 @@ import pmscan_client
 from pmscan_client import Category, PmscanError, ScanFlag
 from pmscan_client._errors import STATUS
 
-import app.main  # noqa: F401 (every server error class is defined once the app's modules are)
-from app.api.exception_handlers import UNDELIVERED
+import app.http.app  # noqa: F401 (every server error class is defined once the app's modules are)
 from app.errors import PmscanError as ServerError
-from app.openapi import document
+from app.http.app import openapi_document as document
+from app.http.exception_handlers import UNDELIVERED
 from app.pagemap import categories as server_categories
 
 #: The SDK has one class per status; where the server has several, one of their names. 422 is

@@ -1,5 +1,7 @@
 """Every relative link of README.md and docs/*.md resolves: the file exists, and an ``#anchor``
-names a heading of the Markdown file it points to (GitHub's heading ids)."""
+names a heading of the Markdown file it points to (GitHub's heading ids). So does every file of
+the repository they name in code (``tests/http/test_limits.py``): code moves, and a document
+that names where it was misleads."""
 
 from __future__ import annotations
 
@@ -60,6 +62,23 @@ def anchors(document: Path) -> set[str]:
 
 CASES = [(document, target) for document in DOCUMENTS for target in links(document)]
 
+#: The repository's own folders: a code span naming a file under one of them names that file.
+_REPOSITORY_PATH = re.compile(r"`((?:app|tests|bench|clients|deploy|docs|requirements)/[\w./-]*\.\w+)`")
+
+
+def named_files(document: Path) -> list[str]:
+    """The repository files ``document`` names in code spans (outside fenced blocks)."""
+    text, fenced = [], False
+    for line in document.read_text().splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            text.append(line)
+    return sorted(set(_REPOSITORY_PATH.findall("\n".join(text))))
+
+
+NAMED = [(document, path) for document in DOCUMENTS for path in named_files(document)]
+
 
 class TestLinks:
     def test_the_documents_have_links(self) -> None:
@@ -76,6 +95,15 @@ class TestLinks:
             assert anchor in anchors(resolved), (
                 f"{document.name} links to {target}: {resolved.name} has no heading with that id"
             )
+
+
+class TestNamedFiles:
+    def test_the_documents_name_files(self) -> None:
+        assert len(NAMED) > 10
+
+    @pytest.mark.parametrize(("document", "path"), NAMED, ids=[f"{d.name}:{p}" for d, p in NAMED])
+    def test_named_file_exists(self, document: Path, path: str) -> None:
+        assert (REPO / path).exists(), f"{document.name} names {path}, which is not in the repository"
 
 
 class TestSlug:

@@ -1,7 +1,7 @@
 """``_pagemap.count_scan`` (the exporter's per-process count, a C loop over the ioctl) against
 ground truth: the kernel's own regions (the target scans itself in one call) summed in Python,
 ``smaps_rollup``, and ``/proc/PID/maps``; its resumption with tiny buffers and spans, its
-deadline, its errors; and ``census.count_process`` built on it."""
+deadline, its errors; and ``app.export.count.count_process`` built on it."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from app.pagemap import Category, ProcessGone, ProcessNotFound, _pagemap, census, probe
-from app.pagemap.census import count_process
-from app.pagemap.credentials import ProcessCredentials
+from app.export import count
+from app.export.count import count_process
+from app.pagemap import Category, ProcessGone, ProcessNotFound, _pagemap, probe
+from app.pagemap.policy import ProcessCredentials
+from app.pagemap.region import RECORD
 from tests.support.children import zombie
-from tests.support.target import Region, Target
+from tests.support.target import Area, Region, Target
 
 EXPORTED = Category.PRESENT | Category.SWAPPED | Category.HUGE | Category.PFNZERO
 EVERY = int(Category.PRESENT | Category.SWAPPED | Category.HUGE | Category.PFNZERO | Category.FILE)
@@ -161,6 +163,62 @@ class TestAgainstSmapsRollup:
         assert swapped * target.page_size == rollup(target.pid)["Swap"] > 0
 
 
+class TestTheCorrectedWalkEnd:
+    """``scan`` and ``count_scan`` resume at the same corrected ``walk_end`` (one function in C,
+    ``scan_step``) where the kernel's own value is wrong (kernel-notes 2): stale after a complete
+    walk of more than one bounce buffer of regions (512 here), short when the vector filled
+    exactly at the end of the range. Resuming at the kernel's value would count regions twice."""
+
+    PRESENT = int(Category.PRESENT)
+    REGIONS = 1024
+
+    @pytest.fixture
+    def sparse(self, target: Target) -> Iterator[tuple[Target, Area, int]]:
+        """Every other page of 2048 written: 1024 regions of PRESENT, two bounce buffers."""
+        area = target.anon("sparse", 2 * self.REGIONS)
+        target.write(area, 0, self.REGIONS, 2)
+        fd = os.open(f"/proc/{target.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        yield target, area, fd
+        os.close(fd)
+
+    def test_a_complete_walk_ends_at_end(self, sparse: tuple[Target, Area, int]) -> None:
+        target, area, fd = sparse
+        present = {"return_mask": self.PRESENT, "category_anyof_mask": self.PRESENT}
+        kernel_end, regions = target.kernel_scan(
+            area.start, area.end, anyof=self.PRESENT, return_mask=self.PRESENT, vec_len=4096
+        )
+        assert len(regions) == self.REGIONS
+        assert kernel_end < area.end, "the kernel's walk_end is stale here (kernel-notes 2a)"
+
+        records, walk_end, pages = _pagemap.scan(fd, area.start, area.end, vec_len=4096, **present)
+        assert (list(RECORD.iter_unpack(records)), walk_end, pages) == (regions, area.end, self.REGIONS)
+        row = python_row(regions, target.page_size)
+        assert _pagemap.count_scan(fd, area.start, area.end, vec_len=4096, **present) == (area.end, row)
+
+    @pytest.mark.parametrize("vec_len", [REGIONS, 512, 256])
+    def test_a_full_vector_resumes_after_its_last_record(
+        self, sparse: tuple[Target, Area, int], vec_len: int
+    ) -> None:
+        target, area, fd = sparse
+        present = {"return_mask": self.PRESENT, "category_anyof_mask": self.PRESENT}
+        _, regions = target.kernel_scan(
+            area.start, area.end, anyof=self.PRESENT, return_mask=self.PRESENT, vec_len=4096
+        )
+        kernel_end, first = target.kernel_scan(
+            area.start, area.end, anyof=self.PRESENT, return_mask=self.PRESENT, vec_len=vec_len
+        )
+        if vec_len == self.REGIONS:
+            assert kernel_end < first[-1][1], "the kernel's walk_end is short here (kernel-notes 2b)"
+
+        records, walk_end, _ = _pagemap.scan(fd, area.start, area.end, vec_len=vec_len, **present)
+        assert list(RECORD.iter_unpack(records)) == first
+        # At or past every record returned, never past the first one not returned.
+        following = regions[vec_len][0] if vec_len < len(regions) else area.end
+        assert first[-1][1] <= walk_end <= following
+        row = python_row(regions, target.page_size)
+        assert _pagemap.count_scan(fd, area.start, area.end, vec_len=vec_len, **present) == (area.end, row)
+
+
 class TestStops:
     def test_a_past_deadline_starts_no_call(self, layout: Target, pagemap: int) -> None:
         start, end = whole_range(layout)
@@ -288,7 +346,7 @@ class TestFallback:
         numbers (here through the ioctl backend, the one this kernel has)."""
         page = layout.page_size
         fast = count_process(layout.pid, categories=EXPORTED, page_size=page, span_pages=512)
-        slow = census._count_by_scan(
+        slow = count._count_by_scan(
             layout.pid, categories=EXPORTED, page_size=page, span_pages=512, deadline=None, authorize=None
         )
         assert slow == fast

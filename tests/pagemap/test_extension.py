@@ -3,6 +3,7 @@ its error paths, and repeated calls without growing memory (psutil's memleak ide
 
 from __future__ import annotations
 
+import array
 import atexit
 import contextlib
 import errno
@@ -10,6 +11,7 @@ import gc
 import json
 import os
 import struct
+import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -20,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.pagemap import Category, ScanFlag, _pagemap, _pagemapfile, category_names
+from app.pagemap.region import iter_regions
 from tests.support.target import Target
 
 RECORD = struct.Struct("<QQQ")
@@ -39,6 +42,19 @@ class TestNamesEqualTheAbi:
             n.removeprefix(prefix): getattr(_pagemap, n) for n in dir(_pagemap) if n.startswith(prefix)
         }
         assert exported == {member.name: member.value for member in kind}
+
+
+class TestStubsEqualTheModules:
+    """mypy's stubtest: each ``.pyi`` declares exactly the functions and constants its extension
+    registers (one method table each), with the same parameters as their text signatures."""
+
+    @pytest.mark.skipif("ASAN_OPTIONS" in os.environ, reason="a child interpreter cannot load the ASan build")
+    def test_stubtest(self) -> None:
+        modules = [_pagemap.__name__, _pagemapfile.__name__]
+        result = subprocess.run(
+            [sys.executable, "-m", "mypy.stubtest", *modules], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 class TestEncodeRegionsEqualsJson:
@@ -75,6 +91,71 @@ class TestEncodeRegionsEqualsJson:
     def test_partial_record(self) -> None:
         with pytest.raises(ValueError, match="multiple of 24"):
             _pagemap.encode_regions(b"\0" * 23, NAMES, b"\n")
+
+
+class TestEncodeRegionsEqualsTheDecodedRecords:
+    """The normal path: records the kernel returned, encoded in C, read back with ``json`` and
+    compared with the same records decoded in Python (``iter_regions``)."""
+
+    def test_kernel_records(self, target: Target) -> None:
+        area = target.anon("a", 4096)
+        target.write(area, 0, 1024, 3)
+        target.read(area, 1, 512, 5)
+        fd = os.open(f"/proc/{target.pid}/pagemap", os.O_RDONLY)
+        try:
+            records, _, _ = _pagemap.scan(fd, area.start, area.end, return_mask=511, vec_len=4096)
+        finally:
+            os.close(fd)
+        assert len(records) // RECORD.size > 1000
+        expected = [
+            {"start": r.start, "end": r.end, "categories": category_names(r.categories)}
+            for r in iter_regions(records)
+        ]
+        lines = _pagemap.encode_regions(records, NAMES, b"\n").split(b"\n")
+        assert lines.pop() == b""
+        assert [json.loads(line) for line in lines] == expected
+        document = b"[" + _pagemap.encode_regions(records, NAMES, b",")[:-1] + b"]"
+        assert json.loads(document) == expected
+
+
+#: The buffers that are not bytes, each made from bytes.
+other_buffers = pytest.mark.parametrize(
+    "kind",
+    [bytearray, memoryview, lambda b: memoryview(bytearray(b)), lambda b: array.array("B", b)],
+    ids=["bytearray", "memoryview", "memoryview-of-bytearray", "array"],
+)
+
+
+class TestBuffersReadWithoutTheGilAreBytes:
+    """The functions that check a buffer with the GIL held and read it again without it take
+    only ``bytes``: a mutable buffer changed by another thread in between could make the second
+    reading overrun what the first one sized (``encode_regions``) or walk mappings never checked
+    (``_pagemapfile.scan``). Every other buffer is refused with ``TypeError`` before any work."""
+
+    @other_buffers
+    def test_encode_regions_records(self, kind: Callable[[bytes], object]) -> None:
+        with pytest.raises(TypeError, match="must be bytes"):
+            _pagemap.encode_regions(kind(RECORD.pack(0, 4096, 8)), NAMES, b"\n")  # type: ignore[arg-type]
+
+    @other_buffers
+    def test_encode_regions_separator(self, kind: Callable[[bytes], object]) -> None:
+        with pytest.raises(TypeError, match="must be bytes"):
+            _pagemap.encode_regions(RECORD.pack(0, 4096, 8), NAMES, kind(b"\n"))  # type: ignore[arg-type]
+
+    @other_buffers
+    def test_pagemapfile_scan_vmas(self, kind: Callable[[bytes], object]) -> None:
+        vmas = struct.pack("<QQQQ", 0x10000, 0x20000, 0, 0)
+        with pytest.raises(TypeError, match="must be bytes"):
+            _pagemapfile.scan(0, kind(vmas), 0x10000, 0x20000, vec_len=1)  # type: ignore[arg-type]
+
+    def test_a_bytes_subclass_is_bytes(self) -> None:
+        class Records(bytes):
+            pass
+
+        packed = RECORD.pack(0, 4096, 8)
+        assert _pagemap.encode_regions(Records(packed), NAMES, b"\n") == _pagemap.encode_regions(
+            packed, NAMES, b"\n"
+        )
 
 
 class TestCountPagesEqualsPython:
@@ -143,6 +224,56 @@ class TestScanErrors:
             os.close(fd)
 
 
+class TestErrnoOfTheFailedCall:
+    """Each OSError carries the errno of the system call that failed, on every error path of both
+    extensions, also when a large buffer is freed between the failure and the exception (a
+    ``free`` in between may change ``errno``: each path keeps it first)."""
+
+    @pytest.mark.parametrize("vec_len", [1, 1 << 20], ids=["small", "24MB"])
+    @pytest.mark.parametrize(
+        ("case", "expected"),
+        [
+            ("scan EBADF", errno.EBADF),
+            ("scan ENOTTY", errno.ENOTTY),
+            ("scan EINVAL", errno.EINVAL),
+            ("count_scan EBADF", errno.EBADF),
+            ("count_scan ENOTTY", errno.ENOTTY),
+            ("count_scan EINVAL", errno.EINVAL),
+            ("vma_at EBADF", errno.EBADF),
+            ("vma_at ENOTTY", errno.ENOTTY),
+            ("file scan EBADF", errno.EBADF),
+            ("file scan EINVAL", errno.EINVAL),
+            ("file scan EFAULT", errno.EFAULT),
+            ("file scan EPERM", errno.EPERM),
+        ],
+    )
+    def test_errno(
+        self, scanned: tuple[Target, int, int, bytes], null: int, case: str, expected: int, vec_len: int
+    ) -> None:
+        _, pagemap, _, vmas = scanned
+        lo, hi = struct.unpack_from("<QQ", vmas)
+        calls: dict[str, Callable[[], object]] = {
+            "scan EBADF": lambda: _pagemap.scan(-1, lo, hi, vec_len=vec_len),
+            "scan ENOTTY": lambda: _pagemap.scan(null, lo, hi, vec_len=vec_len),
+            "scan EINVAL": lambda: _pagemap.scan(pagemap, lo, hi, return_mask=1 << 20, vec_len=vec_len),
+            "count_scan EBADF": lambda: _pagemap.count_scan(-1, lo, hi, return_mask=1, vec_len=vec_len),
+            "count_scan ENOTTY": lambda: _pagemap.count_scan(null, lo, hi, return_mask=1, vec_len=vec_len),
+            "count_scan EINVAL": lambda: _pagemap.count_scan(pagemap, lo, hi, return_mask=1 << 20),
+            "vma_at EBADF": lambda: _pagemap.vma_at(-1, 0),
+            "vma_at ENOTTY": lambda: _pagemap.vma_at(null, 0),
+            "file scan EBADF": lambda: _pagemapfile.scan(-1, vmas, lo, hi, vec_len=vec_len),
+            "file scan EINVAL": lambda: _pagemapfile.scan(pagemap, vmas, lo + 1, hi, vec_len=vec_len),
+            "file scan EFAULT": lambda: _pagemapfile.scan(pagemap, vmas, hi, lo, vec_len=vec_len),
+            "file scan EPERM": lambda: _pagemapfile.scan(
+                pagemap, vmas, lo, hi, vec_len=vec_len, check_wpasync=True
+            ),
+        }
+        with pytest.raises(OSError) as info:
+            calls[case]()
+        assert info.value.errno == expected
+        assert info.value.strerror == os.strerror(expected)
+
+
 #: Under AddressSanitizer (``make asan``) freed memory is held in quarantine: RSS says nothing.
 SANITIZED = "ASAN_OPTIONS" in os.environ
 
@@ -175,6 +306,14 @@ class TestNoLeaks:
             os.close(fd)
         # Each round trip allocates ~100 KiB of results; a leak of them would show as ~200 MB.
         assert grown < 8 * 1024, f"RSS grew by {grown} KiB over 2000 calls"
+
+
+@pytest.fixture(scope="module")
+def null() -> Iterator[int]:
+    """``/dev/null`` open: a file that knows no ioctl."""
+    fd = os.open("/dev/null", os.O_RDONLY)
+    yield fd
+    os.close(fd)
 
 
 @pytest.fixture(scope="class")
@@ -253,6 +392,10 @@ class TestNoLeaksOnAnyPath:
             ),
             "encode_regions many names": (lambda: _pagemap.encode_regions(many, NAMES * 9, b","), ValueError),
             "encode_regions separator": (lambda: _pagemap.encode_regions(many, NAMES, "\n"), TypeError),
+            "encode_regions bytearray": (
+                lambda: _pagemap.encode_regions(bytearray(many), NAMES, b"\n"),
+                TypeError,
+            ),
             "count_pages": (lambda: _pagemap.count_pages(many, 4096), None),
             "count_pages bounds": (lambda: _pagemap.count_pages(many, 4096, bounds), None),
             "count_pages odd bounds": (lambda: _pagemap.count_pages(many, 4096, bounds + b"\0"), ValueError),
@@ -271,16 +414,20 @@ class TestNoLeaksOnAnyPath:
                 ValueError,
             ),
             "file scan vec_len": (lambda: file_scan(pagemap, vmas, lo, hi, vec_len=0), ValueError),
+            "file scan bytearray": (
+                lambda: file_scan(pagemap, bytearray(vmas), lo, hi, vec_len=big),
+                TypeError,
+            ),
         }
 
     CASES = (
         "scan", "scan EINVAL", "scan EBADF", "scan ENOTTY", "scan vec_len", "scan types",
         "vma_at", "vma_at none", "vma_at ENOTTY", "vma_at EBADF",
         "encode_regions", "encode_regions unknown", "encode_regions partial", "encode_regions names",
-        "encode_regions many names", "encode_regions separator",
+        "encode_regions many names", "encode_regions separator", "encode_regions bytearray",
         "count_pages", "count_pages bounds", "count_pages odd bounds", "count_pages page_size",
         "file scan", "file scan EINVAL", "file scan EFAULT", "file scan EBADF", "file scan EPERM",
-        "file scan vmas", "file scan unsorted", "file scan vec_len",
+        "file scan vmas", "file scan unsorted", "file scan vec_len", "file scan bytearray",
     )  # fmt: skip
 
     @pytest.mark.parametrize("case", CASES)

@@ -26,7 +26,7 @@ REPORT_ENV = "PMSCAN_STRESS_REPORT"
 def server() -> Iterator[ServerProcess]:
     # A watch the fuzzer finds valid runs for up to PMSCAN_WATCH_MAX_SECONDS, ticking all along
     # (interval 0.001 s, count 3.6 million fits the default hour): a quarter of a second keeps every case
-    # short; the limit itself has its own tests (tests/api/test_watch.py).
+    # short; the limit itself has its own tests (tests/http/test_watch.py).
     with ServerProcess(auth="off", watch_max_seconds=0.25) as running:
         yield running
 

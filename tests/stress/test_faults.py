@@ -2,8 +2,8 @@
 mid-stream, targets exit while they are being opened and scanned, the kernel denies access.
 
 Covered elsewhere, not repeated here: the target killed mid-stream in NDJSON and raw records
-(tests/api/test_scan_http.py ``TestExitMidStream``), SIGTERM mid-stream and the saturated pool
-(503 with Retry-After, then recovery) (tests/api/test_limits.py ``TestGracefulShutdown``,
+(tests/http/test_scan_http.py ``TestExitMidStream``), SIGTERM mid-stream and the saturated pool
+(503 with Retry-After, then recovery) (tests/http/test_limits.py ``TestGracefulShutdown``,
 ``TestConcurrentScans``).
 """
 

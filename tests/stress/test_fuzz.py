@@ -15,7 +15,7 @@ is asked for each of its formats through ``Accept``.
 The server runs with authentication off (auth has its own tests), so the document is loaded
 without its security requirements. A valid-looking request may still get 422: the schema cannot
 say that ``start`` is page-aligned, below the user address-space limit, or that ``pid`` and
-``cgroup`` exclude each other; those rules have their own tests (tests/api/test_validation.py).
+``cgroup`` exclude each other; those rules have their own tests (tests/http/test_validation.py).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _is_pid(value: object) -> bool:
 
 #: The most ticks a generated watch asks for: a valid one runs its ticks back to back once their
 #: interval is shorter than a scan, up to the scan timeout past its end. The schedule's own rules
-#: have their tests (tests/api/test_watch.py); here each watch is one more request.
+#: have their tests (tests/http/test_watch.py); here each watch is one more request.
 WATCH_TICKS = 3
 
 

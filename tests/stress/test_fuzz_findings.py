@@ -6,25 +6,25 @@
 2. A body that ``json.loads`` refuses with another error than a syntax error (not UTF-8, an
    integer of more than 4300 digits, nesting deeper than the recursion limit) got FastAPI's
    undocumented 400; it is invalid JSON like any other: 422 ``json_invalid``
-   (app/api/exception_handlers.py ``_http_error``).
+   (app/http/exception_handlers.py ``_http_error``).
 3. A number JSON cannot carry back (``1e400`` reads as infinity; Python also reads ``NaN`` and
    ``Infinity``) made FastAPI's 422 handler fail on quoting the input: a 500 and a reset
-   connection. The 422 quotes it as a string (app/api/exception_handlers.py ``_invalid_request``).
+   connection. The 422 quotes it as a string (app/http/exception_handlers.py ``_invalid_request``).
 4. ``end`` below the lowest mapping with ``start`` left to its default made a reversed range that
    the kernel refused (EFAULT, answered as a 422 of the wrong shape). The range is empty: 200,
    nothing matching, ``walk_end == end`` (app/pagemap/session.py ``open_scan``).
 5. A mask given as a float (``"flags": 398.0``) or a numeric string (``"398"``) skipped the check
    of its bits (pydantic's lax int conversion came after it): unknown bits reached the kernel,
    EINVAL, a 422 of the wrong shape. A float with no fraction is checked as the integer it is
-   (JSON Schema calls 8.0 an integer); a string is refused (app/api/schemas.py ``_mask_of``).
+   (JSON Schema calls 8.0 an integer); a string is refused (app/http/schemas.py ``_mask_of``).
 6. ``true`` where an integer belongs was read as 1 (``{"pid": true}`` scanned process 1,
    ``"max_pages": true`` stopped after one page), and a numeric string as its number; ``by_vma``
-   took 1 and ``"yes"``. The schema says integer and boolean: 422 (app/api/schemas.py
+   took 1 and ``"yes"``. The schema says integer and boolean: 422 (app/http/schemas.py
    ``ScanRequest._integer``, ``SummaryRequest.by_vma``).
 7. Query and path parameters were read laxly: ``GET /processes?comm=null&comm=x&comm=y&uid=0.0``
    answered 200 ``[]`` — FastAPI kept the last ``comm``, pydantic read ``0.0`` (and ``+5``,
    ``5_0``, `` 5``) as an integer. A repeated single-valued parameter, and an integer not written
-   in decimal digits, get a 422 naming the parameter (app/api/query.py).
+   in decimal digits, get a 422 naming the parameter (app/http/query.py).
 """
 
 from __future__ import annotations

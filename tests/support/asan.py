@@ -1,10 +1,11 @@
 """The C extensions' tests under AddressSanitizer and UndefinedBehaviorSanitizer (``make asan``).
 
-Builds ``_pagemap`` and ``_pagemapfile`` with ``-fsanitize=address,undefined`` into a copy of the
-tree under ``build/asan`` (the developer's in-place build is left alone), then runs the tests of
-the C layer there with gcc's ASan runtime preloaded into the interpreter and
-``PYTHONMALLOC=malloc``, so that every Python object and every ``bytes`` buffer the extensions
-write into is an allocation ASan guards: an overrun by one byte stops the run with a report.
+Builds ``_pagemap`` and ``_pagemapfile`` (from the sources pyproject.toml lists for each) with
+``-fsanitize=address,undefined`` into a copy of the tree under ``build/asan`` (the developer's
+in-place build is left alone), then runs the tests of the C layer there with gcc's ASan runtime
+preloaded into the interpreter and ``PYTHONMALLOC=malloc``, so that every Python object and every
+``bytes`` buffer the extensions write into is an allocation ASan guards: an overrun by one byte
+stops the run with a report.
 
 Leaks are not LeakSanitizer's job here (CPython frees little at exit, and every such block would
 be reported): tests/pagemap/test_extension.py ``TestNoLeaksOnAnyPath`` counts them, and runs
@@ -12,7 +13,8 @@ under ASan too. Valgrind is no alternative: it does not know ``PAGEMAP_SCAN`` no
 ``PROCMAP_QUERY``, so every record the kernel writes would read as uninitialised.
 
 Run: ``make asan`` or ``.venv-dev/bin/python -m tests.support.asan [PYTEST ARGS]`` (the tests of
-``tests/pagemap`` unless an argument names tests). Needs gcc and its ``libasan`` (Debian:
+``tests/pagemap``, and those of the exporter's counter, which drives ``count_scan``, unless an
+argument names tests). Needs gcc and its ``libasan`` (Debian:
 ``libasan8``, a dependency of ``gcc``).
 """
 
@@ -23,11 +25,11 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "asan"
-EXTENSIONS = ("_pagemap", "_pagemapfile")
 FLAGS = (
     "-fsanitize=address,undefined",
     "-fno-sanitize-recover=undefined",
@@ -39,7 +41,7 @@ FLAGS = (
     "-Wextra",
     "-Werror",
 )
-DEFAULT_TESTS = ["tests/pagemap"]
+DEFAULT_TESTS = ["tests/pagemap", "tests/export/test_counter.py"]
 
 
 def _copy_tree() -> None:
@@ -60,11 +62,17 @@ os.environ.pop("LD_PRELOAD", None)
 """
 
 
-def _compile(name: str) -> None:
-    source = BUILD / "app" / "pagemap" / f"{name}.c"
-    output = source.with_name(name + sysconfig.get_config_var("EXT_SUFFIX"))
+def _extensions() -> dict[str, list[str]]:
+    """Each extension's dotted name and its C sources, from pyproject.toml (the build's own list)."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    return {ext["name"]: ext["sources"] for ext in config["tool"]["setuptools"]["ext-modules"]}
+
+
+def _compile(name: str, sources: list[str]) -> None:
+    output = BUILD.joinpath(*name.split(".")).with_suffix(sysconfig.get_config_var("EXT_SUFFIX"))
     include = sysconfig.get_paths()["include"]
-    command = ["gcc", *FLAGS, "-shared", "-fPIC", f"-I{include}", str(source), "-o", str(output)]
+    paths = [str(BUILD / source) for source in sources]
+    command = ["gcc", *FLAGS, "-shared", "-fPIC", f"-I{include}", *paths, "-o", str(output)]
     subprocess.run(command, check=True)
 
 
@@ -79,8 +87,8 @@ def _runtime() -> str:
 
 def main(argv: list[str]) -> int:
     _copy_tree()
-    for name in EXTENSIONS:
-        _compile(name)
+    for name, sources in _extensions().items():
+        _compile(name, sources)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_PRELOAD")}
     env.update(
         {
