@@ -12,7 +12,7 @@ examples under its heading scan it, and :class:`TestWriteTrackingProgram` checks
 that it tracks what it writes.
 
 To check another kind of example, add its command's start to ``CHECKED`` (one line), and, if it
-needs a process of its own, its section to ``TARGETS``.
+needs a process of its own, its command's start or its section to ``TARGETS``.
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 #: (``pmscan map``, ``pmscan watch``) join when the CLI's output formats settle: add a line each.
 CHECKED = ("curl ",)
 
-#: The process an example's ``$PID`` (and its other variables) come from, by the heading it is
-#: under: the name of a fixture below that yields those variables. Every other example scans a
-#: shell, as the README's ``PID=$$`` does.
+#: The process an example's ``$PID`` (and its other variables) come from, by the start of its
+#: command or else the heading it is under: the name of a fixture below that yields those
+#: variables (``write_tracking_program`` gives ``PID``, ``START`` and ``END``). Every other example
+#: scans a shell, as the README's ``PID=$$`` does.
 TARGETS = {"Write tracking": "write_tracking_program"}
 
 #: The README's heading of the write-tracking program.
@@ -53,6 +54,14 @@ WRITE_TRACKING = "Write tracking"
 
 def _checked(example: Example) -> bool:
     return example.command.removeprefix("$ ").startswith(CHECKED)
+
+
+def _target(example: Example) -> str:
+    command = example.command.removeprefix("$ ")
+    for key, fixture in TARGETS.items():
+        if command.startswith(key):
+            return fixture
+    return TARGETS.get(example.section, "shell")
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +177,7 @@ class TestExamples:
     ) -> None:
         if not _checked(example):
             pytest.skip(f"{example.program} examples are not run yet (add the command to CHECKED)")
-        variables = request.getfixturevalue(TARGETS.get(example.section, "shell"))
+        variables = request.getfixturevalue(_target(example))
         output = _run(example, server, variables)
         problems = differences(example.output, output)
         assert not problems, f"README.md line {example.line}:\n" + "\n".join(problems)
