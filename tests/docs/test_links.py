@@ -1,7 +1,7 @@
 """Every relative link of README.md and docs/*.md resolves: the file exists, and an ``#anchor``
 names a heading of the Markdown file it points to (GitHub's heading ids). So does every file of
-the repository they name in code (``tests/http/test_limits.py``): code moves, and a document
-that names where it was misleads."""
+the repository they name (``tests/http/test_limits.py``): code moves, and a document that names
+where it was misleads."""
 
 from __future__ import annotations
 
@@ -62,19 +62,23 @@ def anchors(document: Path) -> set[str]:
 
 CASES = [(document, target) for document in DOCUMENTS for target in links(document)]
 
-#: The repository's own folders: a code span naming a file under one of them names that file.
-_REPOSITORY_PATH = re.compile(r"`((?:app|tests|bench|clients|deploy|docs|requirements)/[\w./-]*\.\w+)`")
+#: A path under one of the repository's own folders, in code or in prose, names that file.
+_REPOSITORY_PATH = re.compile(
+    r"(?<![\w/.$~-])((?:app|tests|bench|clients|deploy|docs|requirements)/[\w/.-]*\.[A-Za-z]\w*)"
+)
 
 
 def named_files(document: Path) -> list[str]:
-    """The repository files ``document`` names in code spans (outside fenced blocks)."""
+    """The repository files ``document`` names outside fenced blocks (a link's target aside: the
+    link test has those)."""
     text, fenced = [], False
     for line in document.read_text().splitlines():
         if _FENCE.match(line):
             fenced = not fenced
         elif not fenced:
             text.append(line)
-    return sorted(set(_REPOSITORY_PATH.findall("\n".join(text))))
+    found = set(_REPOSITORY_PATH.findall("\n".join(text)))
+    return sorted(path for path in found if not re.search(r"/[A-Z_]+\.", path))  # bench/NAME.py: a pattern
 
 
 NAMED = [(document, path) for document in DOCUMENTS for path in named_files(document)]
