@@ -36,8 +36,6 @@ command -v podman >/dev/null || { say "podman is not installed (make image-tools
 # builder stage adds those, so the runtime stage on the same base has no development package.
 make_debian_base() {
     command -v mmdebstrap >/dev/null || { say "mmdebstrap is not installed (make image-tools)"; exit 1; }
-    work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
     mmdebstrap --quiet --variant=minbase \
         --include=python3,python3-pip,python-is-python3,ca-certificates \
         --dpkgopt='path-exclude=/usr/share/doc/*' \
@@ -55,11 +53,12 @@ make_debian_base() {
         --change 'ENV=LANG=C.UTF-8' \
         --change 'CMD=["python3"]' \
         "$work/base.tar" "$debian_base" >/dev/null
-    rm -rf "$work"
-    trap - EXIT
+    rm "$work/base.tar"
 }
 
 start=$(date +%s)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 base="$python_image"
 if ! podman image exists "$base"; then
     if ! pulled=$(podman pull --quiet "$base" 2>&1); then
@@ -79,10 +78,10 @@ if ! podman image exists "$base"; then
 fi
 
 set -- --format docker --pull=never --file "$here/Dockerfile" --ignorefile "$here/Dockerfile.dockerignore" \
-    --build-arg "PYTHON_IMAGE=$base" --tag "$image"
+    --build-arg "PYTHON_IMAGE=$base"
 if [ -n "$build_ca" ] && [ -r "$build_ca" ]; then
     set -- "$@" --volume "$build_ca:/run/build-ca.pem:ro" --build-arg PIP_CERT=/run/build-ca.pem
 fi
-podman build "$@" "$repo"
+podman build "$@" --tag "$image" "$repo"
 say "built $image on $base in $(($(date +%s) - start)) s," \
     "$(podman image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}')"
