@@ -307,7 +307,6 @@ def _resource_field(reference: Manifest, container: Manifest) -> str:
 def _pod_field(path: str, pod: Manifest) -> str:
     values = {
         "spec.nodeName": socket.gethostname(),
-        "metadata.namespace": "pmscan",
         "spec.serviceAccountName": pod.get("serviceAccountName", "default"),
     }
     if path not in values:
