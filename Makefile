@@ -37,6 +37,7 @@ UV_COMPILE = $(DEV_VENV)/bin/uv pip compile --quiet --generate-hashes --python-v
 
 .PHONY: serve test install serve-venv dev-venv tools ext openapi sdk rules docs wheel bench stress \
 	asan lint lock upgrade clean
+.PHONY: image-tools image test-image
 
 serve: $(STAMP)
 	$(VENV)/bin/pmscan-server
@@ -73,6 +74,28 @@ tools:
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get install -qq -y --no-install-recommends $$missing >/dev/null || \
 		{ apt-get update -qq && apt-get install -qq -y --no-install-recommends $$missing >/dev/null; }
+
+# ---- the container image (deploy/container; deploy/README.md, "Container image") ------------------
+# podman, with runc to run containers (crun refuses hosts with hybrid cgroup hierarchies) and
+# mmdebstrap for the base that `make image` makes when python:3.11-slim cannot be pulled. Installed
+# as `tools` installs its own; podman's configuration is deploy/container/podman-ci.conf.
+IMAGE_TOOLS := podman:podman runc:runc mmdebstrap:mmdebstrap
+IMAGE ?= localhost/pmscan:dev
+
+image-tools:
+	@$(MAKE) --no-print-directory tools TOOLS="$(IMAGE_TOOLS)"
+
+# IMAGE from deploy/container/Dockerfile (build-image.sh: which base, and why).
+image: image-tools
+	sh deploy/container/build-image.sh $(IMAGE)
+
+# The image run as the DaemonSet runs it, tested end to end (tests/image). Skipped, with the reason
+# printed, only where podman cannot run a container at all; any other failure fails.
+test-image: $(DEV_STAMP) tools image-tools
+	@reason=$$($(DEV_PY) -m tests.support.podman 2>&1) || { \
+		echo "make test-image: SKIPPED, podman cannot run a container here: $$reason"; exit 0; }; \
+	$(MAKE) --no-print-directory image && \
+	PMSCAN_IMAGE=$(IMAGE) $(DEV_PY) -m pytest tests/image $(PYTEST_ARGS)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import resource
+import signal
 import sys
 from pathlib import Path
 from types import FrameType
@@ -100,11 +101,27 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+class _Stopped(Exception):
+    """SIGTERM, raised again by uvicorn once it has shut down (see ``_serve``)."""
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
+
+
 def _serve(app: FastAPI, options: dict[str, object], grace_seconds: int) -> bool:
     """Run until stopped (what ``uvicorn.run`` does); whether the server had started."""
     server = _Server(uvicorn.Config(app, **options), app.state.shutdown, grace_seconds)  # type: ignore[arg-type]
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    # uvicorn handles SIGTERM while it serves, then raises it again under the handler it found, so
+    # that this handler acts after the clean shutdown. The default one would end the process as
+    # killed by the signal (exit status 143); a server that stopped cleanly when asked to exits
+    # with 0, which is what the kubelet, systemd and `podman stop` expect of it.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        with contextlib.suppress(KeyboardInterrupt, _Stopped):
+            server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return bool(server.started)
 
 
