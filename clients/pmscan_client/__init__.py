@@ -40,7 +40,7 @@ from ._models import Capabilities, MappingInfo, PageRegion, ProcessInfo, Summary
 from ._regions import RegionArray
 from ._retry import RetryPolicy
 from ._scan import AsyncScanStream, ScanOptions, ScanStream, Selection
-from ._watch import WatchTick
+from ._watch_wire import WatchTick
 
 __version__ = "0.1.0"
 

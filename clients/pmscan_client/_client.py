@@ -39,7 +39,7 @@ from ._scan import (
     read_records,
     scan_fields,
 )
-from ._watch import NDJSON, WatchTick, incomplete, parse_line, watch_body, watch_timeout
+from ._watch_wire import NDJSON, WatchTick, incomplete, parse_line, watch_body, watch_timeout
 
 __all__ = ["AsyncClient", "Client"]
 

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from ._categories import Category
 from ._console import console_for, human_bytes
-from ._watch import WatchTick
+from ._watch_wire import WatchTick
 
 __all__ = ["TickRow", "WatchView", "rate_of", "show_watch"]
 
