@@ -67,7 +67,7 @@ $(STAMP): $(PY) $(SOURCES) $(LOCK)
 # the ranges still allow them. `make upgrade` takes the newest versions the ranges allow instead.
 # Both write hashes; commit the result.
 lock: $(STAMP)
-	$(UV_COMPILE) pyproject.toml clients/pyproject.toml requirements/tools.in --extra test -o requirements/dev.txt
+	$(UV_COMPILE) pyproject.toml clients/pyproject.toml requirements/tools.in --extra test --extra cli -o requirements/dev.txt
 	$(UV_COMPILE) pyproject.toml -c requirements/dev.txt -o requirements/runtime.txt
 
 upgrade:

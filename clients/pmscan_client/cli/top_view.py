@@ -24,9 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from ._categories import Category
-from ._client import Client
-from ._errors import AccessDenied, ProcessGone, ProcessNotFound
+from .. import AccessDenied, Category, Client, ProcessGone, ProcessNotFound
 
 __all__ = ["SHOWN", "SORT_KEYS", "Row", "group_rows", "process_rows", "run_top", "top_table"]
 

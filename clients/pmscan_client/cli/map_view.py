@@ -23,9 +23,8 @@ from typing import Any, NamedTuple
 from rich.console import Group
 from rich.text import Text
 
-from ._categories import Category
-from ._console import human_bytes
-from ._models import MappingInfo, PageRegion
+from .. import Category, MappingInfo, PageRegion
+from .console import human_bytes
 
 __all__ = [
     "POPULATED",

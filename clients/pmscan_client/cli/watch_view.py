@@ -24,9 +24,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from ._categories import Category
-from ._console import console_for, human_bytes
-from ._watch_wire import WatchTick
+from .. import Category, WatchTick
+from .console import console_for, human_bytes
 
 __all__ = ["TickRow", "WatchView", "rate_of", "show_watch"]
 

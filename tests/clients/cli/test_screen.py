@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pmscan_client._cli import main
-from pmscan_client._map import State
+from pmscan_client.cli.main import main
+from pmscan_client.cli.map_view import State
 
 from tests.support.screen import Cell, Screen, TmuxUnavailableError
 from tests.support.server import ServerProcess
@@ -30,7 +30,7 @@ SGR = {
     "bright_red": "91",
     "bright_black": "90",
 }
-#: Columns before the bar: address, perms, size (see pmscan_client._map).
+#: Columns before the bar: address, perms, size (see pmscan_client.cli.map_view).
 BAR_AT = 28
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from pmscan_client import AsyncClient, Client
-from pmscan_client._cli import main
+from pmscan_client.cli.main import main
 
 from tests.support.metrics import metric
 from tests.support.server import ServerProcess

@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from pmscan_client import Category, Client, _cli
-from pmscan_client._cli import EXIT_CODES, main
-from pmscan_client._console import ScanProgress
+from pmscan_client import Category, Client
+from pmscan_client.cli.console import ScanProgress
+from pmscan_client.cli.exits import EXIT_CODES, HELP
+from pmscan_client.cli.main import main
 
 from tests.support.server import ServerProcess, free_port
 from tests.support.target import Area, Target
@@ -184,10 +185,7 @@ class TestExitCodes:
         assert usage.value.code == 2
 
     def test_the_table_covers_the_documented_codes(self) -> None:
-        assert _cli.__doc__ is not None
-        documented = {
-            int(line.split()[0]) for line in _cli.__doc__.split("Exit codes:")[1].strip().splitlines()
-        }
+        documented = {int(line.split()[0]) for line in HELP.split("Exit codes:")[1].strip().splitlines()}
         assert set(EXIT_CODES.values()) | {0, 1, 8} == documented
 
 

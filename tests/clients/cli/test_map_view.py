@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pmscan_client._cli import main
+from pmscan_client import PageRegion
 from pmscan_client._generated.models import MappingInfo
-from pmscan_client._map import TINY_PAGES, State, paint, rows_of
-from pmscan_client._models import PageRegion
+from pmscan_client.cli.main import main
+from pmscan_client.cli.map_view import TINY_PAGES, State, paint, rows_of
 
 from tests.support.server import ServerProcess
 from tests.support.target import Area, Target

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pmscan_client._cli import main
+from pmscan_client.cli.main import main
 
 from tests.support.server import ServerProcess
 from tests.support.target import Target
