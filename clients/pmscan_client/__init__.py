@@ -35,7 +35,7 @@ from ._errors import (
     Unsupported,
     UnsupportedMediaType,
 )
-from ._fleet import FleetClient, FleetResult, FleetSummary, discover_nodes
+from ._fleet import FleetClient, FleetResult, FleetSummary, discover_nodes, distinct_nodes
 from ._models import Capabilities, MappingInfo, PageRegion, ProcessInfo, Summary, VmaSummary
 from ._regions import RegionArray
 from ._retry import RetryPolicy
@@ -85,4 +85,5 @@ __all__ = [
     "VmaSummary",
     "WatchTick",
     "discover_nodes",
+    "distinct_nodes",
 ]
