@@ -40,7 +40,7 @@ from .formats import (
     summary_json,
     trailer_ndjson,
 )
-from .map_view import POPULATED, REPORTED, document, layout, paint, picture, rows_of
+from .map_view import POPULATED, REPORTED, cells_of, document, paint, picture, picture_width, rows_of
 from .options import client_of, connection_of, filters_of
 from .tables import fleet_table, processes_table, summary_table
 from .top_view import run_top
@@ -209,7 +209,7 @@ def map_picture(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         rows = rows_of(client.maps(args.pid), page_size=page_size, limit=limit)
         console = console_for(out, width=args.width)
         width = args.width or (console.width if console.is_terminal else 80)
-        cells, _ = layout(width)
+        cells = cells_of(rows, width)
         if rows:
             regions = client.scan(
                 args.pid,
@@ -226,10 +226,14 @@ def map_picture(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         drawing = picture(rows, pid=args.pid, page_size=page_size, width=width, colour=console.is_terminal)
         console.print(drawing, width=width)
     if args.svg is not None:
-        recorder = console_for(io.StringIO(), width=width, terminal=True)
+        # The same bars, and the names whole: an SVG has no terminal to fit.
+        wide = picture_width(rows, width, whole_names=True)
+        recorder = console_for(io.StringIO(), width=wide, terminal=True)
         recorder.record = True
-        coloured = picture(rows, pid=args.pid, page_size=page_size, width=width, colour=True)
-        recorder.print(coloured, width=width)
+        coloured = picture(
+            rows, pid=args.pid, page_size=page_size, width=width, colour=True, whole_names=True
+        )
+        recorder.print(coloured, width=wide)
         recorder.save_svg(str(args.svg), title=f"pmscan map {args.pid}")
     return 0
 

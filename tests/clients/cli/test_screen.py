@@ -27,11 +27,12 @@ SGR = {
     "magenta": "35",
     "yellow": "33",
     "cyan": "36",
+    "white": "37",
     "bright_red": "91",
     "bright_black": "90",
 }
-#: Columns before the bar: address, perms, size (see pmscan_client.cli.map_view).
-BAR_AT = 28
+#: Columns before the bar: address, perms (5: r-xp+), size (see pmscan_client.cli.map_view).
+BAR_AT = 29
 
 
 @pytest.fixture
@@ -119,8 +120,10 @@ class TestMap:
                 if "".join(c.char for c in line[at : at + 2 + len(state.label)]) == f"{glyph} {state.label}"
             ]
             assert [entry.colour for entry in entries] == [SGR[state.colour]], state
-        # The bars use the terminal's width, the mapping's name after them.
-        assert cells == (width - BAR_AT - 1 - min(max(width // 5, 16), 40)), text
+        # The bars use the terminal's width, the mapping's name after them: whole, unless the
+        # names would take more than a third of the columns left after the address, perms, size.
+        longest = max(len(row["name"]) for row in rows)
+        assert cells == (width - BAR_AT - 1 - min(longest, max((width - BAR_AT - 1) // 3, 16))), text
 
     def test_thp_shows_as_huge(self, server: ServerProcess, target: Target, screen_of: Any) -> None:
         if "[never]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text():
