@@ -41,6 +41,7 @@ from .formats import (
     trailer_ndjson,
 )
 from .map_view import POPULATED, REPORTED, cells_of, document, paint, picture, picture_width, rows_of
+from .messages import describe
 from .options import client_of, connection_of, filters_of
 from .tables import fleet_table, processes_table, summary_table
 from .top_view import run_top
@@ -51,7 +52,6 @@ __all__ = [
     "Handler",
     "caps",
     "clear_soft_dirty",
-    "describe",
     "dump",
     "fleet",
     "map_picture",
@@ -74,14 +74,6 @@ def _json(args: argparse.Namespace) -> bool:
 def dump(document: Any, out: TextIO) -> None:
     json.dump(document, out, indent=2)
     out.write("\n")
-
-
-def describe(error: BaseException) -> str:
-    """An error in one line: its kind, its message, its HTTP status and code."""
-    status = getattr(error, "status", None)
-    code = getattr(error, "code", None)
-    extra = " ".join(str(part) for part in (f"HTTP {status}" if status else None, code) if part)
-    return f"{type(error).__name__}: {error}" + (f" ({extra})" if extra else "")
 
 
 # ---- one node ---------------------------------------------------------------------------------
@@ -323,5 +315,10 @@ def fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             else:
                 console.print(processes_table(answer, terminal=terminal))
     for node, error in result.errors.items():
-        err.write(f"pmscan: {node}: {describe(error)}\n")
+        # A transport error names its node already.
+        err.write(
+            f"pmscan: {describe(error, args)}\n"
+            if node in str(error)
+            else f"pmscan: {node}: {describe(error, args)}\n"
+        )
     return EXIT_PARTIAL if result.errors else 0

@@ -13,9 +13,9 @@ import sys
 from typing import NoReturn, TextIO
 
 from .. import PmscanError
-from .commands import Handler, describe, dump
+from .commands import Handler, dump
 from .exits import EXIT_USAGE, UsageError, exit_code
-from .formats import error_json
+from .messages import describe, error_document
 from .parser import build_parser
 
 __all__ = ["main", "run"]
@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None, stderr:
         return EXIT_USAGE
     except PmscanError as error:
         if getattr(args, "json", False):
-            dump({"error": error_json(error)}, err)
+            dump({"error": error_document(error, args)}, err)
         else:
-            err.write(f"pmscan: {describe(error)}\n")
+            err.write(f"pmscan: {describe(error, args)}\n")
         return exit_code(error)
     except OSError as error:  # --token-file, --cacert, --cert
         err.write(f"pmscan: {error}\n")

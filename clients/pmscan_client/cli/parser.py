@@ -105,7 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     clear = subcommands.add_parser(
-        "clear-soft-dirty", parents=[common], help="reset a process's soft-dirty bits"
+        "clear-soft-dirty",
+        parents=[common],
+        help="reset the soft-dirty bit of every page of a process (/proc/PID/clear_refs)",
+        description="Reset the soft-dirty bit of every page of the process: the node writes 4 to "
+        "/proc/PID/clear_refs (the write scope; a kernel with soft-dirty tracking: `pmscan caps` "
+        "says soft_dirty). From then on the kernel marks each page written, and `pmscan summary "
+        "PID --soft-dirty` counts them. Caveat: the count and the clear are two requests, not one "
+        "step: pages written between a count and the next clear are cleared uncounted (lost); and "
+        "the bits are the process's one set: any other tool tracking them (CRIU, say) loses its "
+        "count too. For an exact count of the pages written, tick after tick, use `pmscan watch "
+        "PID --written` on a userfaultfd-WP range: it counts and re-arms in one ioctl.",
     )
     clear.set_defaults(handler=commands.clear_soft_dirty)
     clear.add_argument("pid", type=int)

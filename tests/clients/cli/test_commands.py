@@ -12,6 +12,7 @@ import shlex
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,67 @@ class TestOtherCommands:
         assert status == 0 and json.loads(out)["nodes"][server.url]["pid"] == target.pid
         status, out, _ = pmscan("fleet", server.url, "caps")
         assert status == 0 and out.startswith(f"== {server.url}")
+
+
+@pytest.fixture(scope="module")
+def auth_server() -> Iterator[ServerProcess]:
+    """A server with authentication on (its first start makes a token file and an admin token)."""
+    with ServerProcess() as running:
+        yield running
+
+
+class TestMessages:
+    def test_unreachable_names_the_url_tried(self) -> None:
+        dead = f"http://127.0.0.1:{free_port()}"
+        status, _, err = pmscan("caps", "--url", dead)
+        assert status == 7
+        assert err.startswith(f"pmscan: TransportError: cannot connect to {dead}: ")
+        # In a process of its own: httpcore leaks the socket of a failed Unix socket connection.
+        done = subprocess.run(
+            [PMSCAN, "caps", "--uds", "/nonexistent/pmscan.sock"], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 7 and "cannot connect to unix:/nonexistent/pmscan.sock" in done.stderr
+
+    def test_without_a_token_says_how_to_give_one(
+        self, auth_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("PMSCAN_TOKEN", raising=False)
+        status, _, err = pmscan("ps", "--url", auth_server.url)
+        assert status == 4
+        assert "Unauthenticated (HTTP 401 UNAUTHENTICATED): the node needs a token" in err
+        assert "--token-file PATH" in err and "PMSCAN_TOKEN" in err
+        assert "Authorization" not in err  # the server's advice is for HTTP clients
+        status, _, err = pmscan("ps", "--url", auth_server.url, "--json")
+        assert status == 4
+        error = json.loads(err)["error"]
+        assert error["type"] == "Unauthenticated" and "--token-file PATH" in error["hint"]
+
+    def test_a_refused_token_says_whose(
+        self, auth_server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("PMSCAN_TOKEN", raising=False)
+        token_file = tmp_path / "token"
+        token_file.write_text("pmscan_not-a-token\n")
+        status, _, err = pmscan("ps", "--url", auth_server.url, "--token-file", token_file)
+        assert status == 4 and f"the node refused the token of --token-file {token_file}" in err
+        monkeypatch.setenv("PMSCAN_TOKEN", "pmscan_not-a-token")
+        status, _, err = pmscan("ps", "--url", auth_server.url)
+        assert status == 4 and "the node refused the token of PMSCAN_TOKEN" in err
+        monkeypatch.setenv("PMSCAN_TOKEN", auth_server.admin_token)
+        assert pmscan("ps", "--url", auth_server.url)[0] == 0
+
+    def test_clear_soft_dirty_says_what_it_does(self, capsys: pytest.CaptureFixture[str]) -> None:
+        with pytest.raises(SystemExit):
+            main(["clear-soft-dirty", "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for words in (
+            "writes 4 to /proc/PID/clear_refs",
+            "write scope",
+            "pmscan summary PID --soft-dirty",
+            "pages written between a count and the next clear are cleared uncounted (lost)",
+            "pmscan watch PID --written",
+        ):
+            assert words in text, words
 
 
 class TestExitCodes:
