@@ -12,6 +12,7 @@ count per second (the growth of ``--present`` pages, say). The first tick has no
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -124,8 +125,14 @@ def show_watch(
     title: str,
     console: Console | None = None,
 ) -> int:
-    """Print each tick as it arrives; return how many came."""
+    """Print each tick as it arrives; return how many came. Nothing is printed before the first
+    tick: a watch the node refuses (no such process, say) prints its error alone."""
     count = 0
+    ticks = iter(ticks)
+    first = next(ticks, None)  # the request is sent here: it may raise
+    if first is None:
+        return 0
+    ticks = itertools.chain([first], ticks)
     if as_json:
         for tick in ticks:
             out.write(json.dumps(view.add(tick).document()) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,6 +180,15 @@ class TestWatch:
         assert "\x1b" not in text
         title = next(line for line in screen.lines() if "pmscan watch" in "".join(c.char for c in line))
         assert any(c.bold for c in title if c.char.strip())
+
+    def test_a_missing_process_shows_its_error_alone(self, server: ServerProcess, screen_of: Any) -> None:
+        """No title or empty table before the 404."""
+        child = subprocess.Popen(["true"])
+        child.wait()
+        screen = screen_of("--url", server.url, "watch", child.pid, "--interval", "0.2", "--count", "5")
+        assert screen.wait_done() == 3
+        lines = [line for line in screen.text().splitlines() if line.strip() and "Pane is dead" not in line]
+        assert len(lines) == 1 and lines[0].startswith("pmscan: ProcessNotFound: "), lines
 
 
 class TestTables:

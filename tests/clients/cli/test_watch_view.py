@@ -85,3 +85,16 @@ def test_the_process_ends(server: ServerProcess, target: Target) -> None:
     status = main(command, stdout=out, stderr=err)
     assert status == 3 and "EXITED" in err.getvalue()
     assert json.loads(out.getvalue().splitlines()[0])["tick"] == 0
+
+
+def test_a_missing_process_prints_its_error_alone(server: ServerProcess) -> None:
+    """No header (nor an empty table) before the 404: the error is all there is."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    for json_option in ([], ["--json"]):
+        out, err = io.StringIO(), io.StringIO()
+        command = ["--url", server.url, "watch", str(child.pid), "--interval", "0.1", "--count", "3"]
+        status = main([*command, *json_option], stdout=out, stderr=err)
+        assert status == 3
+        assert out.getvalue() == ""
+        assert "ProcessNotFound" in err.getvalue() and "404" in err.getvalue()
