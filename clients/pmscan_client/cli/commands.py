@@ -13,19 +13,26 @@ import asyncio
 import io
 import json
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TextIO
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TextIO
 
+from rich.console import Console
 from rich.text import Text
 
 from .. import (
+    AsyncClient,
+    Capabilities,
     Category,
     FleetClient,
     FleetResult,
     FleetSummary,
     PageRegion,
+    ProcessInfo,
     ScanFlag,
     ScanStream,
+    Summary,
     discover_nodes,
+    distinct_nodes,
 )
 from .._categories import mask_value
 from .console import NodeProgress, ScanProgress, console_for
@@ -49,7 +56,9 @@ from .watch_view import WatchView, show_watch
 
 __all__ = [
     "FLEET_QUESTIONS",
+    "FleetQuestion",
     "Handler",
+    "SizedFleetSummary",
     "caps",
     "clear_soft_dirty",
     "dump",
@@ -257,14 +266,71 @@ def top(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # ---- many nodes -------------------------------------------------------------------------------
 
-#: What ``pmscan fleet … QUESTION`` asks each node: the question's name → (how many words
-#: follow it, how to ask the fleet).
-FLEET_QUESTIONS: dict[
-    str, tuple[int, Callable[[FleetClient, argparse.Namespace, list[str]], Awaitable[FleetResult[Any]]]]
-] = {
-    "summary": (1, lambda fleet, args, words: fleet.summary(int(words[0]), **filters_of(args))),
-    "caps": (0, lambda fleet, args, words: fleet.capabilities()),
-    "ps": (0, lambda fleet, args, words: fleet.processes(comm=args.comm, uid=args.uid)),
+
+@dataclass(frozen=True)
+class SizedFleetSummary(FleetSummary):
+    """Summaries per node, with each node's page size (nodes may differ)."""
+
+    page_sizes: dict[str, int] = field(default_factory=dict)
+
+
+async def _ask_summaries(fleet: FleetClient, args: argparse.Namespace, words: list[str]) -> SizedFleetSummary:
+    pid, fields = int(words[0]), filters_of(args)
+
+    async def ask(client: AsyncClient) -> tuple[Summary, int]:
+        page_size = (await client.capabilities()).page_size
+        return await client.summary(pid, **fields), page_size
+
+    sized = await fleet.gather(ask)
+    return SizedFleetSummary(
+        {node: summary for node, (summary, _) in sized.results.items()},
+        sized.errors,
+        {node: page_size for node, (_, page_size) in sized.results.items()},
+    )
+
+
+def _show_summaries(result: FleetResult[Any], console: Console, out: TextIO) -> None:
+    assert isinstance(result, SizedFleetSummary)
+    console.print(fleet_table(result, result.page_sizes, terminal=console.is_terminal))
+
+
+def _show_each(
+    draw: Callable[[Any, Console, TextIO], None],
+) -> Callable[[FleetResult[Any], Console, TextIO], None]:
+    """Each node's answer under a ``== URL`` line, drawn by ``draw``."""
+
+    def show(result: FleetResult[Any], console: Console, out: TextIO) -> None:
+        for node, answer in result.results.items():
+            console.print(Text(f"== {node}", style="bold" if console.is_terminal else ""))
+            draw(answer, console, out)
+
+    return show
+
+
+def _capabilities(answer: Capabilities, console: Console, out: TextIO) -> None:
+    out.write(capabilities_text(answer))
+
+
+def _processes(answer: list[ProcessInfo], console: Console, out: TextIO) -> None:
+    console.print(processes_table(answer, terminal=console.is_terminal))
+
+
+class FleetQuestion(NamedTuple):
+    """A question of ``pmscan fleet``: how many words (a PID) follow its name, how to ask the
+    fleet, and how to show the answers to people (``--json`` prints :func:`.formats.fleet_json`)."""
+
+    words: int
+    ask: Callable[[FleetClient, argparse.Namespace, list[str]], Awaitable[FleetResult[Any]]]
+    show: Callable[[FleetResult[Any], Console, TextIO], None]
+
+
+#: What ``pmscan fleet … QUESTION`` asks each node, by the question's name.
+FLEET_QUESTIONS: dict[str, FleetQuestion] = {
+    "summary": FleetQuestion(1, _ask_summaries, _show_summaries),
+    "caps": FleetQuestion(0, lambda fleet, args, words: fleet.capabilities(), _show_each(_capabilities)),
+    "ps": FleetQuestion(
+        0, lambda fleet, args, words: fleet.processes(comm=args.comm, uid=args.uid), _show_each(_processes)
+    ),
 }
 
 
@@ -273,19 +339,27 @@ def fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     where = next((i for i, word in enumerate(words) if word in FLEET_QUESTIONS), None)
     if where is None:
         raise UsageError(f"fleet: expected one of {', '.join(FLEET_QUESTIONS)} after the nodes")
-    nodes, question, rest = words[:where], words[where], words[where + 1 :]
-    arity, ask_fleet = FLEET_QUESTIONS[question]
-    if len(rest) != arity or not all(word.isdigit() for word in rest):
-        raise UsageError(f"fleet {question}: " + ("expected one PID" if arity else f"unexpected {rest!r}"))
+    nodes, name, rest = words[:where], words[where], words[where + 1 :]
+    question = FLEET_QUESTIONS[name]
+    if len(rest) != question.words or not all(word.isdigit() for word in rest):
+        raise UsageError(
+            f"fleet {name}: " + ("expected one PID" if question.words else f"unexpected {rest!r}")
+        )
     if not nodes and not args.service:
         raise UsageError("fleet: give node URLs, or --service NAME")
     connection = connection_of(args)
-    progress = NodeProgress(err, f"pmscan fleet {question}: nodes answered")
+    progress = NodeProgress(err, f"pmscan fleet {name}: nodes answered")
 
     async def ask() -> FleetResult[Any]:
-        found = list(nodes)
+        given = list(nodes)
         if args.service:
-            found += await discover_nodes(args.service, port=args.port, scheme=args.scheme)
+            given += await discover_nodes(args.service, port=args.port, scheme=args.scheme)
+        found = await distinct_nodes(given)
+        for node in dict.fromkeys(given):
+            if node not in found:
+                err.write(
+                    f"pmscan: fleet: {node} is a node named before it (same address and port): asked once\n"
+                )
         progress.expect(len(found))
         async with FleetClient(
             found,
@@ -297,23 +371,14 @@ def fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             cert=connection.cert,
             server_name=connection.server_name,
         ) as client:
-            return await ask_fleet(client, args, rest)
+            return await question.ask(client, args, rest)
 
     with progress:
         result = asyncio.run(ask())
-    console = console_for(out)
-    terminal = console.is_terminal
     if _json(args):
         dump(fleet_json(result), out)
-    elif isinstance(result, FleetSummary):
-        console.print(fleet_table(result, terminal=terminal))
     else:
-        for node, answer in result.results.items():
-            console.print(Text(f"== {node}", style="bold" if terminal else ""))
-            if question == "caps":
-                out.write(capabilities_text(answer))
-            else:
-                console.print(processes_table(answer, terminal=terminal))
+        question.show(result, console_for(out), out)
     for node, error in result.errors.items():
         # A transport error names its node already.
         err.write(

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from .. import Category, WatchTick
 from .console import console_for, human_bytes
+from .tables import stacked
 
 __all__ = ["TickRow", "WatchView", "rate_of", "show_watch"]
 
@@ -80,8 +81,9 @@ class WatchView:
         return row
 
     def headers(self) -> list[str]:
-        pages = "written" if self.written else "pages"
-        categories = [] if self.written else [c.name or "" for c in self.columns]
+        """The columns' titles, each count's with its unit (pages) as the rates' have theirs."""
+        pages = "written pages" if self.written else "pages"
+        categories = [] if self.written else [f"{c.name} pages" for c in self.columns]
         return ["tick", "time", pages, *categories, "pages/s", "bytes/s", ""]
 
     def cells(self, row: TickRow) -> list[str]:
@@ -103,13 +105,14 @@ class WatchView:
     def table(self) -> Table:
         table = Table(box=box.SIMPLE_HEAD, expand=False)
         for index, header in enumerate(self.headers()):
-            table.add_column(header, justify="left" if index == 1 else "right", no_wrap=True)
+            table.add_column(stacked(header), justify="left" if index == 1 else "right", no_wrap=True)
         for row in self.rows:
             table.add_row(*self.cells(row), style="yellow" if row.tick.late else None)
         return table
 
     def plain_line(self, cells: Iterable[str]) -> str:
-        widths = [5, 12, 10, *(10 for _ in self.columns if not self.written), 12, 14, 4]
+        least = [5, 12, 10, *(10 for _ in self.columns if not self.written), 12, 14, 4]
+        widths = [max(width, len(header)) for width, header in zip(least, self.headers(), strict=True)]
         parts = [
             c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shlex
 import struct
 import subprocess
@@ -26,6 +27,8 @@ from tests.support.target import Area, Target
 
 PMSCAN = Path(sys.executable).with_name("pmscan")
 RECORD = struct.Struct("<QQQ")
+#: Columns of the plain tables: two spaces or more apart (a header may hold one: "Size KiB").
+COLUMNS = re.compile(r"\s{2,}")
 
 
 def pmscan(*argv: object) -> tuple[int, str, str]:
@@ -122,14 +125,20 @@ class TestOtherCommands:
         assert f"{patterned.size // target.page_size} pages" in out
 
     def test_summary_by_vma_reads_like_pmap(
-        self, server: ServerProcess, target: Target, patterned: Area
+        self, client: Client, server: ServerProcess, target: Target, patterned: Area
     ) -> None:
+        """One row per mapping, sizes in KiB, and each size column says so in its header."""
         status, out, _ = pmscan("summary", target.pid, "--by-vma", "--url", server.url)
         header, *rows = out.splitlines()
-        assert status == 0 and header.split()[:4] == ["Address", "Perm", "Size", "Matched"]
+        columns = COLUMNS.split(header.strip())
+        assert status == 0 and columns[:4] == ["Address", "Perm", "Size KiB", "Matched KiB"]
+        summary = client.summary(target.pid)
+        assert columns[4:-1] == [f"{c.name} KiB" for c in summary.categories] and columns[-1] == "Mapping"
         (row,) = [r for r in rows if r.startswith(f"{patterned.start:x} ")]
         assert row.split()[1:3] == ["rw-p", str(patterned.size // 1024)]
-        assert rows[-1].split()[-1] == "KiB"
+        totals = rows[-1].split()
+        assert totals[0] == "total"
+        assert totals[2] == str(summary.pages * target.page_size // 1024)  # Matched KiB
 
     def test_ps_maps_caps(self, server: ServerProcess, target: Target) -> None:
         status, out, _ = pmscan("ps", "--comm", "pmtarget", "--url", server.url)
@@ -145,7 +154,7 @@ class TestOtherCommands:
         assert status == 0 and json.loads(out)["page_size"] == target.page_size
         assert pmscan("clear-soft-dirty", target.pid, "--url", server.url)[0] == 0
 
-    def test_fleet(self, server: ServerProcess, target: Target) -> None:
+    def test_fleet(self, client: Client, server: ServerProcess, target: Target) -> None:
         dead = f"http://127.0.0.1:{free_port()}"
         status, out, err = pmscan(
             "fleet", server.url, dead, "summary", target.pid, "--present", "--scheme", "http"
@@ -153,6 +162,13 @@ class TestOtherCommands:
         assert status == 8 and dead in err and "TransportError" in err
         assert out.splitlines()[1].split()[:2] == [server.url, str(target.pid)]
         assert out.splitlines()[-1].startswith("total")
+        # KiB, as summary --by-vma gives them, and the unit in every header.
+        summary = client.summary(target.pid, category_mask=Category.PRESENT)
+        assert COLUMNS.split(out.splitlines()[0].strip()) == [
+            "Node", "PID", "Matched KiB", *(f"{c.name} KiB" for c in summary.categories),
+        ]  # fmt: skip
+        kib = [n * target.page_size // 1024 for n in (summary.pages, *summary.categories.values())]
+        assert out.splitlines()[1].split()[2:] == [str(n) for n in kib]
         status, out, _ = pmscan(
             "fleet",
             "--service",
@@ -168,6 +184,23 @@ class TestOtherCommands:
         assert status == 0 and json.loads(out)["nodes"][server.url]["pid"] == target.pid
         status, out, _ = pmscan("fleet", server.url, "caps")
         assert status == 0 and out.startswith(f"== {server.url}")
+
+
+class TestFleetNodes:
+    def test_one_node_under_two_names_is_asked_once(self, server: ServerProcess, target: Target) -> None:
+        localhost = server.url.replace("127.0.0.1", "localhost")
+        status, out, err = pmscan(
+            "fleet", server.url, localhost, server.url, "summary", target.pid, "--present", "--json"
+        )
+        assert status == 0
+        assert list(json.loads(out)["nodes"]) == [server.url]
+        assert f"pmscan: fleet: {localhost} is a node named before it" in err
+
+    def test_other_schemes_and_ports_are_other_nodes(self, server: ServerProcess) -> None:
+        other = f"http://localhost:{free_port()}"
+        status, out, err = pmscan("fleet", server.url, other, "caps", "--json")
+        assert status == 8
+        assert list(json.loads(out)["nodes"]) == [server.url] and f"cannot connect to {other}" in err
 
 
 @pytest.fixture(scope="module")
