@@ -5,13 +5,14 @@ its tables, pictures and live views, ``prometheus-client`` reads a node's ``/met
 module imports neither, so that :func:`run` can say how to install them when they are missing
 (the SDK itself, ``import pmscan_client``, never needs them). The command's modules:
 
-- :mod:`.main`: ``main(argv)``, the entry point; errors become messages and exit codes
-  (:mod:`.exits`).
+- :mod:`.main`: ``main(argv)``, the entry point; errors become messages (:mod:`.messages`)
+  and exit codes (:mod:`.exits`).
 - :mod:`.parser`: the arguments, each subcommand bound to its handler in :mod:`.commands`;
   the options they share and what they mean in :mod:`.options` and :mod:`.addresses`.
 - Views, which build rich renderables and leave the drawing to rich: :mod:`.tables`,
-  :mod:`.map_view`, :mod:`.top_view`, :mod:`.watch_view`, on the consoles of :mod:`.console`;
-  what goes to pipes (NDJSON, JSON, binary records): :mod:`.formats`.
+  :mod:`.map_view`, :mod:`.top_view`, :mod:`.watch_view`, on the consoles of :mod:`.console`
+  (keys pressed meanwhile: :mod:`.keys`); what goes to pipes (NDJSON, JSON, binary records):
+  :mod:`.formats`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .._errors import (
+from .. import (
     AccessDenied,
     Busy,
     InvalidRequest,
