@@ -32,7 +32,7 @@ install: $(STAMP)
 # wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py; prometheus
 # (with promtool), the real Prometheus of tests/api/test_exporter_prometheus.py and the rule
 # checks of tests/deploy/test_prometheus_rules.py; tmux, the terminal of
-# tests/clients/test_screen.py; curl, the C client of bench/scan_bench.py.
+# tests/clients/cli/test_screen.py; curl, the C client of bench/scan_bench.py.
 TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus tmux:tmux curl:curl
 
 tools:

@@ -1,5 +1,5 @@
 """``pmscan map``: rows and cells for known layouts of a target, in plain text, JSON and SVG
-(what a person sees on a terminal: tests/clients/test_screen.py)."""
+(what a person sees on a terminal: tests/clients/cli/test_screen.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``pmscan watch``: one line per tick as it happens (plain and --json), the dirty rate of
 ``--written``, and the exit code of a watch whose process ends (on a terminal:
-tests/clients/test_screen.py)."""
+tests/clients/cli/test_screen.py)."""
 
 from __future__ import annotations
 
