@@ -35,12 +35,12 @@ from ._errors import (
     Unsupported,
     UnsupportedMediaType,
 )
-from ._fleet import FleetClient, FleetResult, FleetSummary, discover_nodes
+from ._fleet import FleetClient, FleetResult, FleetSummary, discover_nodes, distinct_nodes
 from ._models import Capabilities, MappingInfo, PageRegion, ProcessInfo, Summary, VmaSummary
 from ._regions import RegionArray
 from ._retry import RetryPolicy
 from ._scan import AsyncScanStream, ScanOptions, ScanStream, Selection
-from ._watch import WatchTick
+from ._watch_wire import WatchTick
 
 __version__ = "0.1.0"
 
@@ -85,4 +85,5 @@ __all__ = [
     "VmaSummary",
     "WatchTick",
     "discover_nodes",
+    "distinct_nodes",
 ]

@@ -39,7 +39,7 @@ from ._scan import (
     read_records,
     scan_fields,
 )
-from ._watch import NDJSON, WatchTick, incomplete, parse_line, watch_body, watch_timeout
+from ._watch_wire import NDJSON, WatchTick, incomplete, parse_line, watch_body, watch_timeout
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -216,7 +216,7 @@ class Client(_BaseClient):
         request = self._watch_request(pid, interval_seconds, count, scan_fields(**options))
         response = self._retrying(lambda: self._http.send(request, stream=True))
         try:
-            with translate_transport_errors(streaming=True):
+            with translate_transport_errors(streaming=True, node=self.connection.name):
                 for line in response.iter_lines():
                     parsed = parse_line(line)
                     if isinstance(parsed, WatchTick):
@@ -287,7 +287,7 @@ class Client(_BaseClient):
         attempt = 0
         while True:
             try:
-                with translate_transport_errors():
+                with translate_transport_errors(node=self.connection.name):
                     return call()
             except Busy as busy:
                 delay = self.retry.delay(busy, attempt)
@@ -344,7 +344,7 @@ class AsyncClient(_BaseClient):
         request = self._watch_request(pid, interval_seconds, count, scan_fields(**options))
         response = await self._retrying(lambda: self._http.send(request, stream=True))
         try:
-            with translate_transport_errors(streaming=True):
+            with translate_transport_errors(streaming=True, node=self.connection.name):
                 async for line in response.aiter_lines():
                     parsed = parse_line(line)
                     if isinstance(parsed, WatchTick):
@@ -412,7 +412,7 @@ class AsyncClient(_BaseClient):
         attempt = 0
         while True:
             try:
-                with translate_transport_errors():
+                with translate_transport_errors(node=self.connection.name):
                     return await call()
             except Busy as busy:
                 delay = self.retry.delay(busy, attempt)
