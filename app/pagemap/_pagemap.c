@@ -11,6 +11,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -199,6 +200,74 @@ pagemap_vma_at(PyObject *Py_UNUSED(module), PyObject *args)
     return Py_BuildValue("(KK)", (unsigned long long)query.vma_start, (unsigned long long)query.vma_end);
 }
 
+/* ---------------------------------------------------------------- the holds of a target's lock
+ *
+ * Each PAGEMAP_SCAN holds the target's mmap lock for reading while it walks, and on a kernel
+ * that does not preempt system calls (preempt=none, this project's VMs) the walk gives up its
+ * CPU at the end of every page-table page (cond_resched) when the scheduler asks: inside the
+ * hold. The thread then keeps the lock while it waits for a CPU, and every writer of the
+ * target (mmap, munmap, mprotect) waits as long, a tick (4 ms at HZ=250) or more on a busy
+ * machine, whatever the span of a call. And a call that starts while a writer holds the lock
+ * sleeps in the lock's queue; the writer's release grants it the lock as it wakes it, so it
+ * holds the lock before it has a CPU. (bench/lock_holds.py shows both: issue 22.)
+ *
+ * What count_scan can do about it, within the rights of its thread:
+ * - when the thread may run SCHED_FIFO (CAP_SYS_NICE, or an RLIMIT_RTPRIO of 1 or more), each
+ *   kernel call runs SCHED_FIFO priority 1 and the thread returns to its own policy right
+ *   after: real-time only while it may hold the lock, so no normal task takes its CPU inside
+ *   a hold and a lock granted in the queue gets a CPU at once. A hold is then as long as the
+ *   walk of one span. Refused once (EPERM: no right to it, or a seccomp filter), it is never
+ *   tried again in the process;
+ * - otherwise it sleeps HOLDS_PAUSE_NS between two calls: a writer that waited through the
+ *   last hold takes and releases the lock meanwhile instead of queueing the next call behind
+ *   it, and the next hold starts on a fresh pick by the scheduler. That makes the long waits
+ *   rarer, and bounds none: a normal thread cannot keep its CPU inside a hold.
+ * A thread that already runs a real-time or idle policy (chrt) is left as it is. */
+
+#define HOLDS_PAUSE (-1)
+#define HOLDS_AS_IS (-2)
+#define HOLDS_PAUSE_NS 50000L
+
+/* 1 until a switch to SCHED_FIFO is refused, then 0 for good. */
+static int holds_may_realtime = 1;
+
+/* The policy (with its SCHED_RESET_ON_FORK bit) to return to after each call, when the calls
+ * may run SCHED_FIFO; HOLDS_PAUSE when they may not; HOLDS_AS_IS for a real-time or idle
+ * thread. */
+static int
+holds_policy(void)
+{
+    const int policy = sched_getscheduler(0);
+    if (policy < 0 || ((policy & ~SCHED_RESET_ON_FORK) != SCHED_OTHER &&
+                       (policy & ~SCHED_RESET_ON_FORK) != SCHED_BATCH)) {
+        return HOLDS_AS_IS;
+    }
+    return __atomic_load_n(&holds_may_realtime, __ATOMIC_RELAXED) ? policy : HOLDS_PAUSE;
+}
+
+/* Switch the calling thread to SCHED_FIFO 1 (not inherited by a child); 1 if it now runs so. */
+static int
+holds_realtime(void)
+{
+    if (!__atomic_load_n(&holds_may_realtime, __ATOMIC_RELAXED)) {
+        return 0;
+    }
+    const struct sched_param param = {.sched_priority = 1};
+    if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) == 0) {
+        return 1;
+    }
+    __atomic_store_n(&holds_may_realtime, 0, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Back to the thread's own policy (its nice value is kept: static_prio is untouched). */
+static void
+holds_normal(int policy)
+{
+    const struct sched_param param = {.sched_priority = 0};
+    (void)sched_setscheduler(0, policy, &param);
+}
+
 /* ---------------------------------------------------------------- count_scan
  *
  * The page counts of a whole range, looping the ioctl in C: for the exporter, which counts
@@ -261,11 +330,19 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
     unsigned long long position = start;
     int failed_errno = 0;
 
+    int policy = holds_policy();
+
     /* Released once for the whole loop, not per call: taking the GIL back after every
      * call can wait for another thread's switch interval. Nothing below touches a
      * Python object; vec is ours alone. */
     Py_BEGIN_ALLOW_THREADS
+    int first = 1;
     while (position < end) {
+        if (!first && policy == HOLDS_PAUSE) {
+            const struct timespec pause = {0, HOLDS_PAUSE_NS};
+            nanosleep(&pause, NULL);
+        }
+        first = 0;
         if (deadline > 0.0) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
@@ -285,9 +362,18 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
         };
         unsigned long long pages;
         long ret;
+        const int realtime = policy >= 0 && holds_realtime();
+        if (policy >= 0 && !realtime) {
+            policy = HOLDS_PAUSE; /* refused: pause between the next calls instead */
+        }
         do {
             ret = scan_step(fd, &arg, shift, &pages);
         } while (ret < 0 && errno == EINTR);
+        if (realtime) {
+            const int saved = errno;
+            holds_normal(policy);
+            errno = saved;
+        }
         if (ret < 0) {
             failed_errno = errno;
             break;
