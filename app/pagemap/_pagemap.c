@@ -206,52 +206,42 @@ pagemap_vma_at(PyObject *Py_UNUSED(module), PyObject *args)
  * that does not preempt system calls (preempt=none, this project's VMs) the walk gives up its
  * CPU at the end of every page-table page (cond_resched) when the scheduler asks: inside the
  * hold. The thread then keeps the lock while it waits for a CPU, and every writer of the
- * target (mmap, munmap, mprotect) waits as long, a tick (4 ms at HZ=250) or more on a busy
- * machine, whatever the span of a call. And a call that starts while a writer holds the lock
- * sleeps in the lock's queue; the writer's release grants it the lock as it wakes it, so it
+ * target (mmap, munmap, mprotect) waits as long: a tick (4 ms at HZ=250) or more on a busy
+ * machine, whatever the span of a call. A call that starts while a writer holds the lock
+ * sleeps in the lock's queue, and the writer's release grants it the lock as it wakes it: it
  * holds the lock before it has a CPU. (bench/lock_holds.py shows both: issue 22.)
  *
- * What count_scan can do about it, within the rights of its thread:
- * - when the thread may run SCHED_FIFO (CAP_SYS_NICE, or an RLIMIT_RTPRIO of 1 or more), each
- *   kernel call runs SCHED_FIFO priority 1 and the thread returns to its own policy right
- *   after: real-time only while it may hold the lock, so no normal task takes its CPU inside
- *   a hold and a lock granted in the queue gets a CPU at once. A hold is then as long as the
- *   walk of one span. Refused once (EPERM: no right to it, or a seccomp filter), it is never
- *   tried again in the process;
- * - otherwise it sleeps HOLDS_PAUSE_NS between two calls: a writer that waited through the
- *   last hold takes and releases the lock meanwhile instead of queueing the next call behind
- *   it, and the next hold starts on a fresh pick by the scheduler. That makes the long waits
- *   rarer, and bounds none: a normal thread cannot keep its CPU inside a hold.
- * A thread that already runs a real-time or idle policy (chrt) is left as it is. */
-
-#define HOLDS_PAUSE (-1)
-#define HOLDS_AS_IS (-2)
-#define HOLDS_PAUSE_NS 50000L
+ * So when the thread may run SCHED_FIFO (CAP_SYS_NICE, or an RLIMIT_RTPRIO of 1 or more), each
+ * kernel call runs SCHED_FIFO priority 1 (not inherited by a child) and the thread returns to
+ * its own policy and nice value right after: real-time only while it may hold the lock, so no
+ * normal task takes its CPU inside a hold and a lock granted in the queue gets a CPU at once; a
+ * hold lasts the walk of one span. Two system calls a kernel call, about 2 % of the count of a
+ * dense process. Refused once (EPERM: no right to it, or a seccomp filter), it is not tried
+ * again in the process, and the calls run as before: nothing a normal thread can do keeps its
+ * CPU inside a hold (a pause, a yield or a shorter slice between calls were measured: none
+ * bounds the wait). A thread that already runs another policy (chrt) is left as it is. */
 
 /* 1 until a switch to SCHED_FIFO is refused, then 0 for good. */
 static int holds_may_realtime = 1;
 
-/* The policy (with its SCHED_RESET_ON_FORK bit) to return to after each call, when the calls
- * may run SCHED_FIFO; HOLDS_PAUSE when they may not; HOLDS_AS_IS for a real-time or idle
- * thread. */
+/* The policy (with its SCHED_RESET_ON_FORK bit) to return to after each call, or -1 when the
+ * calls are to run as they are: the thread runs another policy than SCHED_OTHER or
+ * SCHED_BATCH, or a switch was refused before. */
 static int
 holds_policy(void)
 {
-    const int policy = sched_getscheduler(0);
-    if (policy < 0 || ((policy & ~SCHED_RESET_ON_FORK) != SCHED_OTHER &&
-                       (policy & ~SCHED_RESET_ON_FORK) != SCHED_BATCH)) {
-        return HOLDS_AS_IS;
+    if (!__atomic_load_n(&holds_may_realtime, __ATOMIC_RELAXED)) {
+        return -1;
     }
-    return __atomic_load_n(&holds_may_realtime, __ATOMIC_RELAXED) ? policy : HOLDS_PAUSE;
+    const int policy = sched_getscheduler(0);
+    const int base = policy & ~SCHED_RESET_ON_FORK;
+    return policy >= 0 && (base == SCHED_OTHER || base == SCHED_BATCH) ? policy : -1;
 }
 
-/* Switch the calling thread to SCHED_FIFO 1 (not inherited by a child); 1 if it now runs so. */
+/* Switch the calling thread to SCHED_FIFO 1; 1 if it now runs so. */
 static int
 holds_realtime(void)
 {
-    if (!__atomic_load_n(&holds_may_realtime, __ATOMIC_RELAXED)) {
-        return 0;
-    }
     const struct sched_param param = {.sched_priority = 1};
     if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) == 0) {
         return 1;
@@ -260,7 +250,7 @@ holds_realtime(void)
     return 0;
 }
 
-/* Back to the thread's own policy (its nice value is kept: static_prio is untouched). */
+/* Back to the thread's own policy; its nice value is kept (a real-time policy leaves it). */
 static void
 holds_normal(int policy)
 {
@@ -285,6 +275,9 @@ PyDoc_STRVAR(count_scan_doc,
 "max_pages (0: no bound) bounds the pages each call reports: without a category\n"
 "filter, the address range (within mappings) each call walks under the target's mmap\n"
 "lock. deadline (time.monotonic(); 0: none): no call starts after it.\n\n"
+"A SCHED_OTHER or SCHED_BATCH thread that may run SCHED_FIFO (CAP_SYS_NICE or\n"
+"RLIMIT_RTPRIO) makes each call at SCHED_FIFO 1, and is back to its own policy\n"
+"and nice value when it returns: real-time only while it may hold the lock.\n\n"
 "Returns (walk_end, row): row is (pages, pages_with_bit_0, ..., pages_with_bit_15),\n"
 "as count_pages gives for the records of the same range; walk_end == end when the\n"
 "range was walked to its end, less when the deadline stopped it (or a walk that made\n"
@@ -336,13 +329,7 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
      * call can wait for another thread's switch interval. Nothing below touches a
      * Python object; vec is ours alone. */
     Py_BEGIN_ALLOW_THREADS
-    int first = 1;
     while (position < end) {
-        if (!first && policy == HOLDS_PAUSE) {
-            const struct timespec pause = {0, HOLDS_PAUSE_NS};
-            nanosleep(&pause, NULL);
-        }
-        first = 0;
         if (deadline > 0.0) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
@@ -363,8 +350,8 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
         unsigned long long pages;
         long ret;
         const int realtime = policy >= 0 && holds_realtime();
-        if (policy >= 0 && !realtime) {
-            policy = HOLDS_PAUSE; /* refused: pause between the next calls instead */
+        if (!realtime) {
+            policy = -1;
         }
         do {
             ret = scan_step(fd, &arg, shift, &pages);
