@@ -70,6 +70,21 @@ LAYOUTS = ("anon", "sparse", "thp", "swapped", "file", "zero")
 GOAL_SPEEDUP = 2.0
 GOAL_STALL_RATIO = 0.1
 GOAL_STALL_MS = 1.0  # issue 22: at any resident size, the server not real-time
+#: How (b) runs the server. "daemonset": as deploy/kubernetes runs it, root with SYS_PTRACE and
+#: DAC_OVERRIDE alone (no CAP_SYS_NICE: count_scan cannot make its kernel calls real-time);
+#: "root": every capability of root (count_scan's calls run SCHED_FIFO 1); "fifo": the whole
+#: server SCHED_FIFO 1 (chrt), as the README's stall table was measured until issue 22.
+SERVERS = {
+    "daemonset": [
+        "setpriv",
+        "--bounding-set=-all,+sys_ptrace,+dac_override",
+        "--inh-caps=-all",
+        "--no-new-privs",
+        "--",
+    ],
+    "root": [],
+    "fifo": ["chrt", "--fifo", "1"],
+}
 
 
 @dataclass
@@ -197,11 +212,18 @@ class Exporter:
     fresh collection."""
 
     def __init__(
-        self, binary: Path, *, categories: str, concurrency: int, span: int, realtime: bool = False
+        self,
+        binary: Path,
+        *,
+        categories: str,
+        concurrency: int,
+        span: int,
+        realtime: bool = False,
+        prefix: list[str] | None = None,
     ) -> None:
         groups = {GROUP: {"exe": re.escape(str(binary))}}
         self.server = ServerProcess(
-            prefix=["chrt", "--fifo", "1"] if realtime else None,
+            prefix=["chrt", "--fifo", "1"] if realtime else prefix,
             export_groups=json.dumps(groups),
             export_categories=categories,
             export_max_age_seconds=0,
@@ -470,15 +492,18 @@ def stalls(
     runs: int,
     concurrency: int,
     probe: Target,
-    fifo: bool,
+    servers: list[str],
     rounds: int,
     trace: bool,
     top: int,
 ) -> None:
-    """The worst mmap+munmap stall of the probe while each reader collects ``runs`` times; every
-    reader in turn, ``rounds`` times. With ``trace``, each reader's holds of the probe's mmap lock
-    are recorded (:mod:`lock_holds`) and the longest waits printed with the hold behind each."""
+    """The worst mmap+munmap stall of the probe while each reader collects ``runs`` times: the
+    smaps_rollup loop, then the server run each way of ``servers`` (:data:`SERVERS`) with each of
+    ``spans``; all of them in turn, ``rounds`` times. With ``trace``, each reader's holds of the
+    probe's mmap lock are recorded (:mod:`lock_holds`) and the longest waits printed with the hold
+    behind each."""
     why = lock_holds.unavailable() if trace else "not asked for"
+    fifo = servers == ["fifo"]
     print(
         f"\n(b) worst mmap+munmap stall of the large target while {runs} collections run "
         "(pmtarget's stall probe: one pair, then 0.1 ms pause, in a loop, SCHED_FIFO 2)."
@@ -487,8 +512,12 @@ def stalls(
             " other work on the machine cannot preempt a reader holding the lock: the stalls are"
             " the kernel's lock holds, not the scheduler's."
             if fifo
-            else " The readers run at normal priority (SCHED_OTHER, as pmscan runs in production):"
-            " a reader preempted while it holds the lock stalls the target too."
+            else " The smaps_rollup reader runs at normal priority (SCHED_OTHER, as an exporter runs):"
+            " a reader preempted while it holds the lock stalls the target too. The server runs"
+            " at normal priority too, as the DaemonSet runs it ('daemonset': root with SYS_PTRACE and"
+            " DAC_OVERRIDE alone, so count_scan cannot make its calls real-time), or with root's"
+            " capabilities ('root': count_scan runs each kernel call SCHED_FIFO 1), or all of it"
+            " SCHED_FIFO 1 ('fifo', chrt)."
         )
         + f" {rounds} round(s); in each, every reader in turn."
         + (f" Lock holds traced (tracefs): the {top} longest writer waits of each." if why is None else "")
@@ -531,14 +560,18 @@ def stalls(
                     return smaps_rollup_collection(pids, concurrency)[0]
 
             rollup_worst = measure("smaps_rollup", rollup)
-            for span in spans:
+            for server, span in ((server, span) for server in servers for span in spans):
                 with Exporter(
-                    binary, categories=DEFAULT_CATEGORIES, concurrency=concurrency, span=span, realtime=fifo
+                    binary,
+                    categories=DEFAULT_CATEGORIES,
+                    concurrency=concurrency,
+                    span=span,
+                    prefix=SERVERS[server] or None,
                 ) as exporter:
                     exporter.scrape()  # warm-up: opens and keeps every process
                     name = "unbounded" if span >= UNBOUNDED else mib(span)
                     ours = measure(
-                        f"pmscan, chunk {name}", lambda e=exporter: e.scrape()[0], exporter.server.pid
+                        f"pmscan ({server}), {name}", lambda e=exporter: e.scrape()[0], exporter.server.pid
                     )
                 ratio = ours / rollup_worst if rollup_worst else float("inf")
                 print(
@@ -563,11 +596,12 @@ def main() -> None:
         "--stall-only", action="store_true", help="only (b), the stall: no collection times, no per-layout"
     )
     parser.add_argument(
-        "--readers",
-        choices=("normal", "fifo"),
-        default="normal",
-        help="(b): the readers (the pmscan server, the smaps_rollup loop) at normal priority, as in"
-        " production (default), or SCHED_FIFO 1 (root), which leaves only the kernel's lock holds",
+        "--server",
+        default="daemonset",
+        help="(b): how to run the server, comma-separated, each measured in turn: daemonset (the"
+        " default: normal priority, no CAP_SYS_NICE, as deploy/kubernetes), root (root's capabilities:"
+        " count_scan's calls SCHED_FIFO), fifo (all of it SCHED_FIFO 1, and the smaps_rollup reader"
+        " too; alone)",
     )
     parser.add_argument("--spans", help="(b): PMSCAN_EXPORT_SPAN_BYTES to measure, MiB, comma-separated")
     parser.add_argument("--rounds", type=int, default=1, help="(b): every reader in turn, this many times")
@@ -585,6 +619,10 @@ def main() -> None:
     spans = [4 << 20, DEFAULT_SPAN, 1 << 30, UNBOUNDED]
     if options.quick:
         spans = [DEFAULT_SPAN, UNBOUNDED]
+    if set(options.server.split(",")) - set(SERVERS) or (
+        "fifo" in options.server and options.server != "fifo"
+    ):
+        parser.error(f"--server: one or more of {', '.join(SERVERS)}, fifo alone")
     if options.spans:
         spans = [
             UNBOUNDED if s == "unbounded" else int(float(s) * (1 << 20)) for s in options.spans.split(",")
@@ -641,7 +679,7 @@ def main() -> None:
                 runs=options.runs,
                 concurrency=options.concurrency,
                 probe=probe,
-                fifo=fifo and options.readers == "fifo",
+                servers=options.server.split(",") if os.geteuid() == 0 else ["root"],  # unprivileged: as is
                 rounds=options.rounds,
                 trace=not options.no_trace,
                 top=options.top,

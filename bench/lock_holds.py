@@ -212,12 +212,18 @@ class Recording:
     def _writer(w: WriterWait) -> str:
         return f"woken {w.wakeups}x, {w.runnable * 1e3:.2f} ms without a CPU"
 
-    @staticmethod
-    def _cpu(h: Hold) -> str:
+    def _who(self, name: str) -> str:
+        """ "comm (tid)" as the trace has it, with the process it belongs to when known."""
+        if "(" not in name:
+            return name
+        tid = int(name.rsplit("(", 1)[1].rstrip(")"))
+        return self.names.get(tid, name)
+
+    def _cpu(self, h: Hold) -> str:
         if h.off_cpu < 10e-6:
             return "on its CPU throughout"
         instead = ", ".join(
-            f"{name} {sec * 1e3:.2f} ms"
+            f"{self._who(name)} {sec * 1e3:.2f} ms"
             for name, sec in sorted(h.ran_instead.items(), key=lambda i: -i[1])[:3]
         )
         how = []
@@ -336,7 +342,9 @@ class LockTrace:
             Path(os.environ["LOCK_HOLDS_DUMP"]).write_text(text)
         target = self._tids()
         holds, waits = analyse(text.splitlines(), target)
-        tids = {h.tid for h in holds}
+        tids = {h.tid for h in holds} | {
+            int(who.rsplit("(", 1)[1].rstrip(")")) for h in holds for who in h.ran_instead if "(" in who
+        }
         return Recording(self.pid, self.mm, holds, waits, seconds, lost, resolve(tids, names or {}), target)
 
     def _lost(self) -> int:
