@@ -12,11 +12,15 @@ same processes, in one run, and compared as ratios:
   exported category (``present``, ``swapped``, ``huge``) and for the default set. Goal: pmscan at
   least 2x faster.
 - **the stall caused in the target**: a thread of the large target times ``mmap`` + ``munmap`` of
-  one page in a loop (both need its mmap lock for writing; ``pmtarget``'s ``stall`` command) while
-  the collections run. The worst pair under pmscan against the worst under ``smaps_rollup``, for
-  several values of the exporter's address chunk (``PMSCAN_EXPORT_SPAN_BYTES``), next to the worst
-  with no reader at all (the scheduler's own delays). Goal: pmscan's worst stall at most a tenth of
-  ``smaps_rollup``'s.
+  one page in a loop (both need its mmap lock for writing; ``pmtarget``'s ``stall`` command,
+  SCHED_FIFO) while the collections run. The worst pair under pmscan against the worst under
+  ``smaps_rollup``, for several values of the exporter's address chunk
+  (``PMSCAN_EXPORT_SPAN_BYTES``), next to the worst with no reader at all (the scheduler's own
+  delays). The readers run at normal priority, the server as the DaemonSet runs it (no
+  CAP_SYS_NICE) unless ``--server`` says otherwise. Each reader's holds of the target's lock are
+  traced (``bench/lock_holds.py``): every long wait is printed with the hold behind it, its holder
+  and system call, and whether the holder was off its CPU meanwhile. Goals: pmscan's worst stall at
+  most a tenth of ``smaps_rollup``'s, and at most 1 ms (issue 22).
 
 The processes: ``--processes`` targets (``tests/target/pmtarget.c``) of six layouts in turn (dense
 anonymous, sparse in a large reservation, transparent huge pages, half swapped out, a shared file

@@ -179,6 +179,12 @@ class Recording:
             f" while asleep in the queue), {len(self.waits)} writer waits"
             + (f"; {self.lost_events} events LOST (the buffer was full)" if self.lost_events else "")
         )
+        causes = self.causes()
+        if any(causes.values()):
+            lines.append(
+                f"{indent}writer waits over 1 ms, by what kept the lock: "
+                + ", ".join(f"{name} {count}" for name, count in causes.items())
+            )
         waits = [w for w in sorted(self.waits, key=lambda w: -w.seconds)[:top] if w.seconds >= 50e-6]
         if waits:
             lines.append(f"{indent}longest writer waits (the target's stalls) and the holds behind each:")
@@ -191,6 +197,26 @@ class Recording:
                 f"{indent}  {h.seconds * 1e3:7.2f} ms  {self.holder(h.tid, h.comm)}, {h.call}: {self._cpu(h)}"
             )
         return "\n".join(lines)
+
+    def causes(self, over: float = 1e-3) -> dict[str, int]:
+        """The writer waits longer than ``over`` seconds, counted by what made the hold behind
+        each long: its holder preempted inside it (waiting for its CPU back), granted the lock
+        asleep in the queue (waiting for a CPU to take it), or neither (the walk itself, on its
+        CPU); and the waits with no reader hold behind them (the writer's own delay)."""
+        counts = {"holder preempted": 0, "granted asleep": 0, "the walk, on its CPU": 0, "no reader": 0}
+        for w in self.waits:
+            if w.seconds <= over:
+                continue
+            b = w.longest
+            if b is None:
+                counts["no reader"] += 1
+            elif b.runnable >= b.seconds / 2 and b.preempted:
+                counts["holder preempted"] += 1
+            elif b.runnable >= b.seconds / 2:
+                counts["granted asleep"] += 1
+            else:
+                counts["the walk, on its CPU"] += 1
+        return counts
 
     def _wait(self, w: WriterWait) -> str:
         b = w.longest
