@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -48,6 +49,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -473,6 +475,44 @@ def can_run_realtime() -> bool:
     return True
 
 
+def _bystander(cpu: int, worst: Any, stop: Any) -> None:  # in a process of its own
+    """Sleep 200 us in a loop on ``cpu``, at normal priority, and keep how late it woke."""
+    os.sched_setaffinity(0, {cpu})
+    while not stop.is_set():
+        started = time.perf_counter()
+        time.sleep(200e-6)
+        late = time.perf_counter() - started - 200e-6
+        worst[cpu] = max(worst[cpu], late)
+
+
+@contextlib.contextmanager
+def bystanders() -> Iterator[Callable[[], list[float]]]:
+    """A normal task on each CPU that times its wake-ups: what the readers cost the node's other
+    work (a real-time reader runs ahead of every normal task of its CPU). The yielded function
+    returns (and resets) the worst lateness of each CPU, in seconds."""
+    cpus = sorted(os.sched_getaffinity(0))
+    worst = multiprocessing.Array("d", max(cpus) + 1, lock=False)
+    stop = multiprocessing.Event()
+    procs = [multiprocessing.Process(target=_bystander, args=(cpu, worst, stop), daemon=True) for cpu in cpus]
+    for proc in procs:
+        proc.start()
+
+    def read() -> list[float]:
+        out = [worst[cpu] for cpu in cpus]
+        for cpu in cpus:
+            worst[cpu] = 0.0
+        return out
+
+    try:
+        yield read
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+
+
 @contextlib.contextmanager
 def hogs(count: int) -> Iterator[None]:
     """``count`` CPU-bound processes at normal priority while inside: a busy node's other work."""
@@ -528,7 +568,11 @@ def stalls(
         + (f" (No lock trace: {why}.)" if why is not None and trace else "")
     )
     names = {os.getpid(): "bench (the smaps_rollup reader)"}
-    with stall_probe(probe) as stats, contextlib.ExitStack() as stack:
+    print(
+        "  'others' is the worst wake-up lateness of a normal task on each CPU (sleeping 200 us in"
+        " a loop) meanwhile: what the reader costs the node's other work."
+    )
+    with stall_probe(probe) as stats, contextlib.ExitStack() as stack, bystanders() as others:
         tracer = stack.enter_context(lock_holds.LockTrace(probe.pid)) if why is None else None
 
         def measure(label: str, collect: Callable[[], float | None], server: int | None = None) -> float:
@@ -536,16 +580,22 @@ def stalls(
             stats()
             if tracer is not None:
                 tracer.start()
+            others()
             try:
                 own = [collect() for _ in range(runs)]
             finally:
                 got = stats()
+                late = others()
                 labels = {**names, server: "pmscan server"} if server else names
                 recording = tracer.stop(labels) if tracer is not None else None
             times = [t for t in own if t is not None]
             print(
-                f"  {label:26s} worst {worst_ms(got):7.2f} ms   ({got['over_1ms']} of {got['count']} pairs"
-                f" over 1 ms)" + (f";  collection {median(times) * 1e3:.0f} ms" if times else "")
+                f"  {label:30s} worst {worst_ms(got):7.2f} ms   ({got['over_1ms']} of {got['count']} pairs"
+                f" over 1 ms)"
+                + (f";  collection {median(times) * 1e3:.0f} ms" if times else "")
+                + ";  others "
+                + " / ".join(f"{t * 1e3:.1f}" for t in late)
+                + " ms"
             )
             if recording is not None:
                 print(recording.report(top, indent="      "))
@@ -555,9 +605,13 @@ def stalls(
             if rounds > 1:
                 print(f"  round {round_} of {rounds}, load average {os.getloadavg()[0]:.1f}")
             stats()
+            others()
             time.sleep(1.0)
             idle = stats()
-            print(f"  {'no reader (1 s)':26s} worst {worst_ms(idle):7.2f} ms   ({idle['count']} pairs)")
+            print(
+                f"  {'no reader (1 s)':30s} worst {worst_ms(idle):7.2f} ms   ({idle['count']} pairs);"
+                "  others " + " / ".join(f"{t * 1e3:.1f}" for t in others()) + " ms"
+            )
 
             def rollup() -> float:
                 with realtime(fifo):
@@ -579,7 +633,7 @@ def stalls(
                     )
                 ratio = ours / rollup_worst if rollup_worst else float("inf")
                 print(
-                    f"  {'':26s} {ratio:5.3f} of smaps_rollup's (goal <= {GOAL_STALL_RATIO}:"
+                    f"  {'':30s} {ratio:5.3f} of smaps_rollup's (goal <= {GOAL_STALL_RATIO}:"
                     f" {verdict(ratio <= GOAL_STALL_RATIO)}); at most {GOAL_STALL_MS:g} ms:"
                     f" {verdict(ours <= GOAL_STALL_MS)}"
                 )
