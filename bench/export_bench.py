@@ -576,7 +576,10 @@ def stalls(
         tracer = stack.enter_context(lock_holds.LockTrace(probe.pid)) if why is None else None
 
         def measure(label: str, collect: Callable[[], float | None], server: int | None = None) -> float:
-            """Run ``collect`` ``runs`` times under the probe; print and return the worst stall."""
+            """Run ``collect`` ``runs`` times under the probe; print and return the worst stall.
+            With the trace, the label gets the longest wait behind this reader's own holds and,
+            when over 1 ms, behind any other process's (another reader of the target)."""
+            reader = server or os.getpid()
             stats()
             if tracer is not None:
                 tracer.start()
@@ -589,8 +592,21 @@ def stalls(
                 labels = {**names, server: "pmscan server"} if server else names
                 recording = tracer.stop(labels) if tracer is not None else None
             times = [t for t in own if t is not None]
+            if recording is not None and reader:
+                behind = recording.worst_behind(reader)
+                foreign = max(
+                    (
+                        w.seconds
+                        for w in recording.waits
+                        if w.longest and recording.owners.get(w.longest.tid, -1) != reader
+                    ),
+                    default=0.0,
+                )
+                label += f" [own {behind * 1e3:.2f}" + (
+                    f", other {foreign * 1e3:.1f}]" if foreign > 1e-3 else "]"
+                )
             print(
-                f"  {label:30s} worst {worst_ms(got):7.2f} ms   ({got['over_1ms']} of {got['count']} pairs"
+                f"  {label:44s} worst {worst_ms(got):7.2f} ms   ({got['over_1ms']} of {got['count']} pairs"
                 f" over 1 ms)"
                 + (f";  collection {median(times) * 1e3:.0f} ms" if times else "")
                 + ";  others "
@@ -609,7 +625,7 @@ def stalls(
             time.sleep(1.0)
             idle = stats()
             print(
-                f"  {'no reader (1 s)':30s} worst {worst_ms(idle):7.2f} ms   ({idle['count']} pairs);"
+                f"  {'no reader (1 s)':44s} worst {worst_ms(idle):7.2f} ms   ({idle['count']} pairs);"
                 "  others " + " / ".join(f"{t * 1e3:.1f}" for t in others()) + " ms"
             )
 
@@ -633,7 +649,7 @@ def stalls(
                     )
                 ratio = ours / rollup_worst if rollup_worst else float("inf")
                 print(
-                    f"  {'':30s} {ratio:5.3f} of smaps_rollup's (goal <= {GOAL_STALL_RATIO}:"
+                    f"  {'':44s} {ratio:5.3f} of smaps_rollup's (goal <= {GOAL_STALL_RATIO}:"
                     f" {verdict(ratio <= GOAL_STALL_RATIO)}); at most {GOAL_STALL_MS:g} ms:"
                     f" {verdict(ours <= GOAL_STALL_MS)}"
                 )

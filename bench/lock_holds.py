@@ -135,7 +135,7 @@ class WriterWait:
 def describe(stack: Iterable[str]) -> str:
     frames = [f for f in stack if not _NOISE.match(f)]
     if not frames:
-        return "?"
+        return "a call taken before the trace began, or without its stack"
     syscall = ""
     for f in frames:
         m = re.match(r"__(?:x64|ia32|x32)_sys_(\w+)|ksys_(\w+)|__do_sys_(\w+)", f)
@@ -159,6 +159,14 @@ class Recording:
     lost_events: int
     names: dict[int, str]  # tid -> "process (pid P)" for the holders, resolved while they lived
     target_tids: set[int]
+    owners: dict[int, int] = field(default_factory=dict)  # tid -> its process, for the holders
+
+    def worst_behind(self, pid: int) -> float:
+        """The longest writer wait whose longest hold was one of process ``pid``'s (seconds)."""
+        return max(
+            (w.seconds for w in self.waits if w.longest and self.owners.get(w.longest.tid) == pid),
+            default=0.0,
+        )
 
     def holder(self, tid: int, comm: str = "") -> str:
         return self.names.get(tid) or f"{comm or '?'} (tid {tid})"
@@ -371,7 +379,9 @@ class LockTrace:
         tids = {h.tid for h in holds} | {
             int(who.rsplit("(", 1)[1].rstrip(")")) for h in holds for who in h.ran_instead if "(" in who
         }
-        return Recording(self.pid, self.mm, holds, waits, seconds, lost, resolve(tids, names or {}), target)
+        owners: dict[int, int] = {}
+        labels = resolve(tids, names or {}, owners)
+        return Recording(self.pid, self.mm, holds, waits, seconds, lost, labels, target, owners)
 
     def _lost(self) -> int:
         lost = 0
@@ -407,8 +417,11 @@ class LockTrace:
             out.append(self.stop(names))
 
 
-def resolve(tids: Iterable[int], names: dict[int, str]) -> dict[int, str]:
-    """tid -> "label, tid T" by its process (Tgid) while it still exists."""
+def resolve(
+    tids: Iterable[int], names: dict[int, str], owners: dict[int, int] | None = None
+) -> dict[int, str]:
+    """tid -> "label, tid T" by its process (Tgid) while it still exists; ``owners`` gets tid ->
+    Tgid."""
     out = {}
     for tid in tids:
         try:
@@ -417,6 +430,8 @@ def resolve(tids: Iterable[int], names: dict[int, str]) -> dict[int, str]:
             continue
         fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
         tgid = int(fields.get("Tgid", "0").strip())
+        if owners is not None:
+            owners[tid] = tgid
         label = names.get(tgid) or f"{fields.get('Name', '?').strip()} (pid {tgid})"
         out[tid] = f"{label}, thread {tid}" if tid != tgid else f"{label}, main thread"
     return out
@@ -439,6 +454,7 @@ def analyse(lines: Iterable[str], target_tids: set[int]) -> tuple[list[Hold], li
     switches: dict[int, list[Switch]] = {}
     wakeups: dict[int, list[float]] = {}
     timeline: dict[int, tuple[list[float], list[str]]] = {}  # cpu -> (switch times, who ran from each)
+    first: float | None = None  # the trace's first event
     last: Hold | None = None  # the hold a following "<stack trace>" belongs to
     in_stack: list[str] | None = None
     for line in lines:
@@ -453,6 +469,7 @@ def analyse(lines: Iterable[str], target_tids: set[int]) -> tuple[list[Hold], li
         if m is None or line.startswith("#"):
             continue
         tid, ts, event = int(m["tid"]), float(m["ts"]), m["event"]
+        first = ts if first is None else first
         if event == "<stack trace>":
             in_stack = []
             continue
@@ -496,6 +513,9 @@ def analyse(lines: Iterable[str], target_tids: set[int]) -> tuple[list[Hold], li
             last.granted_asleep = start < ts
         elif event == EVENTS[2]:
             hold = open_holds.pop(tid, None)
+            if hold is None and tid not in target_tids and first is not None:
+                # taken before the trace began: a hold from then on, its call unknown
+                hold = Hold(tid, m["comm"], write, first, ts, 0.0)
             if hold is not None:
                 hold.end = ts
                 holds.append(hold)

@@ -130,3 +130,20 @@ def test_a_recording(target: Target) -> None:
     assert recording.lost_events == 0
     assert any(w.longest is not None for w in recording.waits)
     assert "the test, main thread" in recording.report(3)
+
+
+def test_a_hold_taken_before_the_trace_began() -> None:
+    """A release with no acquisition before it in the trace is a hold from the trace's start."""
+    other = ("pmscan-server", 400)
+    lines = [
+        line(WRITER, 1, 2.000000, "mmap_lock_start_locking", f"{MM} write=true"),
+        line(other, 0, 2.003000, "mmap_lock_released", f"{MM} write=false"),
+        line(WRITER, 1, 2.003010, "mmap_lock_acquire_returned", f"{MM} write=true success=true"),
+    ]
+    holds, waits = lock_holds.analyse(lines, {WRITER[1]})
+    assert [(h.tid, h.start, h.end) for h in holds] == [(400, 2.0, 2.003)]
+    assert waits[0].longest is holds[0]
+    recording = lock_holds.Recording(101, 0, holds, waits, 1.0, 0, {}, {101}, {400: 400})
+    assert recording.worst_behind(400) == pytest.approx(0.00301)
+    assert recording.worst_behind(200) == 0.0
+    assert "a call taken before the trace began" in recording.report(1)
