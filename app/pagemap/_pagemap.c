@@ -11,6 +11,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -199,6 +200,70 @@ pagemap_vma_at(PyObject *Py_UNUSED(module), PyObject *args)
     return Py_BuildValue("(KK)", (unsigned long long)query.vma_start, (unsigned long long)query.vma_end);
 }
 
+/* ---------------------------------------------------------------- the holds of a target's lock
+ *
+ * Each PAGEMAP_SCAN holds the target's mmap lock for reading while it walks, and on a kernel
+ * that does not preempt system calls (preempt=none, this project's VMs) the walk gives up its
+ * CPU at the end of every page-table page (cond_resched) when the scheduler asks: inside the
+ * hold. The thread then keeps the lock while it waits for a CPU, and every writer of the
+ * target (mmap, munmap, mprotect) waits as long: a tick (4 ms at HZ=250) or more on a busy
+ * machine, whatever the span of a call. A call that starts while a writer holds the lock
+ * sleeps in the lock's queue, and the writer's release grants it the lock as it wakes it: it
+ * holds the lock before it has a CPU. (bench/lock_holds.py shows both: issue 22.)
+ *
+ * So when the thread may run SCHED_FIFO (CAP_SYS_NICE, or an RLIMIT_RTPRIO of 1 or more), each
+ * kernel call runs SCHED_FIFO priority 1 (not inherited by a child) and the thread returns to
+ * its own policy and nice value right after: real-time only while it may hold the lock, so no
+ * normal task takes its CPU inside a hold and a lock granted in the queue gets a CPU at once; a
+ * hold lasts the walk of one span. Back in its own policy it yields: time spent real-time is not
+ * charged to the fair scheduler's account, and without a yield the calls of one count ran back to
+ * back ahead of every normal task of that CPU (one waited 24 ms, the whole count of an 8 GiB
+ * process; with the yield 2-5 ms, as with no reader on this VM). Three system calls a kernel
+ * call: the count of a dense 2 GiB process took 5.8-6.0 ms against 5.7-5.8 without them.
+ * Refused once (EPERM: no right to it, or a seccomp filter), it is not tried again in the
+ * process, and the calls run as before: nothing a normal thread can do keeps its CPU inside a
+ * hold (a pause, a yield or a shorter slice between calls were measured: none bounds the
+ * wait). A thread that already runs another policy (chrt) is left as it is. */
+
+/* 1 until a switch to SCHED_FIFO is refused, then 0 for good. */
+static int holds_may_realtime = 1;
+
+/* The policy (with its SCHED_RESET_ON_FORK bit) to return to after each call, or -1 when the
+ * calls are to run as they are: the thread runs another policy than SCHED_OTHER or
+ * SCHED_BATCH, or a switch was refused before. */
+static int
+holds_policy(void)
+{
+    if (!__atomic_load_n(&holds_may_realtime, __ATOMIC_RELAXED)) {
+        return -1;
+    }
+    const int policy = sched_getscheduler(0);
+    const int base = policy & ~SCHED_RESET_ON_FORK;
+    return policy >= 0 && (base == SCHED_OTHER || base == SCHED_BATCH) ? policy : -1;
+}
+
+/* Switch the calling thread to SCHED_FIFO 1; 1 if it now runs so. */
+static int
+holds_realtime(void)
+{
+    const struct sched_param param = {.sched_priority = 1};
+    if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) == 0) {
+        return 1;
+    }
+    __atomic_store_n(&holds_may_realtime, 0, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Back to the thread's own policy (its nice value is kept: a real-time policy leaves it), and
+ * let the normal tasks of this CPU have it. */
+static void
+holds_normal(int policy)
+{
+    const struct sched_param param = {.sched_priority = 0};
+    (void)sched_setscheduler(0, policy, &param);
+    (void)sched_yield();
+}
+
 /* ---------------------------------------------------------------- count_scan
  *
  * The page counts of a whole range, looping the ioctl in C: for the exporter, which counts
@@ -216,6 +281,10 @@ PyDoc_STRVAR(count_scan_doc,
 "max_pages (0: no bound) bounds the pages each call reports: without a category\n"
 "filter, the address range (within mappings) each call walks under the target's mmap\n"
 "lock. deadline (time.monotonic(); 0: none): no call starts after it.\n\n"
+"A SCHED_OTHER or SCHED_BATCH thread that may run SCHED_FIFO (CAP_SYS_NICE or\n"
+"RLIMIT_RTPRIO) makes each call at SCHED_FIFO 1, and is back to its own policy\n"
+"and nice value after each, and yields its CPU: real-time only while it may hold\n"
+"the lock.\n\n"
 "Returns (walk_end, row): row is (pages, pages_with_bit_0, ..., pages_with_bit_15),\n"
 "as count_pages gives for the records of the same range; walk_end == end when the\n"
 "range was walked to its end, less when the deadline stopped it (or a walk that made\n"
@@ -261,6 +330,8 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
     unsigned long long position = start;
     int failed_errno = 0;
 
+    int policy = holds_policy();
+
     /* Released once for the whole loop, not per call: taking the GIL back after every
      * call can wait for another thread's switch interval. Nothing below touches a
      * Python object; vec is ours alone. */
@@ -285,9 +356,18 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
         };
         unsigned long long pages;
         long ret;
+        const int realtime = policy >= 0 && holds_realtime();
+        if (!realtime) {
+            policy = -1;
+        }
         do {
             ret = scan_step(fd, &arg, shift, &pages);
         } while (ret < 0 && errno == EINTR);
+        if (realtime) {
+            const int saved = errno;
+            holds_normal(policy);
+            errno = saved;
+        }
         if (ret < 0) {
             failed_errno = errno;
             break;

@@ -9,10 +9,15 @@ import contextlib
 import errno
 import gc
 import os
+import shutil
+import subprocess
+import sys
+import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -23,6 +28,8 @@ from app.pagemap.policy import ProcessCredentials
 from app.pagemap.region import RECORD
 from tests.support.children import zombie
 from tests.support.target import Area, Region, Target
+
+T = TypeVar("T")
 
 EXPORTED = Category.PRESENT | Category.SWAPPED | Category.HUGE | Category.PFNZERO
 EVERY = int(Category.PRESENT | Category.SWAPPED | Category.HUGE | Category.PFNZERO | Category.FILE)
@@ -237,6 +244,119 @@ class TestStops:
 
     def test_an_empty_range(self, pagemap: int) -> None:
         assert _pagemap.count_scan(pagemap, 4096, 4096, return_mask=EVERY) == (4096, (0,) * 17)
+
+
+def _in_a_thread(fn: Callable[[], T]) -> T:
+    """``fn()`` in a thread of its own, which ends with it: what it does to its scheduling
+    (nice, policy, affinity) leaves the test's threads alone."""
+    out: list[T] = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    thread.join()
+    assert out, "the thread raised"
+    return out[0]
+
+
+def _policy_of(tid: int) -> int | None:
+    """The scheduling policy field of /proc/self/task/TID/stat (1: SCHED_FIFO), None once gone."""
+    try:
+        return int(Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[38])
+    except (OSError, IndexError):
+        return None
+
+
+class TestTheThreadsScheduling:
+    """Each kernel call runs SCHED_FIFO 1 where the thread may, and the thread returns to its own
+    policy and nice value after each (issue 22: a normal thread taken off its CPU inside the walk
+    keeps the target's mmap lock for a tick or more)."""
+
+    @pytest.mark.parametrize("policy", [os.SCHED_OTHER, os.SCHED_BATCH], ids=["other", "batch"])
+    def test_the_thread_is_left_as_it_was(self, layout: Target, pagemap: int, policy: int) -> None:
+        start, end = whole_range(layout)
+        expected = _pagemap.count_scan(pagemap, start, end, return_mask=EVERY)
+
+        def count() -> tuple[object, int, int]:
+            os.sched_setscheduler(0, policy, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, 0, 7)  # this thread's nice value
+            got = _pagemap.count_scan(pagemap, start, end, return_mask=EVERY, max_pages=64, vec_len=3)
+            return got, os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+
+        assert _in_a_thread(count) == (expected, policy, 7)
+
+    @pytest.mark.skipif(os.cpu_count() == 1, reason="the watching thread needs a CPU of its own")
+    def test_the_calls_run_sched_fifo_where_allowed(self, target: Target, tmp_path: Path) -> None:
+        try:
+            _in_a_thread(lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1)))
+        except PermissionError:
+            pytest.skip("this process may not run SCHED_FIFO (no CAP_SYS_NICE, no RLIMIT_RTPRIO)")
+        area = target.anon("dense", 65536)  # 256 MiB written: a few ms of walk per count
+        target.write(area, 0, 65536)
+        fd = os.open(f"/proc/{target.pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        tid: list[int] = []
+        done = threading.Event()
+
+        def count() -> None:
+            os.sched_setaffinity(0, {0})
+            tid.append(threading.get_native_id())
+            deadline = time.monotonic() + 10
+            while not done.is_set() and time.monotonic() < deadline:
+                _pagemap.count_scan(fd, area.start, area.end, return_mask=EVERY, max_pages=256)
+            assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+        def watch() -> set[int | None]:
+            os.sched_setaffinity(0, {1})  # the counting thread, real-time on CPU 0, never waits for it
+            seen = set()
+            while not tid:
+                time.sleep(0.001)
+            while os.SCHED_FIFO not in seen and time.monotonic() < started + 10:
+                seen.add(_policy_of(tid[0]))
+            done.set()
+            return seen
+
+        started = time.monotonic()
+        counter = threading.Thread(target=count)
+        counter.start()
+        try:
+            seen = _in_a_thread(watch)
+        finally:
+            done.set()
+            counter.join()
+            os.close(fd)
+        assert os.SCHED_FIFO in seen
+
+    @pytest.mark.skipif(shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs root's setpriv")
+    def test_a_thread_refused_sched_fifo_counts_the_same(self) -> None:
+        """Without CAP_SYS_NICE (the DaemonSet's capabilities), the switch is refused: the calls
+        run as they are, with the same counts, and the thread stays SCHED_OTHER."""
+        script = (
+            "import mmap, os, ctypes\n"
+            "from app.pagemap import _pagemap\n"
+            "area = mmap.mmap(-1, 64 << 20)\n"
+            "for i in range(0, 64 << 20, 4096): area[i] = 1\n"
+            "start = ctypes.addressof(ctypes.c_char.from_buffer(area))\n"
+            "fd = os.open('/proc/self/pagemap', os.O_RDONLY)\n"
+            "rows = {_pagemap.count_scan(fd, start, start + (64 << 20), return_mask=2 | 64,"
+            " max_pages=m) for m in (0, 512, 512)}\n"
+            "print(len(rows), os.sched_getscheduler(0), next(iter(rows))[1][0])\n"
+        )
+        out = subprocess.run(
+            [
+                "setpriv",
+                "--bounding-set=-all,+sys_ptrace,+dac_override",
+                "--inh-caps=-all",
+                "--no-new-privs",
+                "--",
+                sys.executable,
+                "-c",
+                script,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[2],
+            timeout=60,
+        )
+        assert out.stdout.split() == ["1", str(os.SCHED_OTHER), str(16384)]
 
 
 class TestErrors:
