@@ -9,8 +9,12 @@ An *example* is a command whose output the document prints, in one of two forms:
 Outputs are compared by *shape*, since pids, addresses, times and counts differ from run to run:
 a JSON line keeps its keys, the category lists of its regions (``"categories": [...]``) and its
 other strings, and has every number, boolean and ``0x`` address replaced by its kind; a text line
-keeps its words and has every number replaced. A line ``...`` in the document stands for any
-number of lines of the same kind as the line before it; otherwise the number of lines must match.
+keeps its words and has every number replaced, and every size with its unit (``4.0 KiB``,
+``0 B/s``: the unit goes with the size). A line ``...`` in the document stands for any number of
+lines of the same kind as the line before it; otherwise the number of lines must match.
+
+``pmscan map``'s picture is compared by :func:`map_differences`: its rows differ from run to run
+of one program, in number and in their letters, so they are compared as a table.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Block", "Example", "blocks", "differences", "examples", "shape"]
+__all__ = ["Block", "Example", "blocks", "differences", "examples", "map_differences", "shape"]
 
 OUTPUT_INFOS = {"", "json", "text"}
 _FENCE = re.compile(r"^(```+)\s*([\w+-]*)\s*$")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 _NUMBERS = re.compile(r"0x[0-9a-fA-F]+|[0-9a-fA-F]{8,}|\d+(?:[.,]\d+)*")
+#: A size with its unit, as pmscan's tables and pictures print one (``512 B``, ``4.3 MiB/s``).
+_SIZES = re.compile(r"\d+(?:[.,]\d+)* (?:[KMGTPE]iB|B)(?:/s)?(?!\w)")
 #: Words of a text output kept as they are although they look like numbers: the kernel's
 #: end-of-answer and error markers among the raw records (2^64-1 and 2^64-2, as od prints them).
 _KEPT_WORDS = {"ffffffffffffffff", "fffffffffffffffe"}
@@ -129,6 +135,7 @@ def _line_shape(line: str) -> Any:
             return shape(json.loads(text))
         except json.JSONDecodeError:
             pass
+    text = _SIZES.sub("<size>", text)
     return [word if word in _KEPT_WORDS else _NUMBERS.sub("#", word) for word in text.split()]
 
 
@@ -169,4 +176,66 @@ def differences(printed: str, actual: str) -> list[str]:
             for line in middle
             if _kind(_line_shape(line)) != like
         ]
+    return found
+
+
+#: A row of ``pmscan map``'s plain picture: address, permissions (``+``: the row joins mappings of
+#: other permissions), size, the cells, the mapping's name.
+_MAP_ROW = re.compile(
+    r"(?P<address>[0-9a-f]+) (?P<perm>[r-][w-][x-][ps]\+?) +(?P<size>\d+(?:\.\d+)? (?:[KMGTPE]iB|B)) "
+    r"(?P<cells>\S+) (?P<name>.+)"
+)
+#: The letters of its cells: guard, swapped, huge, zero page, file, anon (lower case: mostly not
+#: populated), and ``.``, not populated.
+MAP_LETTERS = frozenset("GSHZFAgshzfa.")
+
+
+def _is_landmark(name: str) -> bool:
+    """A mapping that the program itself makes, whatever its interpreter and libraries: anonymous
+    memory (``[heap]``, ``[anon]``, ``[stack]``), a deleted file (``zero (deleted)``)."""
+    return name.startswith("[") or name.endswith("(deleted)")
+
+
+def _map_parts(text: str) -> tuple[list[str], list[re.Match[str]], list[str]]:
+    """The lines before the rows, the rows, and the lines after them (the legend)."""
+    lines = text.strip("\n").splitlines()
+    first = next((i for i, line in enumerate(lines) if _MAP_ROW.fullmatch(line.rstrip())), len(lines))
+    rows: list[re.Match[str]] = []
+    for line in lines[first:]:
+        row = _MAP_ROW.fullmatch(line.rstrip())
+        if row is None:
+            break
+        rows.append(row)
+    return lines[:first], rows, lines[first + len(rows) :]
+
+
+def map_differences(printed: str, actual: str) -> list[str]:
+    """How ``actual`` differs from ``printed``, both ``pmscan map``'s plain picture; [] if not.
+
+    The header, the column titles and the legend are compared as :func:`differences` compares
+    lines. The rows are not, since one program's rows differ from run to run (small anonymous
+    mappings merge with their neighbours or not, the letters of a library's cells change, ...):
+    each row must have the printed form, cells as many as the printed rows' and of the picture's
+    letters only, and the rows of the program's own memory (its anonymous mappings and its deleted
+    file: ``[heap]``, ``zero (deleted)``, ...) must have the printed names."""
+    head, rows, legend = _map_parts(printed)
+    got_head, got_rows, got_legend = _map_parts(actual)
+    if not rows:
+        return ["the printed picture has no rows"]
+    found = differences("\n".join(head), "\n".join(got_head))
+    found += differences("\n".join(legend), "\n".join(got_legend))
+    if not got_rows:
+        return [*found, f"the picture has no rows:\n{actual}"]
+    width = len(rows[0]["cells"])
+    found += [
+        f"a row whose cells are not {width} of {''.join(sorted(MAP_LETTERS))}:\n  {row[0]}"
+        for row in (*rows, *got_rows)
+        if len(row["cells"]) != width or not set(row["cells"]) <= MAP_LETTERS
+    ]
+    names = {row["name"] for row in rows if _is_landmark(row["name"])}
+    got_names = {row["name"] for row in got_rows if _is_landmark(row["name"])}
+    if names != got_names:
+        found.append(
+            f"rows of the program's own memory: the document shows {sorted(names)}, got {sorted(got_names)}"
+        )
     return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.docs._examples import differences, examples
+from tests.docs._examples import differences, examples, map_differences
 
 DOCUMENT = """\
 # Title
@@ -83,3 +83,52 @@ class TestDifferences:
         assert differences(printed, " fffffffffffffffe 00007f0000001000 0000000000000011")
         assert differences("pid 12: 3 rows\n", "pid 999: 41 rows") == []
         assert differences("pid 12: 3 rows\n", "pid 999: 41 lines")
+
+    def test_a_size_goes_with_its_unit(self) -> None:
+        assert differences("    1  0 B/s\n", "    1  16.2 KiB/s") == []
+        assert differences("Z zero page 4.0 KiB\n", "Z zero page 0 B") == []
+        assert differences("320.2 MiB mapped\n", "320.2 MiB populated")
+        assert differences("4 pages\n", "4 KiB")
+
+
+class TestMapDifferences:
+    PICTURE = """\
+pid 12: 4 rows, 320.2 MiB mapped, 125.3 MiB populated
+     address perm       size pages    mapping
+55a8b233d000 r--p+  20.0 KiB FFFF..AA python3.11
+55a8e39f8000 rw-p    1.0 MiB AAAAAAAa [heap]
+7f080d89c000 rw-s  256.0 MiB FF...... zero (deleted)
+7ffe466ae000 rw-p  132.0 KiB ....AAAA [stack]
+
+G guard 0 B   Z zero page 4.0 KiB
+a (lower case) mostly not populated   . not populated
+"""
+
+    def _with(self, old: str, new: str) -> str:
+        assert old in self.PICTURE
+        return self.PICTURE.replace(old, new)
+
+    def test_rows_differ_in_number_names_and_letters(self) -> None:
+        actual = self._with("python3.11", "python3").replace("FFFF..AA", "F.F.Zzaa")
+        actual = actual.replace("[heap]\n", "[heap]\n7f0000001000 r-xp+   1.9 MiB FFFFF... libc.so.6\n")
+        assert map_differences(self.PICTURE, actual) == []
+        fewer = self._with("55a8b233d000 r--p+  20.0 KiB FFFF..AA python3.11\n", "")
+        assert map_differences(self.PICTURE, fewer) == []
+
+    def test_cells_keep_their_width_and_letters(self) -> None:
+        assert map_differences(self.PICTURE, self._with("FFFF..AA", "FFFF..A"))
+        assert map_differences(self.PICTURE, self._with("FFFF..AA", "FFFF..AX"))
+
+    def test_the_programs_own_rows_keep_their_names(self) -> None:
+        assert map_differences(self.PICTURE, self._with("[heap]", "[brk]"))
+        assert map_differences(self.PICTURE, self._with("zero (deleted)", "zero"))
+
+    def test_rows_keep_their_form(self) -> None:
+        assert map_differences(self.PICTURE, self._with("r--p+", "r--+p"))  # no row: the legend differs
+        assert map_differences(self.PICTURE, self._with("rw-s ", "rwxs+")) == []
+
+    def test_the_header_and_legend_keep_their_words(self) -> None:
+        assert map_differences(self.PICTURE, self._with("mapped", "used"))
+        assert map_differences(self.PICTURE, self._with("perm ", "mode "))
+        assert map_differences(self.PICTURE, self._with("zero page", "zero"))
+        assert map_differences(self.PICTURE, self.PICTURE + "perm+: the row joins mappings\n")

@@ -1,11 +1,12 @@
 """The README's examples, run as printed: every output it shows is one a test produced.
 
 Each shell example with an output (tests/docs/_examples.py) runs in bash against a real server
-started here with authentication on, with ``TOKEN`` its admin token and ``PID`` a real process; its
-output must have the shape the README shows (same keys, same category lists, same number of lines
-where the README fixes it). The one liberty taken with a command: the README's address,
-``127.0.0.1:6716``, becomes the test server's, so that a developer's own server on that port is
-neither needed nor touched.
+started here with authentication on, with ``TOKEN`` (and ``PMSCAN_TOKEN``) its admin token and
+``PID`` a real process; its output must have the shape the README shows (same keys, same category
+lists, same words, same number of lines where the README fixes it; ``pmscan map``'s picture as a
+table, :func:`tests.docs._examples.map_differences`). The one liberty taken with a command: the
+README's address, ``127.0.0.1:6716``, becomes the test server's (``PMSCAN_URL`` too, for
+``pmscan``), so that a developer's own server on that port is neither needed nor touched.
 
 The write-tracking program of the README is compiled with ``-Wall -Wextra -Werror`` and run; the
 examples under its heading scan it, and :class:`TestWriteTrackingProgram` checks with the kernel
@@ -22,14 +23,15 @@ import re
 import select
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import httpx
 import pytest
 
-from tests.docs._examples import Example, blocks, differences, examples
+from tests.docs._examples import Example, blocks, differences, examples, map_differences
 from tests.support.server import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,15 +40,22 @@ EXAMPLES = examples(README.read_text())
 README_ADDRESS = "127.0.0.1:6716"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-#: The examples that run here, by the start of their command (``$`` prompt aside). pmscan's own
-#: (``pmscan map``, ``pmscan watch``) join when the CLI's output formats settle: add a line each.
-CHECKED = ("curl ",)
+#: The examples that run here, by the start of their command (``$`` prompt aside).
+CHECKED = ("curl ", "pmscan map", "pmscan watch")
 
 #: The process an example's ``$PID`` (and its other variables) come from, by the start of its
 #: command or else the heading it is under: the name of a fixture below that yields those
 #: variables (``write_tracking_program`` gives ``PID``, ``START`` and ``END``). Every other example
 #: scans a shell, as the README's ``PID=$$`` does.
-TARGETS = {"Write tracking": "write_tracking_program"}
+TARGETS = {
+    "Write tracking": "write_tracking_program",
+    "pmscan watch": "write_tracking_program_at_work",
+    "pmscan map": "python_holding_memory",
+}
+
+#: How an example's output is compared with the README's, by the start of its command; any other
+#: line by line (:func:`differences`).
+COMPARISONS: dict[str, Callable[[str, str], list[str]]] = {"pmscan map": map_differences}
 
 #: The README's heading of the write-tracking program.
 WRITE_TRACKING = "Write tracking"
@@ -54,6 +63,11 @@ WRITE_TRACKING = "Write tracking"
 
 def _checked(example: Example) -> bool:
     return example.command.removeprefix("$ ").startswith(CHECKED)
+
+
+def _comparison(example: Example) -> Callable[[str, str], list[str]]:
+    command = example.command.removeprefix("$ ")
+    return next((compare for key, compare in COMPARISONS.items() if command.startswith(key)), differences)
 
 
 def _target(example: Example) -> str:
@@ -122,6 +136,37 @@ class WriteTracker:
             self.process.stderr.close()
 
 
+#: The process of the README's ``pmscan map`` example: a Python process that holds a 48 MiB
+#: ``bytearray`` and a 256 MiB anonymous ``mmap`` of which it touched the first 64 MiB.
+PYTHON_HOLDING_MEMORY = """
+import mmap, sys
+held = bytearray(48 << 20)
+area = mmap.mmap(-1, 256 << 20)
+area[: 64 << 20] = bytes(64 << 20)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def python_holding_memory() -> Iterator[dict[str, str]]:
+    """:data:`PYTHON_HOLDING_MEMORY`, running, once it has touched its memory."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", PYTHON_HOLDING_MEMORY],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        assert process.stdout.readline() == "ready\n"
+        yield {"PID": str(process.pid)}
+    finally:
+        process.stdin.close()  # end of input ends it
+        process.wait(10)
+        process.stdout.close()
+
+
 @pytest.fixture(scope="module")
 def write_tracking_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The README's C program, compiled with every warning an error."""
@@ -153,6 +198,25 @@ def write_tracking_program(write_tracker: WriteTracker) -> dict[str, str]:
     return write_tracker.variables
 
 
+@pytest.fixture
+def write_tracking_program_at_work(write_tracker: WriteTracker) -> Iterator[dict[str, str]]:
+    """The write-tracking program with Enter pressed four times a second, as the README's
+    ``pmscan watch`` example has it: a page written every quarter of a second."""
+    stop = threading.Event()
+
+    def press() -> None:
+        while not stop.wait(0.25):
+            write_tracker.write_next_page()
+
+    presser = threading.Thread(target=press, name="enter", daemon=True)
+    presser.start()
+    try:
+        yield write_tracker.variables
+    finally:
+        stop.set()
+        presser.join(10)
+
+
 def _run(example: Example, server: ServerProcess, variables: dict[str, str]) -> str:
     assert server.token is not None
     command = example.command.removeprefix("$ ").replace(README_ADDRESS, f"127.0.0.1:{server.port}")
@@ -179,13 +243,15 @@ class TestExamples:
             pytest.skip(f"{example.program} examples are not run yet (add the command to CHECKED)")
         variables = request.getfixturevalue(_target(example))
         output = _run(example, server, variables)
-        problems = differences(example.output, output)
+        problems = _comparison(example)(example.output, output)
         assert not problems, f"README.md line {example.line}:\n" + "\n".join(problems)
 
     def test_the_readme_has_examples_to_run(self) -> None:
         """A change of the README's markup that hid its examples from this test would pass it."""
-        assert sum(map(_checked, EXAMPLES)) >= 7
+        assert sum(map(_checked, EXAMPLES)) >= 9
         assert any(e.section == WRITE_TRACKING for e in EXAMPLES if _checked(e))
+        commands = {e.command.split()[1] for e in EXAMPLES if _checked(e) and e.program == "pmscan"}
+        assert commands == {"map", "watch"}
 
 
 class TestWriteTrackingProgram:
