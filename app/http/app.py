@@ -23,7 +23,7 @@ from . import auth, exception_handlers, openapi
 from .deps import Services
 from .metrics import Metrics
 from .observe import ObserveRequests
-from .query import single_valued_query
+from .query import strict_query
 from .routes import protected, public
 
 __all__ = ["VERSION", "create_app", "openapi_document"]
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's native OpenTelemetry: pmscan's observability is its Prometheus metrics and
         # audit log, and asking on every request whether a tracer is configured has a cost.
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        dependencies=[Depends(single_valued_query)],
+        dependencies=[Depends(strict_query)],
     )
     app.state.settings = settings
     auth.install(app, settings)

@@ -8,6 +8,7 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+from typing import cast
 
 
 
@@ -23,13 +24,18 @@ class ProcessInfo:
     """ 
         Attributes:
             comm (str):
+            container_id (None | str): the container it is in; null outside a container
             pid (int):
+            pod_uid (None | str): the Kubernetes pod of its container; null outside a container, "" in a container outside
+                Kubernetes
             rss_bytes (int):
             uid (int):
      """
 
     comm: str
+    container_id: None | str
     pid: int
+    pod_uid: None | str
     rss_bytes: int
     uid: int
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -41,7 +47,13 @@ class ProcessInfo:
     def to_dict(self) -> dict[str, Any]:
         comm = self.comm
 
+        container_id: None | str
+        container_id = self.container_id
+
         pid = self.pid
+
+        pod_uid: None | str
+        pod_uid = self.pod_uid
 
         rss_bytes = self.rss_bytes
 
@@ -52,7 +64,9 @@ class ProcessInfo:
         field_dict.update(self.additional_properties)
         field_dict.update({
             "comm": comm,
+            "container_id": container_id,
             "pid": pid,
+            "pod_uid": pod_uid,
             "rss_bytes": rss_bytes,
             "uid": uid,
         })
@@ -66,7 +80,23 @@ class ProcessInfo:
         d = dict(src_dict)
         comm = d.pop("comm")
 
+        def _parse_container_id(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        container_id = _parse_container_id(d.pop("container_id"))
+
+
         pid = d.pop("pid")
+
+        def _parse_pod_uid(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        pod_uid = _parse_pod_uid(d.pop("pod_uid"))
+
 
         rss_bytes = d.pop("rss_bytes")
 
@@ -74,7 +104,9 @@ class ProcessInfo:
 
         process_info = cls(
             comm=comm,
+            container_id=container_id,
             pid=pid,
+            pod_uid=pod_uid,
             rss_bytes=rss_bytes,
             uid=uid,
         )
