@@ -483,10 +483,14 @@ class ProcessInfo(BaseModel):
     comm: str
     uid: int
     rss_bytes: int
-    container_id: str | None = Field(description="the container it is in; null outside a container")
+    # Always sent; not required of an answer, so that clients read older servers' too.
+    container_id: str | None = Field(
+        default=None, description="the container it is in; null outside a container"
+    )
     pod_uid: str | None = Field(
+        default=None,
         description="the Kubernetes pod of its container; null outside a container, "
-        '"" in a container outside Kubernetes'
+        '"" in a container outside Kubernetes',
     )
 
     @classmethod
