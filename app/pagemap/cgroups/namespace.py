@@ -17,8 +17,9 @@ visible; the namespace root is the directory that many levels down in which pmsc
 cgroup holds pmscan (read once: a namespace's root never changes). Such a mount is in
 ``/proc/self/mountinfo`` when the namespace was made without a mount namespace
 (``unshare --cgroup``); a container in the host's PID namespace (pmscan's DaemonSet) reaches the
-host's own mounts, listed in ``/proc/1/mountinfo``, through ``/proc/1/root`` (ptrace-read access
-to PID 1, which pmscan needs anyway).
+host's own mounts through a process of the host's cgroup namespace: its
+``/proc/PID/mountinfo``, under its ``/proc/PID/root`` (PID 1 when it may be read; ptrace-read
+access, which pmscan needs anyway).
 
 When no such mount is visible for a hierarchy, its paths stay relative (``/../x``): a
 Kubernetes container is still recognized from the systemd driver's names, which spell out
@@ -28,7 +29,6 @@ says so).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import os
@@ -37,6 +37,7 @@ import threading
 from pathlib import Path
 
 from ..exceptions import CgroupNotFound
+from ..process import read_stat
 from .mounts import CgroupMount, cgroup_mounts, climbs, is_hierarchy_root
 from .spec import CgroupSpec
 
@@ -46,6 +47,8 @@ __all__ = ["CgroupNamespace", "cgroup_directory", "check_exists", "namespace", "
 #: ``PROC_CGROUP_INIT_INO``, a constant of include/linux/proc_ns.h).
 INITIAL_CGROUP_NAMESPACE = 0xEFFFFFFB
 _PROC = Path("/proc")
+#: ``task_struct.flags``: the task is exiting (include/linux/sched.h).
+PF_EXITING = 0x00000004
 
 
 def _parse(text: str) -> list[tuple[str, str]]:
@@ -82,6 +85,7 @@ class CgroupNamespace:
         self._lock = threading.Lock()
         self._own: list[tuple[str, str]] | None = None
         self._roots: dict[str, str | None] = {}
+        self._host: int | None = None
 
     def host_path(self, controllers: str, path: str) -> str:
         """``path`` of a ``/proc/PID/cgroup`` line (or a mount's ``root``) of the hierarchy of
@@ -93,11 +97,23 @@ class CgroupNamespace:
             return path
         return posixpath.normpath(root.rstrip("/") + "/" + path.lstrip("/"))
 
-    def resolve(self, memberships: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Each ``(controllers, path)`` with its path as the host names it."""
+    def resolve(self, memberships: list[tuple[str, str]], pid: int) -> list[tuple[str, str]]:
+        """Each ``(controllers, path)`` of process ``pid`` with its path as the host names it."""
         if self.initial:
             return memberships
-        return [(controllers, self.host_path(controllers, path)) for controllers, path in memberships]
+        resolved = []
+        exiting: bool | None = None
+        for controllers, path in memberships:
+            if controllers and path == "/" and self.root(controllers) not in (None, "/"):
+                # A v1 hierarchy shows an exiting task at "/" whatever the reader's namespace:
+                # the host's root then (as the host reads it), not this namespace's.
+                if exiting is None:
+                    exiting = _exiting(pid)
+                if exiting:
+                    resolved.append((controllers, "/"))
+                    continue
+            resolved.append((controllers, self.host_path(controllers, path)))
+        return resolved
 
     def root(self, controllers: str) -> str | None:
         """The host path of this namespace's root in the hierarchy of ``controllers`` (``""``:
@@ -122,12 +138,36 @@ class CgroupNamespace:
 
     def mounts(self) -> list[CgroupMount]:
         """The cgroup mounts visible from here: this process's, then, in a private namespace,
-        the host's through ``/proc/1/root`` (when PID 1 is the host's init and may be read)."""
+        those of a process of the host's cgroup namespace, through its ``/proc/PID/root``."""
         mounts = cgroup_mounts(_PROC / "self/mountinfo")
-        if not self.initial:
-            with contextlib.suppress(OSError):  # PID 1 may not be ours to read
-                mounts += cgroup_mounts(_PROC / "1/mountinfo", under=str(_PROC / "1/root"))
+        if self.initial:
+            return mounts
+        for _ in range(2):  # the process found may have exited since: then find another
+            host = self._host_process()
+            if host is None:
+                break
+            try:
+                return mounts + cgroup_mounts(_PROC / f"{host}/mountinfo", under=str(_PROC / f"{host}/root"))
+            except OSError:
+                self._host = None
         return mounts
+
+    def _host_process(self) -> int | None:
+        """A process of the host's cgroup namespace whose root this process may enter: PID 1
+        when it may, else the first other one (kept until it is gone)."""
+        if self._host is not None:
+            return self._host
+        others = sorted(int(name) for name in os.listdir(_PROC) if name.isdigit() and name != "1")
+        for pid in (1, *others):
+            try:
+                if os.stat(_PROC / f"{pid}/ns/cgroup").st_ino != INITIAL_CGROUP_NAMESPACE:
+                    continue
+                os.stat(_PROC / f"{pid}/root/")  # the ptrace-read check of entering it
+            except OSError:
+                continue  # exited, or not ours to read
+            self._host = pid
+            return pid
+        return None
 
     def _own_lines(self) -> list[tuple[str, str]]:
         if self._own is None:
@@ -190,7 +230,15 @@ def namespace() -> CgroupNamespace:
 def read_memberships(pid: int) -> list[tuple[str, str]]:
     """``(controllers, path)`` of each line of ``/proc/PID/cgroup``, each path as the host names
     it (raises ``OSError``)."""
-    return namespace().resolve(_parse(_read(f"/proc/{pid}/cgroup")))
+    return namespace().resolve(_parse(_read(f"/proc/{pid}/cgroup")), pid)
+
+
+def _exiting(pid: int) -> bool:
+    """Whether ``pid`` is exiting (or gone: it is no member of anything then)."""
+    try:
+        return bool(read_stat(_read(f"/proc/{pid}/stat")).flags & PF_EXITING)
+    except (OSError, ValueError, IndexError):
+        return True
 
 
 def cgroup_directory(spec: CgroupSpec, mountinfo: Path | None = None) -> Path | None:
