@@ -266,8 +266,10 @@ class Client(_BaseClient):
         ``category_mask=WRITTEN`` on a userfaultfd-WP range, each tick counts the pages written
         since the previous one. A watch that ends early raises: ``ProcessGone`` when the process
         exits, ``Busy`` when the server stops."""
-        target = _target(pid, container_id, pod_uid)
-        request = self._watch_request(target, interval_seconds, count, scan_fields(**options))
+        target = _target(pid, container_id, pod_uid)  # raises now, not at the first next
+        return self._ticks(self._watch_request(target, interval_seconds, count, scan_fields(**options)))
+
+    def _ticks(self, request: httpx.Request) -> Iterator[WatchTick]:
         response = self._retrying(lambda: self._http.send(request, stream=True))
         try:
             with translate_transport_errors(streaming=True):
@@ -429,7 +431,7 @@ class AsyncClient(_BaseClient):
         body = _summary_body(target, by_vma, dict(selection))
         return _summary_of(target, await self._call(summary_operation.asyncio_detailed, body=body))
 
-    async def watch(
+    def watch(
         self,
         pid: int | None = None,
         *,
@@ -440,8 +442,10 @@ class AsyncClient(_BaseClient):
         **options: Unpack[ScanOptions],
     ) -> AsyncIterator[WatchTick]:
         """As :meth:`Client.watch`, for ``async for``."""
-        target = _target(pid, container_id, pod_uid)
-        request = self._watch_request(target, interval_seconds, count, scan_fields(**options))
+        target = _target(pid, container_id, pod_uid)  # raises now, not at the first anext
+        return self._ticks(self._watch_request(target, interval_seconds, count, scan_fields(**options)))
+
+    async def _ticks(self, request: httpx.Request) -> AsyncIterator[WatchTick]:
         response = await self._retrying(lambda: self._http.send(request, stream=True))
         try:
             with translate_transport_errors(streaming=True):
