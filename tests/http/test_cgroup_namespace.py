@@ -98,7 +98,8 @@ def host(pods: Pods) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="module", params=VIEWS)
 def inside(request: pytest.FixtureRequest, pods: Pods) -> Iterator[ServerProcess]:
     """The server in its pod's container, in a cgroup namespace rooted there."""
-    with ServerProcess(prefix=namespace_prefix(pods.places(), request.param), **settings(pods)) as running:
+    prefix = namespace_prefix(pods.places(), request.param)
+    with ServerProcess(prefix=prefix, **settings(pods)) as running:
         yield running
 
 
@@ -142,6 +143,10 @@ class TestThePremise:
         (memory,) = [line for line in seen.splitlines() if ":memory:" in line]
         suffix = pods.cgroupfs.container_path(pods.cgroupfs.container_ids[0]).removeprefix("kubepods/")
         assert memory.split(":", 2)[2] == f"/../../../{suffix}"
+
+    def test_it_places_every_hierarchy(self, inside: ServerProcess) -> None:
+        """A hierarchy whose host tree no mount shows is a warning in the server's log."""
+        assert "private cgroup namespace" not in inside.log()
 
     def test_the_mounts_it_sees(self, inside: ServerProcess) -> None:
         roots = {
