@@ -217,7 +217,7 @@ CgroupPath = Annotated[
         max_length=4096,
         description="a cgroup and its descendants: /PATH in the unified (v2) hierarchy, relative to "
         "its root as in /proc/PID/cgroup (0::/PATH); CONTROLLER:/PATH in a v1 hierarchy "
-        "(memory:/x, name=systemd:/x)",
+        "(memory:/x, name=systemd:/x); the host's path, also when pmscan runs in a container",
         examples=["/system.slice/nginx.service", "memory:/docker/abc"],
     ),
     AfterValidator(_cgroup),
