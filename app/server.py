@@ -10,20 +10,20 @@ import contextlib
 import json
 import os
 import resource
+import signal
 import sys
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
-from pydantic import ValidationError
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from .http.app import create_app, openapi_document
 from .security.peers import with_peer_credentials
 from .security.tokens import TokenFileError, add_token, bootstrap, read_token_file, remove_token
 from .service.shutdown import Shutdown
-from .settings import Settings, default_token_file
+from .settings import InvalidSettings, Settings, default_token_file
 from .unix_socket import UnixListener, bind_unix_socket, removed_at_exit
 
 __all__ = ["main"]
@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("\n")
         return 0
     try:
-        settings = Settings()
-    except ValidationError as err:
-        print(f"pmscan-server: bad settings: {err}", file=sys.stderr)
+        settings = Settings.from_environment()
+    except InvalidSettings as err:
+        for line in err.lines:
+            print(f"pmscan-server: {line}", file=sys.stderr)
         return 2
     _raise_open_file_limit()
     app = create_app(settings)
@@ -100,11 +101,27 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+class _Stopped(Exception):
+    """SIGTERM, raised again by uvicorn once it has shut down (see ``_serve``)."""
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
+
+
 def _serve(app: FastAPI, options: dict[str, object], grace_seconds: int) -> bool:
     """Run until stopped (what ``uvicorn.run`` does); whether the server had started."""
     server = _Server(uvicorn.Config(app, **options), app.state.shutdown, grace_seconds)  # type: ignore[arg-type]
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    # uvicorn handles SIGTERM while it serves, then raises it again under the handler it found, so
+    # that this handler acts after the clean shutdown. The default one would end the process as
+    # killed by the signal (exit status 143); a server that stopped cleanly when asked to exits
+    # with 0, which is what the kubelet, systemd and `podman stop` expect of it.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        with contextlib.suppress(KeyboardInterrupt, _Stopped):
+            server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return bool(server.started)
 
 

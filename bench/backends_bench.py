@@ -10,7 +10,7 @@ Layouts: 1 GiB with every other page present (131072 present pages among 131072 
 PRESENT filter and unfiltered; a 16 GiB reserved range with 64 MiB touched, unfiltered: pagemap
 has to be read page by page over all of it, where the ioctl skips empty page tables whole.
 
-Run: ``.venv/bin/python bench/backends_bench.py [--runs N]`` (root: the emulation derives
+Run: ``.venv-dev/bin/python bench/backends_bench.py [--runs N]`` (root: the emulation derives
 PFNZERO and HUGE only with CAP_SYS_ADMIN; without, those categories are left out of both).
 Not a test.
 """

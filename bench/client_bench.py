@@ -9,7 +9,7 @@ answer as a ``RegionArray``, over TCP and over the Unix socket. Printed: each ti
 speed as a fraction of the raw scan's (raw time / time; 1.0 = as fast as the kernel call alone)
 against the targets of issue 13: ``scan()`` >= 0.2, ``scan_records()`` >= 0.5.
 
-Run: ``.venv/bin/python bench/client_bench.py [--runs N]``.
+Run: ``.venv-dev/bin/python bench/client_bench.py [--runs N]``.
 """
 
 from __future__ import annotations

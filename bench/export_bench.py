@@ -24,7 +24,7 @@ mapping, zero-page reads), one of them large: ``--large-gib`` GiB mapped, ``--re
 it resident. Swapped pages need a temporary swapfile (root: ``swapon``, removed at the end);
 without one the ``swapped`` comparison is skipped. Every process is killed at the end.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/export_bench.py [--quick]``); as root.
+Run: ``make bench`` (or ``.venv-dev/bin/python bench/export_bench.py [--quick]``); as root.
 """
 
 from __future__ import annotations

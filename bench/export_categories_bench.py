@@ -7,7 +7,7 @@ categories, with ``file`` added, and with every category; next to reading its
 The target: 1 GiB of anonymous memory, every page written (no THP: 262,144 small present pages,
 the worst case for FILE's page lookup), and 64 MiB of a file mapping written.
 
-Run: ``.venv/bin/python bench/export_categories_bench.py [--runs N]``. Not a test.
+Run: ``.venv-dev/bin/python bench/export_categories_bench.py [--runs N]``. Not a test.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ medians over the rounds are printed, next to the raw ``ioctl(PAGEMAP_SCAN)`` of 
 small target (about 300 mappings) timed in the same run: FastAPI's floor plus that kernel call is
 the least one small scan answer can cost through FastAPI here, whatever pmscan does.
 
-Run: ``.venv/bin/python bench/floor_bench.py [--seconds S] [--rounds N]`` (wrk: ``make tools``).
+Run: ``.venv-dev/bin/python bench/floor_bench.py [--seconds S] [--rounds N]`` (wrk: ``make tools``).
 """
 
 from __future__ import annotations

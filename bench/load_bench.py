@@ -34,7 +34,7 @@ For each: answers/s (complete 200s), their ratio to the raw ioctl (scans/s, or w
 p50/p99 latency, MB/s, the server's CPU time per answer (utime + stime of ``/proc/PID/stat``), and
 every answer that was not a complete 200 (503 ``BUSY`` counted apart).
 
-Run: ``.venv/bin/python bench/load_bench.py [--seconds S] [--json FILE]`` (``make stress`` runs it).
+Run: ``.venv-dev/bin/python bench/load_bench.py [--seconds S] [--json FILE]`` (``make stress`` runs it).
 The server runs with its defaults (workers: twice the CPUs), authentication and audit log off.
 Exits non-zero when an answer was not a complete 200 (a 503 included: the pool's queue must absorb
 32 connections), or wrk met a transport error.

@@ -7,7 +7,7 @@ this process (the interpreter's start-up is left out). Printed: both times and t
 (target: the 16 GiB cost next to nothing, and the picture well under a second), and, for scale,
 reading the mapping's 4,194,304 ``/proc/PID/pagemap`` entries (32 MiB) page by page.
 
-Run: ``.venv/bin/python bench/map_bench.py [--runs N]``.
+Run: ``.venv-dev/bin/python bench/map_bench.py [--runs N]``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ range with 64 MiB touched; a small real process (python3 with numpy imported,
 about 300 mappings) over one keep-alive connection. Also the server's RSS growth
 while it streams a million regions.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/scan_bench.py [--quick]``).
+Run: ``make bench`` (or ``.venv-dev/bin/python bench/scan_bench.py [--quick]``).
 """
 
 from __future__ import annotations

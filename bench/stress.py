@@ -10,7 +10,7 @@ Then the numbers: requests fuzzed by operation, the server's descriptors, thread
 and after the soak, the outcomes of the exit races, the load table. Exits non-zero when a test
 failed or the load met an answer other than a complete 200 (503s included).
 
-Run: ``make stress`` (or ``.venv/bin/python bench/stress.py [--seconds S]``, S per load scenario).
+Run: ``make stress`` (or ``.venv-dev/bin/python bench/stress.py [--seconds S]``, S per load scenario).
 """
 
 from __future__ import annotations

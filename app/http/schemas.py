@@ -67,7 +67,7 @@ CategoryName = Literal[
 ]
 FlagName = Literal["WP_MATCHING", "CHECK_WPASYNC"]
 U64_MAX = (1 << 64) - 1
-#: More pages than any user address space holds (2^47 bytes / 4 KiB = 2^35).
+#: The most ticks of a watch (its real bound is the server's PMSCAN_WATCH_MAX_SECONDS).
 MAX_COUNT = 1 << 40
 
 
@@ -123,6 +123,36 @@ CategoryMask = Annotated[int, BeforeValidator(_mask_of(Category)), WithJsonSchem
 FlagMask = Annotated[int, BeforeValidator(_mask_of(ScanFlag)), WithJsonSchema(_mask_schema(FlagName))]
 
 
+def _u64_count(value: Any) -> Any:
+    """A count of ``pm_scan_arg`` (``max_pages``, ``vec_len``): any ``__u64``, as the kernel takes it.
+
+    The kernel reads every value of a ``__u64`` and none else, so ``-1`` (what C callers write for
+    "no limit") is not one over JSON: the message says which number means it.
+    """
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 8.0 is an integer to JSON Schema
+    if isinstance(value, int) and not 0 <= value <= U64_MAX:
+        raise PydanticCustomError(
+            "u64_range",
+            "must be a u64, 0 to 18446744073709551615; for no limit give 18446744073709551615 "
+            "(2^64-1: C's -1 as the kernel reads it)",
+        )
+    return value
+
+
+#: ``max_pages``, ``vec_len``: a ``__u64`` of ``pm_scan_arg``. No value is too large: nothing is
+#: allocated from it (the service calls the kernel with bounded buffers, kernel-notes 1-2).
+U64Count = Annotated[
+    int,
+    BeforeValidator(_u64_count),
+    # exclusiveMaximum 2^64, not maximum 2^64-1: the OpenAPI document's numbers are floats, and
+    # 2^64-1 as a float is 2^64; 2^64 itself is one exactly.
+    WithJsonSchema({"type": "integer", "minimum": 0, "exclusiveMaximum": U64_MAX + 1}),
+]
+
+
 class ScanRequest(BaseModel):
     """What to scan: ``struct pm_scan_arg`` with conveniences (names or ints, hex or ints)."""
 
@@ -138,8 +168,10 @@ class ScanRequest(BaseModel):
         "at or below the user address-space limit",
     )
     flags: FlagMask = Field(default=0, description="WP_MATCHING (needs the write scope), CHECK_WPASYNC")
-    max_pages: int = Field(
-        default=0, ge=0, le=MAX_COUNT, description="stop after this many pages; 0: no limit"
+    max_pages: U64Count = Field(
+        default=0,
+        description="stop after this many matching pages; 0, or any count beyond the range's pages "
+        "(2^64-1, C's -1): no limit",
     )
     category_inverted: CategoryMask = 0
     category_mask: CategoryMask = 0
@@ -147,15 +179,14 @@ class ScanRequest(BaseModel):
     return_mask: CategoryMask | None = Field(
         default=None, description="categories each region reports; default: all the kernel knows"
     )
-    vec_len: int | None = Field(
+    vec_len: U64Count | None = Field(
         default=None,
-        ge=0,
-        le=MAX_COUNT,
-        description="at most this many regions; absent: no limit; 0: none (the walk still runs)",
+        description="at most this many regions; absent, or any count beyond the answer's regions "
+        "(2^64-1, C's -1): no limit; 0: none (the walk still runs)",
     )
     backend: Literal["auto", "ioctl", "pagemap"] = "auto"
 
-    @field_validator("pid", "max_pages", "vec_len", mode="before")
+    @field_validator("pid", mode="before")
     @classmethod
     def _integer(cls, value: Any) -> Any:
         # JSON numbers only (8.0 is one, to JSON Schema): pydantic reads true as 1 (a pid!), "5" as 5.
@@ -171,8 +202,9 @@ class ScanRequest(BaseModel):
         kernel = probe()
         if start % kernel.page_size:
             raise ValueError(f"must be aligned to the page size ({kernel.page_size})")
-        if start >= kernel.user_address_limit:
-            raise ValueError(f"must be below the user address-space limit {kernel.user_address_limit:#x}")
+        if start > kernel.user_address_limit:
+            # The kernel checks [start, end) with access_ok(): an empty range at the limit passes.
+            raise ValueError(f"must not exceed the user address-space limit {kernel.user_address_limit:#x}")
         return start
 
     @field_validator("end")

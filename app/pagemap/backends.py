@@ -36,6 +36,15 @@ class ScanArgs:
     max_pages: int = 0
     vec_len: int | None = None
 
+    def __post_init__(self) -> None:
+        # The C layer converts max_pages without an overflow check (format "K"): a value past
+        # a u64 would wrap silently, to 0 (no limit) for 2^64. Any u64 is fine: it is a bound,
+        # never a size (each call's vector is bounded by the scan's chunk).
+        if not 0 <= self.max_pages < 1 << 64:
+            raise ValueError(f"max_pages must be a u64, not {self.max_pages}")
+        if self.vec_len is not None and not 0 <= self.vec_len < 1 << 64:
+            raise ValueError(f"vec_len must be a u64, not {self.vec_len}")
+
     def without_side_effects(self) -> ScanArgs:
         """The same selection of pages, neither write-protecting nor checking for it."""
         return replace(self, flags=ScanFlag(0))

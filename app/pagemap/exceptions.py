@@ -178,6 +178,13 @@ def error_for(operation: Operation, err: OSError, subject: str) -> PagemapError 
         return kind(f"{subject} exited ({name} on {operation})")
     if kind is ProcessNotFound:
         return kind(f"no such process: {subject}")
+    if kind is NotWPAsync:
+        # The kernel's EPERM says only "Operation not permitted": say what CHECK_WPASYNC found.
+        return kind(
+            f"{subject}: the range has memory without async write-protection (a mapping not "
+            "registered with userfaultfd in UFFDIO_REGISTER_MODE_WP with UFFD_FEATURE_WP_ASYNC), "
+            "which CHECK_WPASYNC refuses; without CHECK_WPASYNC, WP_MATCHING skips such memory"
+        )
     return kind(message, code=name if kind in (AccessDenied, InvalidScan) else None)
 
 

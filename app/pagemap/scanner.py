@@ -97,8 +97,14 @@ class Scan:
         return min(self._chunk_now, self.args.vec_len - self.regions)
 
     def _remaining_pages(self) -> int | None:
-        """Pages still allowed by max_pages: 0 means no limit, None means none left."""
-        if not self.args.max_pages:
+        """Pages still allowed by max_pages: 0 means no limit, None means none left.
+
+        ``max_pages`` is any u64 (2^64-1: no limit in effect), so ``left`` stays one too.
+        Without an output vector (``vec_len`` 0) the kernel counts no page against ``max_pages``
+        (``pagemap_scan_output()`` returns before counting): the walk runs to ``end`` whatever
+        ``max_pages`` says, and so does this one.
+        """
+        if not self.args.max_pages or self._discard:
             return 0
         left = self.args.max_pages - self.pages
         return left if left > 0 else None

@@ -6,7 +6,12 @@
 #                                    every dependency, at the versions and hashes that
 #                                    SRC/requirements/runtime.txt locks, as a wheel into OUT/deps;
 #                                    needs a compiler
-#   build-steps.sh install OUT       install OUT/dist/*.whl from OUT/deps alone: no index, no compiler
+#   build-steps.sh install OUT [ROOT]
+#                                    install OUT/dist/*.whl from OUT/deps alone: no index, binary
+#                                    wheels only (nothing compiled, no compiler needed); under ROOT
+#                                    when given (pip's --root: the paths the interpreter would use,
+#                                    below ROOT), as the Dockerfile's builder stage installs the tree
+#                                    that the runtime stage copies
 #
 # PYTHON names the interpreter (default: python3); `install` uses that interpreter's pip.
 set -eu
@@ -14,7 +19,7 @@ set -eu
 python="${PYTHON:-python3}"
 
 usage() {
-    echo "usage: $0 build SRC OUT | install OUT" >&2
+    echo "usage: $0 build SRC OUT | install OUT [ROOT]" >&2
     exit 2
 }
 
@@ -36,9 +41,12 @@ build)
     "$python" -m pip wheel --quiet --require-hashes -w "$out/deps" -r "$src/requirements/runtime.txt"
     ;;
 install)
-    [ $# -eq 1 ] || usage
+    [ $# -eq 1 ] || [ $# -eq 2 ] || usage
     out="$1"
-    "$python" -m pip install --no-cache-dir --no-index --find-links "$out/deps" "$out"/dist/*.whl
+    root="${2:-}"
+    set -- --no-cache-dir --no-index --only-binary :all: --find-links "$out/deps"
+    [ -z "$root" ] || set -- "$@" --root "$root"
+    "$python" -m pip install "$@" "$out"/dist/*.whl
     ;;
 *)
     usage

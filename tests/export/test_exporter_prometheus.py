@@ -103,9 +103,9 @@ class TestPromtool:
 
 
 def readme_promql() -> list[str]:
-    """The queries of the README's ``promql`` block (each after its ``#`` comment line)."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    block = readme.split("```promql\n", 1)[1].split("```", 1)[0]
+    """The queries of the ``promql`` block of docs/exporter.md (each after its ``#`` comment line)."""
+    document = (Path(__file__).resolve().parents[2] / "docs" / "exporter.md").read_text()
+    block = document.split("```promql\n", 1)[1].split("```", 1)[0]
     queries: list[list[str]] = []
     for line in block.splitlines():
         if line.startswith("#"):
@@ -144,7 +144,7 @@ def kube_pod() -> Iterator[KubePod]:
 class TestKubeStateMetricsJoin:
     def test_the_readme_queries_name_the_pod_and_container(self, kube_pod: KubePod, target: Target) -> None:
         """pmscan's container series joined with kube-state-metrics' series of the same pod, by
-        the README's own PromQL, carry the pod's namespace, name and container name."""
+        the PromQL of docs/exporter.md, carry the pod's namespace, name and container name."""
         kube_pod.add(target.pid, 0)
         container_id = kube_pod.container_ids[0]
         _StaticMetrics.body = (

@@ -28,6 +28,7 @@ QUEUE_LIMIT = 1
 QUEUE_SECONDS = 3.0
 MAX_BODY = 1024
 JSON_MAX_REGIONS = 8
+U64_MAX = (1 << 64) - 1
 RECORD = struct.Struct("<QQQ")
 
 
@@ -274,6 +275,17 @@ class TestJsonMaxRegions:
         assert response.json()["detail"]["code"] == "TOO_LARGE"
         assert str(JSON_MAX_REGIONS) in response.json()["detail"]["message"]
 
+    @pytest.mark.parametrize("bounds", [{"vec_len": 1 << 63}, {"vec_len": U64_MAX}, {"max_pages": U64_MAX}])
+    def test_counts_past_any_answer_bound_nothing(
+        self, http: httpx.Client, sleeper: subprocess.Popen[bytes], bounds: dict[str, int]
+    ) -> None:
+        """2^64-1 (C's -1) is no limit: the answer is as large as without it, so too large here."""
+        response = http.post(
+            "/scan", json={"pid": sleeper.pid, **bounds}, headers={"Accept": "application/json"}
+        )
+        assert response.status_code == 413, response.text
+        assert response.json()["detail"]["code"] == "TOO_LARGE"
+
     def test_paged_with_vec_len(self, http: httpx.Client, sleeper: subprocess.Popen[bytes]) -> None:
         body = {"pid": sleeper.pid, "vec_len": JSON_MAX_REGIONS}
         response = http.post("/scan", json=body, headers={"Accept": "application/json"})
@@ -285,7 +297,14 @@ class TestJsonMaxRegions:
     def test_write_protection_needs_a_bounded_answer(
         self, http: httpx.Client, sleeper: subprocess.Popen[bytes]
     ) -> None:
-        for bounds in ({}, {"max_pages": JSON_MAX_REGIONS + 1}, {"vec_len": JSON_MAX_REGIONS + 1}):
+        beyond = JSON_MAX_REGIONS + 1
+        for bounds in (
+            {},
+            {"max_pages": beyond},
+            {"vec_len": beyond},
+            {"max_pages": U64_MAX},
+            {"vec_len": U64_MAX},
+        ):
             body = {"pid": sleeper.pid, "flags": ["WP_MATCHING"], **bounds}
             response = http.post("/scan", json=body, headers={"Accept": "application/json"})
             assert response.status_code == 413, bounds

@@ -213,6 +213,9 @@ class TestWriteTracking:
         )
         assert response.status_code == 409
         assert response.json()["detail"]["code"] == "EPERM"
+        # Issue 18, item 9: what CHECK_WPASYNC met, not the kernel's bare "Operation not permitted".
+        message = response.json()["detail"]["message"]
+        assert "without async write-protection" in message and "userfaultfd" in message, message
 
 
 class TestSummary:

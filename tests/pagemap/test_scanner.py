@@ -6,6 +6,7 @@ its chunk size and paging, must return exactly the same regions.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -22,7 +23,9 @@ from app.pagemap import (
     ScanFlag,
     ScanOptions,
     TargetProcess,
+    Unsupported,
     open_scan,
+    session,
 )
 from app.pagemap.region import RECORD
 from app.pagemap.scanner import DEFAULT_CHUNK_RECORDS
@@ -119,6 +122,35 @@ class TestScanEqualsKernelAnswer:
         else:
             assert scan.walk_end == mixed.end
 
+    @pytest.mark.parametrize("max_pages", [1 << 40, 1 << 63, (1 << 64) - 1], ids=["2^40", "2^63", "2^64-1"])
+    @pytest.mark.parametrize("span_pages", [0, 7])
+    def test_max_pages_past_the_answer_is_no_limit(
+        self, target: Target, mixed: Area, max_pages: int, span_pages: int
+    ) -> None:
+        """Issue 18: any u64 is a max_pages (C's -1 is 2^64-1); the pages left after each chunk
+        stay a u64 whatever the chunking, and the answer is the kernel's without a limit."""
+        _, expected = target.kernel_scan(mixed.start, mixed.end, mask=Category.PRESENT)
+        options = ScanOptions(
+            start=mixed.start,
+            end=mixed.end,
+            category_mask=Category.PRESENT,
+            return_mask=ALL,
+            max_pages=max_pages,
+        )
+        scan = open_scan(target.pid, options, chunk_records=3, span_pages=span_pages)
+        with scan.target:
+            assert records_of(scan) == expected
+        assert scan.walk_end == mixed.end
+        assert scan.pages == sum(e - s for s, e, _ in expected) // target.page_size
+
+    @pytest.mark.parametrize("field", ["max_pages", "vec_len"])
+    @pytest.mark.parametrize("value", [-1, 1 << 64])
+    def test_a_count_past_u64_never_reaches_the_c_layer(self, target: Target, field: str, value: int) -> None:
+        """The C layer converts without an overflow check (2^64 would become 0, no limit)."""
+        area = target.anon("a", 1)
+        with pytest.raises(ValueError, match=f"{field} must be a u64"):
+            open_scan(target.pid, ScanOptions(start=area.start, end=area.end, **{field: value}))
+
 
 class TestPaginationThroughWalkEnd:
     @pytest.mark.parametrize("vec_len", [1, 2, 5, 17])
@@ -144,6 +176,26 @@ class TestPaginationThroughWalkEnd:
         scan, got = domain_scan(target, mixed, vec_len=len(expected))
         assert got == expected
         assert scan.walk_end == mixed.end, "nothing is left, so walk_end must be end (docs/api.md)"
+
+    @pytest.mark.parametrize("vec_len", [1 << 40, (1 << 64) - 1], ids=["2^40", "2^64-1"])
+    def test_vec_len_past_the_answer_is_no_limit(self, target: Target, mixed: Area, vec_len: int) -> None:
+        _, expected = target.kernel_scan(mixed.start, mixed.end)
+        scan, got = domain_scan(target, mixed, vec_len=vec_len, chunk_records=5)
+        assert got == expected
+        assert scan.walk_end == mixed.end
+
+    def test_vec_len_zero_walks_to_end_whatever_max_pages(self, target: Target, mixed: Area) -> None:
+        """Without a vector the kernel counts no page against max_pages (``pagemap_scan_output()``
+        returns first): its walk_end is end. The scanner, which always passes a vector, agrees."""
+        kernel_end, nothing = target.kernel_scan(
+            mixed.start, mixed.end, mask=Category.PRESENT, max_pages=1, vec_len=0
+        )
+        assert (kernel_end, nothing) == (mixed.end, [])
+        _, expected = target.kernel_scan(mixed.start, mixed.end, mask=Category.PRESENT)
+        scan, got = domain_scan(target, mixed, vec_len=0, max_pages=1, category_mask=Category.PRESENT)
+        assert got == []
+        assert scan.walk_end == mixed.end
+        assert scan.pages == sum(e - s for s, e, _ in expected) // target.page_size
 
     def test_vec_len_zero_reports_nothing_but_walks(self, target: Target, mixed: Area) -> None:
         _, expected = target.kernel_scan(mixed.start, mixed.end, mask=Category.PRESENT)
@@ -207,6 +259,27 @@ class TestWriteTracking:
                 flags=ScanFlag.WP_MATCHING | ScanFlag.CHECK_WPASYNC,
                 category_mask=Category.WRITTEN,
             )
+
+
+class TestCategoriesTheKernelLacks:
+    """A category bit outside the running kernel's ``PM_SCAN_CATEGORIES`` is its EINVAL; in
+    pmscan's vocabulary it is ``Unsupported`` (501): the request is valid, this kernel is older.
+    This kernel knows every bit pmscan names, so the probe is made to say it lacks GUARD."""
+
+    @pytest.mark.parametrize(
+        "field", ["category_inverted", "category_mask", "category_anyof_mask", "return_mask"]
+    )
+    def test_is_unsupported_before_any_kernel_call(
+        self, target: Target, monkeypatch: pytest.MonkeyPatch, field: str
+    ) -> None:
+        real = session.probe()
+        older = dataclasses.replace(real, categories=real.categories & ~Category.GUARD)
+        monkeypatch.setattr(session, "probe", lambda: older)
+        area = target.anon("a", 1)
+        options = ScanOptions(start=area.start, end=area.end, backend="ioctl", **{field: int(Category.GUARD)})
+        with pytest.raises(Unsupported, match="GUARD") as excinfo:
+            open_scan(target.pid, options)
+        assert excinfo.value.status == 501
 
 
 class TestTargetIdentity:

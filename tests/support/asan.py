@@ -12,7 +12,7 @@ be reported): tests/pagemap/test_extension.py ``TestNoLeaksOnAnyPath`` counts th
 under ASan too. Valgrind is no alternative: it does not know ``PAGEMAP_SCAN`` nor
 ``PROCMAP_QUERY``, so every record the kernel writes would read as uninitialised.
 
-Run: ``make asan`` or ``.venv/bin/python -m tests.support.asan [PYTEST ARGS]`` (the tests of
+Run: ``make asan`` or ``.venv-dev/bin/python -m tests.support.asan [PYTEST ARGS]`` (the tests of
 ``tests/pagemap``, and those of the exporter's counter, which drives ``count_scan``, unless an
 argument names tests). Needs gcc and its ``libasan`` (Debian:
 ``libasan8``, a dependency of ``gcc``).

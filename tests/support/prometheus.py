@@ -46,7 +46,8 @@ class PrometheusServer:
     """One Prometheus process scraping ``targets`` (``host:port`` of pmscan servers) every
     ``interval`` at ``metrics_path``, as job ``job``. ``scheme`` is ``http`` or ``https``
     (``ca_file`` then verifies the server). ``extra_scrape_configs`` are more jobs, as
-    Prometheus writes them (:meth:`wait_for_scrape` waits for every target of every job)."""
+    Prometheus writes them (:meth:`wait_for_scrape` waits for every target of every job); with
+    no ``targets``, they are the only jobs."""
 
     def __init__(
         self,
@@ -91,7 +92,7 @@ class PrometheusServer:
             scrape["tls_config"] = {"ca_file": str(ca_file)}
         config: dict[str, Any] = {
             "global": {"scrape_interval": interval, "evaluation_interval": interval},
-            "scrape_configs": [scrape, *(extra_scrape_configs or [])],
+            "scrape_configs": [scrape, *(extra_scrape_configs or [])] if targets else extra_scrape_configs,
         }
         if rule_files:
             config["rule_files"] = [str(path) for path in rule_files]

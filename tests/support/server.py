@@ -1,6 +1,6 @@
 """A real pmscan server in a subprocess, for end-to-end tests.
 
-``ServerProcess`` starts ``pmscan-server`` from the project venv with ``PMSCAN_*``
+``ServerProcess`` starts ``pmscan-server`` from the running venv (``.venv-dev``) with ``PMSCAN_*``
 overrides, on a free loopback port (or a Unix socket), waits until /healthz answers,
 and stops it with SIGTERM. Its log is kept for assertions and failure messages.
 
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def server_executable() -> Path:
-    """``pmscan-server`` next to the running interpreter (the project venv)."""
+    """``pmscan-server`` next to the running interpreter (``.venv-dev`` under ``make test``)."""
     return Path(sys.executable).with_name("pmscan-server")
 
 

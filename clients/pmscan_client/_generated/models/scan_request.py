@@ -40,11 +40,13 @@ class ScanRequest:
                 the user address-space limit
             flags (int | list[ScanRequestFlagsType1Item] | Unset): WP_MATCHING (needs the write scope), CHECK_WPASYNC
                 Default: 0.
-            max_pages (int | Unset): stop after this many pages; 0: no limit Default: 0.
+            max_pages (int | Unset): stop after this many matching pages; 0, or any count beyond the range's pages (2^64-1,
+                C's -1): no limit Default: 0.
             return_mask (int | list[ScanRequestReturnMaskType1Item] | None | Unset): categories each region reports;
                 default: all the kernel knows
             start (int | None | str | Unset): page-aligned first address; default: the lowest mapped address
-            vec_len (int | None | Unset): at most this many regions; absent: no limit; 0: none (the walk still runs)
+            vec_len (int | None | Unset): at most this many regions; absent, or any count beyond the answer's regions
+                (2^64-1, C's -1): no limit; 0: none (the walk still runs)
      """
 
     pid: int

@@ -43,14 +43,16 @@ class WatchRequest:
                 the user address-space limit
             flags (int | list[WatchRequestFlagsType1Item] | Unset): WP_MATCHING (needs the write scope), CHECK_WPASYNC
                 Default: 0.
-            max_pages (int | Unset): stop after this many pages; 0: no limit Default: 0.
+            max_pages (int | Unset): stop after this many matching pages; 0, or any count beyond the range's pages (2^64-1,
+                C's -1): no limit Default: 0.
             pid (int | None | Unset): the target process (or give container_id or pod_uid)
             pod_uid (None | str | Unset): every process of every container of this pod, at each tick (or give pid or
                 container_id)
             return_mask (int | list[WatchRequestReturnMaskType1Item] | None | Unset): categories each region reports;
                 default: all the kernel knows
             start (int | None | str | Unset): page-aligned first address; default: the lowest mapped address
-            vec_len (int | None | Unset): at most this many regions; absent: no limit; 0: none (the walk still runs)
+            vec_len (int | None | Unset): at most this many regions; absent, or any count beyond the answer's regions
+                (2^64-1, C's -1): no limit; 0: none (the walk still runs)
      """
 
     count: int
