@@ -56,7 +56,7 @@ dev-venv: $(DEV_STAMP)
 # wrk, the load generator of tests/stress/test_load.py and bench/load_bench.py; prometheus
 # (with promtool), the real Prometheus of tests/export/test_exporter_prometheus.py and the rule
 # checks of tests/deploy/test_prometheus_rules.py; tmux, the terminal of
-# tests/clients/test_screen.py; curl, the C client of bench/scan_bench.py.
+# tests/clients/cli/test_screen.py; curl, the C client of bench/scan_bench.py.
 TOOLS := wrk:wrk prometheus:prometheus promtool:prometheus tmux:tmux curl:curl
 
 tools:
@@ -124,8 +124,9 @@ $(DEV_STAMP): $(DEV_PY) $(SOURCES) $(DEV_LOCK)
 # All three write hashes; commit the result.
 lock: $(DEV_STAMP)
 	$(UV_COMPILE) pyproject.toml clients/pyproject.toml requirements/build.in requirements/tools.in \
-		--extra test -o $(DEV_LOCK)
-	$(UV_COMPILE) pyproject.toml clients/pyproject.toml requirements/build.in -c $(DEV_LOCK) -o $(SERVE_LOCK)
+		--extra test --extra cli -o $(DEV_LOCK)
+	$(UV_COMPILE) pyproject.toml clients/pyproject.toml requirements/build.in --extra cli \
+		-c $(DEV_LOCK) -o $(SERVE_LOCK)
 	$(UV_COMPILE) pyproject.toml -c $(DEV_LOCK) -o requirements/runtime.txt
 
 upgrade:

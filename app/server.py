@@ -58,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings)
     options: dict[str, object] = {
         "log_level": settings.log_level,
-        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        # Connections still open at three quarters of the grace period are dropped, so that the
+        # process exits within it: over TLS an idle keep-alive connection (a scraper's, a client's
+        # pool) waits for the peer's close_notify for up to 30 s, and would have the kubelet or
+        # `podman stop` kill the server at the end of the grace period instead.
+        "timeout_graceful_shutdown": max(1, settings.shutdown_grace_seconds * 3 // 4),
         # The audit log records the peer address: do not let X-Forwarded-For rewrite it.
         "proxy_headers": False,
         # One line per request to stderr as well as the audit log: the audit log is the record.

@@ -137,8 +137,8 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         le=3600,
-        description="on SIGTERM, how long running requests may take to finish; streams still "
-        "running after half of it end with an `ESHUTDOWN` line",
+        description="on SIGTERM, the server exits within this time: streams still running after "
+        "half of it end with an `ESHUTDOWN` line, connections still open at three quarters of it are closed",
     )
     deny_pids: list[int] = Field(
         default_factory=list,

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from _timing import median_time  # noqa: E402
-from pmscan_client._cli import main  # noqa: E402
+from pmscan_client.cli.main import main  # noqa: E402
 
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.target import Target, build_target  # noqa: E402

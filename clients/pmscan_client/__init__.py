@@ -38,7 +38,14 @@ from ._errors import (
     Unsupported,
     UnsupportedMediaType,
 )
-from ._fleet import FleetClient, FleetResult, FleetSummary, FleetWorkloadSummary, discover_nodes
+from ._fleet import (
+    FleetClient,
+    FleetResult,
+    FleetSummary,
+    FleetWorkloadSummary,
+    discover_nodes,
+    distinct_nodes,
+)
 from ._models import (
     Capabilities,
     ContainerInfo,
@@ -53,7 +60,7 @@ from ._models import (
 from ._regions import RegionArray
 from ._retry import RetryPolicy
 from ._scan import AsyncScanStream, ScanOptions, ScanStream, Selection
-from ._watch import WatchTick
+from ._watch_wire import WatchTick
 
 __version__ = "0.1.0"
 
@@ -104,4 +111,5 @@ __all__ = [
     "WatchTick",
     "WorkloadSummary",
     "discover_nodes",
+    "distinct_nodes",
 ]

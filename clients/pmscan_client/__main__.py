@@ -1,5 +1,5 @@
-"""``python -m pmscan_client``: the ``pmscan`` command."""
+"""``python -m pmscan_client``: the ``pmscan`` command (needs the ``[cli]`` extra)."""
 
-from ._cli import run
+from .cli import run
 
 run()

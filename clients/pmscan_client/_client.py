@@ -40,7 +40,7 @@ from ._scan import (
     read_records,
     scan_fields,
 )
-from ._watch import NDJSON, WatchTick, incomplete, parse_line, watch_body, watch_timeout
+from ._watch_wire import NDJSON, WatchTick, incomplete, parse_line, watch_body, watch_timeout
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -272,7 +272,7 @@ class Client(_BaseClient):
     def _ticks(self, request: httpx.Request) -> Iterator[WatchTick]:
         response = self._retrying(lambda: self._http.send(request, stream=True))
         try:
-            with translate_transport_errors(streaming=True):
+            with translate_transport_errors(streaming=True, node=self.connection.name):
                 for line in response.iter_lines():
                     parsed = parse_line(line)
                     if isinstance(parsed, WatchTick):
@@ -367,7 +367,7 @@ class Client(_BaseClient):
         attempt = 0
         while True:
             try:
-                with translate_transport_errors():
+                with translate_transport_errors(node=self.connection.name):
                     return call()
             except Busy as busy:
                 delay = self.retry.delay(busy, attempt)
@@ -448,7 +448,7 @@ class AsyncClient(_BaseClient):
     async def _ticks(self, request: httpx.Request) -> AsyncIterator[WatchTick]:
         response = await self._retrying(lambda: self._http.send(request, stream=True))
         try:
-            with translate_transport_errors(streaming=True):
+            with translate_transport_errors(streaming=True, node=self.connection.name):
                 async for line in response.aiter_lines():
                     parsed = parse_line(line)
                     if isinstance(parsed, WatchTick):
@@ -534,7 +534,7 @@ class AsyncClient(_BaseClient):
         attempt = 0
         while True:
             try:
-                with translate_transport_errors():
+                with translate_transport_errors(node=self.connection.name):
                     return await call()
             except Busy as busy:
                 delay = self.retry.delay(busy, attempt)

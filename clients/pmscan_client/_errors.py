@@ -269,14 +269,18 @@ def _parse_body(response: httpx.Response) -> tuple[str | None, str, list[dict[st
 
 
 @contextmanager
-def translate_transport_errors(*, streaming: bool = False) -> Iterator[None]:
+def translate_transport_errors(*, streaming: bool = False, node: str | None = None) -> Iterator[None]:
     """Re-raise ``httpx`` transport errors as :class:`TransportError` (or :class:`Timeout`);
-    while ``streaming`` a body, a broken connection is an :class:`IncompleteResponse`."""
+    while ``streaming`` a body, a broken connection is an :class:`IncompleteResponse`. ``node``
+    (a URL, or ``unix:PATH``) is named in the message: which address failed."""
+    at = f"{node}: " if node else ""
     try:
         yield
     except httpx.TimeoutException as err:
-        raise Timeout(f"timed out: {err}") from err
+        raise Timeout(f"{at}timed out: {err}") from err
     except httpx.TransportError as err:
         if streaming:
-            raise IncompleteResponse(f"the stream broke off: {err}") from err
-        raise TransportError(f"{type(err).__name__}: {err}") from err
+            raise IncompleteResponse(f"{at}the stream broke off: {err}") from err
+        if isinstance(err, httpx.ConnectError):
+            raise TransportError(f"cannot connect to {node or 'the node'}: {err}") from err
+        raise TransportError(f"{at}{type(err).__name__}: {err}") from err

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, overload
 
+import httpx
+
 from ._categories import Category
 from ._client import AsyncClient
 from ._connection import DEFAULT_PORT, Connection
@@ -29,7 +31,14 @@ from ._errors import ContainerNotFound, PmscanError, PodNotFound, Timeout, Trans
 from ._models import Capabilities, ContainerInfo, ProcessInfo, Summary, WorkloadSummary
 from ._retry import RetryPolicy
 
-__all__ = ["FleetClient", "FleetResult", "FleetSummary", "FleetWorkloadSummary", "discover_nodes"]
+__all__ = [
+    "FleetClient",
+    "FleetResult",
+    "FleetSummary",
+    "FleetWorkloadSummary",
+    "discover_nodes",
+    "distinct_nodes",
+]
 
 T = TypeVar("T")
 
@@ -101,10 +110,35 @@ async def discover_nodes(service: str, *, port: int = DEFAULT_PORT, scheme: str 
     return [f"{scheme}://{f'[{a}]' if a.version == 6 else a}:{port}" for a in addresses]
 
 
+async def distinct_nodes(nodes: Iterable[str]) -> list[str]:
+    """``nodes`` less those that are another one under another name: a URL whose scheme, port and
+    one of the addresses its host resolves to are those of a URL before it (``http://localhost:6716``
+    after ``http://127.0.0.1:6716``). The first name of each node is kept, in the order given; a
+    host that does not resolve is kept (asking it will say what is wrong)."""
+    loop = asyncio.get_running_loop()
+    seen: set[tuple[str, str, int]] = set()
+    kept: list[str] = []
+    for node in dict.fromkeys(nodes):
+        url = httpx.URL(node)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            infos = await loop.getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
+            addresses = {str(ipaddress.ip_address(info[4][0])) for info in infos}
+        except (socket.gaierror, UnicodeError, ValueError):
+            addresses = {url.host}
+        keys = {(url.scheme, address, port) for address in addresses}
+        if not keys & seen:
+            kept.append(node)
+        seen |= keys
+    return kept
+
+
 class FleetClient:
     """Ask many nodes at once: at most ``concurrency`` requests in flight, each node's answer
     within ``node_timeout`` seconds (else a :class:`Timeout` for that node). A node that fails
-    fails alone: its exception lands in :attr:`FleetResult.errors`.
+    fails alone: its exception lands in :attr:`FleetResult.errors`. A URL given twice is asked
+    once; one node under two names (``localhost``, ``127.0.0.1``) is asked once when the URLs
+    go through :func:`distinct_nodes` first.
 
     ``token``, ``verify``, ``cert``, ``server_name``, ``retry`` apply to every node (see
     :class:`Connection`; ``server_name`` checks certificates of nodes addressed by IP).

@@ -5,6 +5,7 @@ checked on real responses through the same table."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import io
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from pmscan_client import (
     AccessDenied,
+    AsyncClient,
     Busy,
     Client,
     InvalidRequest,
@@ -161,14 +163,27 @@ class TestBusy:
 
 class TestTransport:
     def test_nobody_listening(self) -> None:
-        with Client(f"http://127.0.0.1:{free_port()}") as client, pytest.raises(TransportError) as raised:
+        url = f"http://127.0.0.1:{free_port()}"
+        with Client(url) as client, pytest.raises(TransportError) as raised:
             client.capabilities()
         assert raised.value.status is None
+        assert str(raised.value).startswith(f"cannot connect to {url}: ")  # which address failed
+
+    def test_nobody_listening_asynchronously(self) -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+
+        async def ask() -> None:
+            async with AsyncClient(url) as client:
+                await client.processes()
+
+        with pytest.raises(TransportError, match=f"cannot connect to {url}: "):
+            asyncio.run(ask())
 
     def test_a_server_that_never_answers(self) -> None:
         with socket.create_server(("127.0.0.1", 0)) as silent:
             port = silent.getsockname()[1]
-            with Client(f"http://127.0.0.1:{port}", timeout=0.3) as client, pytest.raises(Timeout):
+            url = f"http://127.0.0.1:{port}"
+            with Client(url, timeout=0.3) as client, pytest.raises(Timeout, match=f"^{url}: timed out"):
                 client.capabilities()
 
 

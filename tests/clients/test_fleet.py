@@ -19,6 +19,7 @@ from pmscan_client import (
     Timeout,
     TransportError,
     discover_nodes,
+    distinct_nodes,
 )
 
 from tests.support.server import ServerProcess
@@ -105,3 +106,23 @@ def test_nodes_from_a_dns_name(nodes: list[ServerProcess], target: Target) -> No
 def test_a_name_that_does_not_resolve() -> None:
     with pytest.raises(TransportError, match="cannot resolve"):
         asyncio.run(discover_nodes("no-such-service.invalid"))
+
+
+def test_one_node_under_two_names_is_one_node(nodes: list[ServerProcess]) -> None:
+    """``localhost`` resolves to 127.0.0.1: the same node, asked once; the first name is kept."""
+    port, other = nodes[0].port, nodes[1].port
+    given = [
+        f"http://127.0.0.1:{port}",
+        f"http://localhost:{port}",
+        f"http://127.0.0.1:{port}/",
+        f"https://127.0.0.1:{port}",  # another scheme: another node
+        f"http://localhost:{other}",  # another port: another node
+        f"http://127.0.0.1:{other}",
+        "http://no-such-node.invalid:6716",  # kept: asking it says what is wrong
+    ]
+    assert asyncio.run(distinct_nodes(given)) == [
+        f"http://127.0.0.1:{port}",
+        f"https://127.0.0.1:{port}",
+        f"http://localhost:{other}",
+        "http://no-such-node.invalid:6716",
+    ]

@@ -142,6 +142,11 @@ class Screen:
                 raise AssertionError(f"{text!r} not on the screen within {timeout} s:\n{self.text()}")
             time.sleep(0.05)
 
+    def press(self, *keys: str) -> None:
+        """Type ``keys`` into the pane, as a person at the keyboard would (tmux key names:
+        ``q``, ``C-c``, ``Enter``)."""
+        self._run("send-keys", "-t", "test", *keys)
+
     def raw_lines(self) -> list[str]:
         """The screen's lines with their escape sequences (and those scrolled off the top: tmux
         scrolls one line when it notes that the pane died)."""

@@ -1,26 +1,31 @@
 """``pmscan map``: rows and cells for known layouts of a target, in plain text, JSON and SVG
-(what a person sees on a terminal: tests/clients/test_screen.py)."""
+(what a person sees on a terminal: tests/clients/cli/test_screen.py)."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import math
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
-from pmscan_client._cli import main
+from pmscan_client import PageRegion
 from pmscan_client._generated.models import MappingInfo
-from pmscan_client._map import TINY_PAGES, State, paint, rows_of
-from pmscan_client._models import PageRegion
+from pmscan_client.cli.main import main
+from pmscan_client.cli.map_view import PERMS_NOTE, TINY_PAGES, State, paint, rows_of
 
 from tests.support.server import ServerProcess
 from tests.support.target import Area, Target
 
 GIB = 1 << 30
 AREA_PAGES = 512
+SVG = "{http://www.w3.org/2000/svg}"
+#: Columns before the bar: address (12), perms (5), size (9), a space after each.
+BAR_AT = 29
 
 
 def pmscan(*argv: object) -> tuple[int, str, str]:
@@ -138,7 +143,7 @@ class TestText:
         assert max(len(line) for line in lines) <= 80
         assert "\x1b" not in out  # plain: no escape sequences
         (row,) = [line for line in lines if line.endswith("[anon]") and "G" in line]
-        assert row.split()[1] == "rw-p" and set(row.split()[4]) == {"G"}
+        assert row.split()[1] in ("rw-p", "rw-p+") and set(row.split()[4]) == {"G"}  # + if a fence joined
         legend = " ".join(lines[lines.index("") + 1 :])
         for state in State:
             assert state.label in legend
@@ -154,19 +159,131 @@ class TestText:
         svg = tmp_path / "map.svg"
         status, out, _ = pmscan("map", target.pid, "--url", server.url, "--svg", svg)
         assert status == 0
-        root = ET.parse(svg).getroot()
-        assert root.tag == "{http://www.w3.org/2000/svg}svg"
-        text = "".join(e.text or "" for e in root.iter() if e.tag.endswith("text")).replace("\xa0", " ")
-        drawn = text.splitlines()
+        drawn = svg_text(svg)
         rows = map_json(server, target.pid)["rows"]
         plain = out.splitlines()[2 : 2 + len(rows)]
         assert [line.split()[0] for line in plain] == [f"{row['start']:x}" for row in rows]
-        for line in plain:
-            # The same row: address, perms, size and name; the bar in coloured blocks.
-            (same,) = [d for d in drawn if d.startswith(line[:28])]
-            assert same.endswith(line[28 + len(rows[0]["cells"]) :])
-            assert len(same) == len(line)
-        assert "guard 2.0 MiB" in text and "present anon" in text
+        cells = len(rows[0]["cells"])
+        for line, row in zip(plain, rows, strict=True):
+            # The same row: address, perms, size and bar where the plain one has them; the name
+            # whole, where plain text of 80 columns may cut it.
+            (same,) = [d for d in drawn.lines if d.startswith(line[:BAR_AT])]
+            assert len(same) == BAR_AT + cells + 1 + len(same[BAR_AT + cells + 1 :])
+            assert same[BAR_AT + cells + 1 :] == row["name"]
+        assert any(len(row["name"]) > 16 for row in rows) and any("…" in line for line in plain)
+        assert "guard 2.0 MiB" in drawn.text and "present anon" in drawn.text
+
+    def test_svg_columns_sit_over_their_values(
+        self, server: ServerProcess, target: Target, layout: dict[str, Area], tmp_path: Path
+    ) -> None:
+        """Renderers drop the spaces that begin an SVG text element: no element may begin with
+        one, or a right-aligned column (the header, a short address) moves left."""
+        svg = tmp_path / "map.svg"
+        assert pmscan("map", target.pid, "--url", server.url, "--svg", svg)[0] == 0
+        drawn = svg_text(svg)
+        assert drawn.leading_spaces == []
+        header = next(line for line in drawn.lines if line.lstrip().startswith("address"))
+        rows = map_json(server, target.pid)["rows"]
+        first = next(line for line in drawn.lines if line.startswith(f"{rows[0]['start']:x} "))
+        assert header.index("address") + len("address") == 12  # right-aligned over the addresses
+        assert header.index("mapping") == BAR_AT + len(rows[0]["cells"]) + 1 == first.index(rows[0]["name"])
+
+    def test_svg_colours_tell_the_states_apart(
+        self, server: ServerProcess, target: Target, layout: dict[str, Area], tmp_path: Path
+    ) -> None:
+        """The legend's blocks, in the SVG's own colours: no two states alike (the zero page was a
+        teal next to the file blue)."""
+        svg = tmp_path / "map.svg"
+        assert pmscan("map", target.pid, "--url", server.url, "--svg", svg)[0] == 0
+        drawn = svg_text(svg)
+        colours = {}
+        for state in State:
+            (found,) = [
+                (n, match.start())
+                for n, text in enumerate(drawn.lines)
+                for match in re.finditer(rf"[█·] {state.label}\b", text)
+            ]
+            colours[state] = drawn.colours[found]
+        for one, other in itertools.combinations(State, 2):
+            assert distance(colours[one], colours[other]) > 40, (one, other, colours[one], colours[other])
+
+
+def distance(one: str, other: str) -> float:
+    """How far apart two ``#rrggbb`` colours are (Euclidean, in RGB)."""
+    a, b = (tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5)) for colour in (one, other))
+    return math.dist(a, b)
+
+
+class SvgText(NamedTuple):
+    """The text of an SVG that rich exported: each line as the characters at their columns, each
+    character's fill colour by (line, column), and the text elements that begin with a space."""
+
+    lines: list[str]
+    colours: dict[tuple[int, int], str]
+    leading_spaces: list[str]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def svg_text(path: Path) -> SvgText:
+    root = ET.parse(path).getroot()
+    assert root.tag == f"{SVG}svg"
+    style = "".join(element.text or "" for element in root.iter(f"{SVG}style"))
+    fills = dict(re.findall(r"\.([\w-]+) \{ fill: (#[0-9a-f]{6})", style))
+    chars: dict[int, dict[int, str]] = {}
+    colours: dict[tuple[int, int], str] = {}
+    leading: list[str] = []
+    for element in root.iter(f"{SVG}text"):
+        if "textLength" not in element.attrib:
+            continue  # the window's title
+        text = (element.text or "").replace("\xa0", " ")
+        if text.startswith(" "):
+            leading.append(text)
+        column = round(float(element.attrib["x"]) / (float(element.attrib["textLength"]) / len(text)))
+        clip = re.search(r"line-(\d+)", element.attrib["clip-path"])
+        assert clip is not None
+        line = int(clip.group(1))
+        for offset, char in enumerate(text):
+            chars.setdefault(line, {})[column + offset] = char
+            colours[line, column + offset] = fills[element.attrib["class"]]
+    lines = [
+        "".join(row.get(column, " ") for column in range(max(row) + 1)).rstrip() if row else ""
+        for row in (chars.get(line, {}) for line in range(max(chars) + 1))
+    ]
+    return SvgText(lines, colours, leading)
+
+
+class TestPermissions:
+    def test_a_row_shows_the_permissions_of_its_largest_part(
+        self, server: ServerProcess, target: Target
+    ) -> None:
+        """libc's row joins its text (r-xp) with its read-only and writable data: ``r-xp+``, not
+        the union ``rwxp`` that no part of it has. The parts are /proc/PID/maps's lines."""
+        document = map_json(server, target.pid)
+        maps = [line.split() for line in Path(f"/proc/{target.pid}/maps").read_text().splitlines()]
+        for row in document["rows"]:
+            parts = [(p["start"], p["end"], p["perms"]) for p in row["parts"]]
+            assert parts == [
+                (int(m[0].split("-")[0], 16), int(m[0].split("-")[1], 16), m[1])
+                for m in maps
+                if row["start"] <= int(m[0].split("-")[0], 16) < row["end"]
+            ]
+            sizes: dict[str, int] = {}
+            for start, end, perms in parts:
+                sizes[perms] = sizes.get(perms, 0) + end - start
+            assert row["perms"] == max(sizes, key=lambda perms: sizes[perms])
+        (libc,) = [row for row in document["rows"] if row["name"].startswith("libc.so")]
+        assert libc["perms"] == "r-xp" and {p["perms"] for p in libc["parts"]} >= {"r-xp", "r--p", "rw-p"}
+
+        status, out, _ = pmscan("map", target.pid, "--url", server.url, "--width", "120")
+        assert status == 0
+        (line,) = [line for line in out.splitlines() if line.startswith(f"{libc['start']:x} ")]
+        assert line.split()[1] == "r-xp+"
+        assert "rwxp" not in out
+        legend = " ".join(out.split("\n\n", 1)[1].split())
+        assert f"{PERMS_NOTE} (pmscan maps {target.pid} lists each mapping)" in legend
 
 
 def test_paint_counts_each_page_once() -> None:

@@ -1,18 +1,20 @@
-"""``pmscan map`` and ``pmscan watch`` as a person sees them: run in a tmux pane, the screen read
-back with its colours, for known layouts of a target."""
+"""``pmscan map``, ``watch`` and ``top`` as a person sees them: run in a tmux pane, the screen
+read back with its colours, for known layouts of a target; keys typed into it."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pmscan_client._cli import main
-from pmscan_client._map import State
+from pmscan_client.cli.main import main
+from pmscan_client.cli.map_view import State
 
 from tests.support.screen import Cell, Screen, TmuxUnavailableError
 from tests.support.server import ServerProcess
@@ -27,11 +29,12 @@ SGR = {
     "magenta": "35",
     "yellow": "33",
     "cyan": "36",
+    "white": "37",
     "bright_red": "91",
     "bright_black": "90",
 }
-#: Columns before the bar: address, perms, size (see pmscan_client._map).
-BAR_AT = 28
+#: Columns before the bar: address, perms (5: r-xp+), size (see pmscan_client.cli.map_view).
+BAR_AT = 29
 
 
 @pytest.fixture
@@ -119,8 +122,10 @@ class TestMap:
                 if "".join(c.char for c in line[at : at + 2 + len(state.label)]) == f"{glyph} {state.label}"
             ]
             assert [entry.colour for entry in entries] == [SGR[state.colour]], state
-        # The bars use the terminal's width, the mapping's name after them.
-        assert cells == (width - BAR_AT - 1 - min(max(width // 5, 16), 40)), text
+        # The bars use the terminal's width, the mapping's name after them: whole, unless the
+        # names would take more than a third of the columns left after the address, perms, size.
+        longest = max(len(row["name"]) for row in rows)
+        assert cells == (width - BAR_AT - 1 - min(longest, max((width - BAR_AT - 1) // 3, 16))), text
 
     def test_thp_shows_as_huge(self, server: ServerProcess, target: Target, screen_of: Any) -> None:
         if "[never]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text():
@@ -177,19 +182,53 @@ class TestWatch:
         title = next(line for line in screen.lines() if "pmscan watch" in "".join(c.char for c in line))
         assert any(c.bold for c in title if c.char.strip())
 
+    def test_a_missing_process_shows_its_error_alone(self, server: ServerProcess, screen_of: Any) -> None:
+        """No title or empty table before the 404."""
+        child = subprocess.Popen(["true"])
+        child.wait()
+        screen = screen_of("--url", server.url, "watch", child.pid, "--interval", "0.2", "--count", "5")
+        assert screen.wait_done() == 3
+        lines = [line for line in screen.text().splitlines() if line.strip() and "Pane is dead" not in line]
+        assert len(lines) == 1 and lines[0].startswith("pmscan: ProcessNotFound: "), lines
+
+
+class TestTop:
+    def test_q_quits_the_live_view(self, server: ServerProcess, target: Target, screen_of: Any) -> None:
+        screen = screen_of("--url", server.url, "top", "-i", "0.3", "-n", "5")
+        screen.wait_for("pmscan top: processes by present")
+        assert screen.exit_status() is None  # it refreshes until told otherwise
+        screen.press("q")
+        assert screen.wait_done(timeout=10) == 0
+        assert "pmscan top: processes by present" in screen.text()  # the last table stays
+
+    def test_the_processes_not_shown_are_noted(self, server: ServerProcess, screen_of: Any) -> None:
+        """pmscan itself is never scanned: the note under the table says so."""
+        screen = screen_of("--url", server.url, "top", "-n", "3")
+        assert screen.wait_done() == 0
+        text = " ".join(screen.text().split())  # the note is folded at the table's width
+        assert re.search(rf"\d+ not shown: .*access denied \(DENIED: pid [0-9, ]*\b{server.pid}\b", text), (
+            text
+        )
+
 
 class TestTables:
+    @pytest.mark.parametrize("width", [80, 90])
     def test_summary_by_vma_keeps_every_number_whole(
-        self, server: ServerProcess, target: Target, screen_of: Any
+        self, server: ServerProcess, target: Target, screen_of: Any, width: int
     ) -> None:
-        """On a terminal narrower than the table, only the mapping's path is cut."""
-        screen = screen_of("--url", server.url, "summary", target.pid, "--by-vma", width=90)
+        """On a terminal narrower than the table, only the mapping's path is cut; each column of
+        sizes has its unit under its name."""
+        screen = screen_of("--url", server.url, "summary", target.pid, "--by-vma", width=width)
         assert screen.wait_done() == 0
         lines = [line for line in screen.text().splitlines() if line.strip() and "Pane is dead" not in line]
-        header = lines[0].split()
-        assert header[:4] == ["Address", "Perm", "Size", "Matched"] and header[-1] == "Mapping"
+        names, units = lines[0].split(), lines[1].split()
+        assert names[:2] == ["Size", "Matched"]
+        assert units[:2] == ["Address", "Perm"] and units[-1] == "Mapping"
+        assert units[2:-1] == ["KiB"] * len(names)  # the unit in every header
         starts = {line.split("-")[0] for line in Path(f"/proc/{target.pid}/maps").read_text().splitlines()}
-        rows = [line.split() for line in lines[2:] if line.split()[0] in starts]
+        rows = [line.split() for line in lines[3:] if line.split()[0] in starts]
         assert len(rows) >= 5
         assert all(row[1][-1] in "ps" and row[2].isdigit() and row[3].isdigit() for row in rows)
-        assert lines[-2].startswith("─") and lines[-1].split()[-1] == "KiB"  # the totals, under a rule
+        assert all(len(row) in (len(units) - 1, len(units)) for row in rows)  # none lost (paths may be "")
+        assert all(len(line) <= width for line in lines)
+        assert lines[-2].startswith("─") and lines[-1].split()[0] == "total"  # the totals, under a rule

@@ -3,18 +3,21 @@
 Groups are the node's exported ones (``PMSCAN_EXPORT_GROUPS``), read from its ``/metrics``:
 the numbers Prometheus would store. Processes are each one's ``POST /summary``, asking only for
 the categories shown (``file`` costs the kernel a page lookup per present page: it is shown when
-sorted by). A process that exits, or that the node may not scan, is left out.
+sorted by). A process that exits meanwhile, or that the node may not scan (the kernel's
+``EACCES``, its deny list, pmscan itself), is not a row: the view says how many, and why.
 
-The rows become one :class:`rich.table.Table`; rich draws it in place every ``interval`` seconds
-on a terminal, and prints it plainly (no colours, no cursor movement) elsewhere. ``--json``
-prints one JSON document per refresh instead, sizes in bytes.
+The rows become one :class:`rich.table.Table`, sizes in KiB (the unit in each header); rich
+draws it in place every ``interval`` seconds on a terminal (``q`` quits), and prints it plainly
+(no colours, no cursor movement) elsewhere. ``--json`` prints one JSON document per refresh
+instead, sizes in bytes.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
@@ -24,11 +27,21 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from ._categories import Category
-from ._client import Client
-from ._errors import AccessDenied, ProcessGone, ProcessNotFound
+from .. import AccessDenied, Category, Client, PmscanError, ProcessGone, ProcessNotFound
+from .keys import QUIT, Keys
+from .tables import kib_header, stacked
 
-__all__ = ["SHOWN", "SORT_KEYS", "Row", "group_rows", "process_rows", "run_top", "top_table"]
+__all__ = [
+    "SHOWN",
+    "SORT_KEYS",
+    "NotShown",
+    "Row",
+    "group_rows",
+    "not_shown_note",
+    "process_rows",
+    "run_top",
+    "top_table",
+]
 
 #: The categories shown by default: those the page tables alone answer.
 SHOWN = ("present", "swapped", "huge", "pfnzero")
@@ -71,17 +84,43 @@ def group_rows(metrics: str) -> list[Row]:
     return list(rows.values())
 
 
-def process_rows(client: Client, categories: Iterable[str], page_size: int) -> list[Row]:
-    """One row per process of the node that may be scanned, with the pages of ``categories``."""
+@dataclass(frozen=True)
+class NotShown:
+    """A process of the node that is no row, and why: the SDK's exception and the server's code."""
+
+    pid: int
+    name: str
+    error: str
+    code: str | None
+
+    @property
+    def reason(self) -> str:
+        return _REASONS.get(self.error, self.error)
+
+
+#: Why a process is not shown, in words, by the SDK's exception.
+_REASONS = {
+    AccessDenied.__name__: "access denied",
+    ProcessGone.__name__: "exited",
+    ProcessNotFound.__name__: "exited",
+}
+
+
+def process_rows(
+    client: Client, categories: Iterable[str], page_size: int
+) -> tuple[list[Row], list[NotShown]]:
+    """One row per process of the node that may be scanned, with the pages of ``categories``;
+    and the processes that are no row."""
     mask = Category(0)
     for name in categories:
         mask |= Category[name.upper()]
-    rows = []
+    rows, not_shown = [], []
     for process in client.processes():
         try:
             summary = client.summary(process.pid, return_mask=mask)
-        except (ProcessGone, ProcessNotFound, AccessDenied):
-            continue  # exited meanwhile, a kernel thread, pmscan itself, the deny list
+        except (ProcessGone, ProcessNotFound, AccessDenied) as error:
+            not_shown.append(_not_shown(process.pid, process.comm, error))
+            continue
         rows.append(
             Row(
                 name=process.comm,
@@ -94,23 +133,51 @@ def process_rows(client: Client, categories: Iterable[str], page_size: int) -> l
                 },
             )
         )
-    return rows
+    return rows, not_shown
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    raise AssertionError("unreachable")
+def _not_shown(pid: int, name: str, error: PmscanError) -> NotShown:
+    return NotShown(pid=pid, name=name, error=type(error).__name__, code=error.code)
+
+
+def not_shown_note(not_shown: Sequence[NotShown], *, pids: int = 5) -> str:
+    """``3 not shown: 2 access denied (EACCES: pid 1, 523), 1 exited (EXITED: pid 4242)``:
+    how many, why, and (the first ``pids`` of) which; empty when every process is shown."""
+    if not not_shown:
+        return ""
+    groups: dict[tuple[str, str | None], list[int]] = {}
+    for entry in not_shown:
+        groups.setdefault((entry.reason, entry.code), []).append(entry.pid)
+    parts = []
+    for (reason, code), members in groups.items():
+        listed = ", ".join(str(pid) for pid in members[:pids]) + (", …" if len(members) > pids else "")
+        parts.append(f"{len(members)} {reason} ({f'{code}: ' if code else ''}pid {listed})")
+    return f"{len(not_shown)} not shown: " + ", ".join(parts)
+
+
+def _kib(n: int) -> str:
+    return str(n // 1024)
 
 
 def top_table(
-    rows: list[Row], *, groups: bool, by: str, columns: Iterable[str], title: str | None, plain: bool
+    rows: list[Row],
+    *,
+    groups: bool,
+    by: str,
+    columns: Iterable[str],
+    title: str | None,
+    plain: bool,
+    caption: str | None = None,
 ) -> Table:
-    """The rows (of groups or of processes) as a table, the sorted column marked; ``plain``: no
-    borders or colours."""
-    table = Table(title=title, box=None if plain else box.SIMPLE_HEAD, title_justify="left")
+    """The rows (of groups or of processes) as a table, sizes in KiB, the sorted column marked;
+    ``plain``: no borders or colours. ``caption``: a line under the table."""
+    table = Table(
+        title=title,
+        caption=caption or None,
+        box=None if plain else box.SIMPLE_HEAD,
+        title_justify="left",
+        caption_justify="left",
+    )
     if groups:
         table.add_column("GROUP")
         table.add_column("PROCS", justify="right")
@@ -119,11 +186,13 @@ def top_table(
         table.add_column("COMM")
     names = ["mapped", *columns]
     for name in names:
-        header = name.upper() + (" ▼" if name == by and not plain else " *" if name == by else "")
+        header = kib_header(name.upper())
+        header = (header + " *") if plain and name == by else header if plain else stacked(header)
+        header += " ▼" if name == by and not plain else ""
         table.add_column(header, justify="right", style=None if plain or name != by else "bold")
     for row in rows:
         first = [row.name, str(row.processes)] if groups else [str(row.pid), row.name]
-        cells = [_size(row.mapped), *(_size(row.categories.get(c, 0)) for c in columns)]
+        cells = [_kib(row.mapped), *(_kib(row.categories.get(c, 0)) for c in columns)]
         table.add_row(*first, *cells)
     return table
 
@@ -139,16 +208,22 @@ def run_top(
     count: int | None,
     as_json: bool,
     sleep: Callable[[float], None] = time.sleep,
+    keys: TextIO | None = None,
 ) -> int:
     """Print the top ``limit`` rows by ``by`` once, or every ``interval`` seconds (``count``
-    times, or until interrupted). Returns the exit code."""
+    times, or until interrupted; on a terminal, until ``q`` is pressed on ``keys``, stdin by
+    default). Returns the exit code."""
     columns = list(SHOWN) if by in ("mapped", *SHOWN) else [*SHOWN, by]
     page_size = client.capabilities().page_size
 
-    def rows() -> list[Row]:
-        found = group_rows(client.metrics()) if groups else process_rows(client, columns, page_size)
+    def rows() -> tuple[list[Row], list[NotShown]]:
+        not_shown: list[NotShown] = []
+        if groups:
+            found, not_shown = group_rows(client.metrics()), []
+        else:
+            found, not_shown = process_rows(client, columns, page_size)
         found.sort(key=lambda row: (-row.key(by), row.name))
-        return found[:limit] if limit else found
+        return (found[:limit] if limit else found), not_shown
 
     console = Console(file=out, highlight=False)
     plain = not console.is_terminal
@@ -160,37 +235,51 @@ def run_top(
         note = "" if found or not groups else " (the node exports none: PMSCAN_EXPORT_GROUPS)"
         return f"pmscan top: {what} by {by}{note}  {time.strftime('%H:%M:%S')}"
 
-    def drawn(found: list[Row]) -> Table:
-        # Off a terminal the title is a line of its own: a table's title would be folded.
+    def drawn(found: list[Row], not_shown: list[NotShown]) -> Table:
+        # Off a terminal the title and the note are lines of their own: a table's would be folded.
         return top_table(
-            found, groups=groups, by=by, columns=columns, title=None if plain else title(found), plain=plain
+            found,
+            groups=groups,
+            by=by,
+            columns=columns,
+            title=None if plain else title(found),
+            plain=plain,
+            caption=None if plain else not_shown_note(not_shown),
         )
 
-    def show(found: list[Row]) -> None:
+    def show(found: list[Row], not_shown: list[NotShown]) -> None:
         if as_json:
-            document = {"by": by, what: [_json_row(r) for r in found]}
+            document: dict[str, Any] = {"by": by, what: [_json_row(r) for r in found]}
+            if not groups:
+                document["not_shown"] = [asdict(entry) for entry in not_shown]
             out.write(json.dumps(document) + "\n")
             out.flush()
             return
         if plain:
             out.write(title(found) + "\n")
-        console.print(drawn(found))
+        console.print(drawn(found, not_shown))
+        if plain and not_shown:
+            out.write(not_shown_note(not_shown) + "\n")
 
     ticks = 1 if interval is None else count
     if interval is None or plain or as_json:  # once, or one table (document) after another
         tick = 0
         while True:
-            show(rows())
+            show(*rows())
             tick += 1
             if ticks is not None and tick >= ticks:
                 return 0
             assert interval is not None
             sleep(interval)
-    with Live(drawn(rows()), console=console, auto_refresh=False) as live:
+    with (
+        Live(drawn(*rows()), console=console, auto_refresh=False) as live,
+        Keys(keys or sys.stdin) as pressed,
+    ):
         tick = 1
         while ticks is None or tick < ticks:
-            sleep(interval)
-            live.update(drawn(rows()), refresh=True)
+            if pressed.wait(interval) in QUIT:
+                break
+            live.update(drawn(*rows()), refresh=True)
             tick += 1
     return 0
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pmscan_client import AsyncClient, Client
-from pmscan_client._cli import main
+from pmscan_client import AsyncClient, Category, Client
+from pmscan_client.cli.main import main
 
 from tests.support.metrics import metric
 from tests.support.server import ServerProcess
@@ -25,6 +25,8 @@ from tests.support.target import Target
 
 PMSCAN = Path(sys.executable).with_name("pmscan")
 ANSI = re.compile(r"\x1b\[")
+#: Columns of the plain tables: two spaces or more apart (a header may hold one: "MAPPED KiB").
+COLUMNS = re.compile(r"\s{2,}")
 
 
 def top(server: ServerProcess, *argv: object) -> tuple[int, str, str]:
@@ -40,6 +42,13 @@ def written(target: Target) -> Target:
     target.write(area, 0, 2048)
     target.read(target.anon("zero", 256), 0, 256)
     return target
+
+
+@pytest.fixture
+def deny_server(written: Target) -> Iterator[ServerProcess]:
+    """A server that may not scan the target (its deny list)."""
+    with ServerProcess(auth="off", deny_pids=f"[{written.pid}]") as running:
+        yield running
 
 
 @pytest.fixture
@@ -83,9 +92,38 @@ class TestProcesses:
         assert not ANSI.search(out)
         lines = out.splitlines()
         assert lines[0].startswith("pmscan top: processes by present")
-        assert lines[1].split() == ["PID", "COMM", "MAPPED", "PRESENT", "*", "SWAPPED", "HUGE", "PFNZERO"]
+        # Sizes in KiB, the unit in every header, as summary and ps give them.
+        assert COLUMNS.split(lines[1].strip()) == [
+            "PID", "COMM", "MAPPED KiB", "PRESENT KiB *", "SWAPPED KiB", "HUGE KiB", "PFNZERO KiB",
+        ]  # fmt: skip
         (row,) = [line.split() for line in lines[2:] if line.split()[0] == str(written.pid)]
+        with Client(server.url) as client:
+            summary = client.summary(written.pid)
         assert row[1] == "pmtarget"
+        assert row[2:4] == [
+            str(summary.pages * written.page_size // 1024),
+            str(summary.categories[Category.PRESENT] * written.page_size // 1024),
+        ]
+
+    def test_the_processes_not_shown_are_counted_and_explained(
+        self, deny_server: ServerProcess, written: Target
+    ) -> None:
+        """The node may not scan some processes (here: the target, on its deny list, and pmscan
+        itself; elsewhere the kernel's EACCES for pid 1): they are no rows, and the view says how
+        many and why, in the table's note and in --json."""
+        status, out, err = top(deny_server, "--json", "-n", "0")
+        assert status == 0, err
+        document = json.loads(out)
+        assert all(row["pid"] not in (written.pid, deny_server.pid) for row in document["processes"])
+        not_shown = {entry["pid"]: entry for entry in document["not_shown"]}
+        assert not_shown[written.pid] == {
+            "pid": written.pid, "name": "pmtarget", "error": "AccessDenied", "code": "DENIED",
+        }  # fmt: skip
+        assert not_shown[deny_server.pid]["code"] == "DENIED"
+        status, out, _ = top(deny_server, "-n", "3")
+        note = out.splitlines()[-1]  # after the table (processes may exit between the two runs)
+        assert re.match(r"\d+ not shown: ", note), out
+        assert re.search(rf"\d+ access denied \(DENIED: pid [0-9, ]*\b{written.pid}\b", note), note
 
 
 class TestGroups:

@@ -1,4 +1,5 @@
-"""``POST /watch``: page counts on a schedule, one :class:`WatchTick` per NDJSON line.
+"""The wire format of ``POST /watch``: one :class:`WatchTick` per NDJSON line, then the
+trailer ``{"ticks": N}`` or an error line; and the request body and timeout of a watch.
 
 The generated client reads whole bodies; a watch lasts ``count x interval_seconds``, so
 :meth:`Client.watch` and :meth:`AsyncClient.watch` read its lines as they come, over

@@ -12,6 +12,7 @@ count per second (the growth of ``--present`` pages, say). The first tick has no
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -24,9 +25,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from ._categories import Category
-from ._console import console_for, human_bytes
-from ._watch import WatchTick
+from .. import Category, WatchTick
+from .console import console_for, human_bytes
+from .tables import stacked
 
 __all__ = ["TickRow", "WatchView", "rate_of", "show_watch"]
 
@@ -80,8 +81,9 @@ class WatchView:
         return row
 
     def headers(self) -> list[str]:
-        pages = "written" if self.written else "pages"
-        categories = [] if self.written else [c.name or "" for c in self.columns]
+        """The columns' titles, each count's with its unit (pages) as the rates' have theirs."""
+        pages = "written pages" if self.written else "pages"
+        categories = [] if self.written else [f"{c.name} pages" for c in self.columns]
         return ["tick", "time", pages, *categories, "pages/s", "bytes/s", ""]
 
     def cells(self, row: TickRow) -> list[str]:
@@ -103,13 +105,14 @@ class WatchView:
     def table(self) -> Table:
         table = Table(box=box.SIMPLE_HEAD, expand=False)
         for index, header in enumerate(self.headers()):
-            table.add_column(header, justify="left" if index == 1 else "right", no_wrap=True)
+            table.add_column(stacked(header), justify="left" if index == 1 else "right", no_wrap=True)
         for row in self.rows:
             table.add_row(*self.cells(row), style="yellow" if row.tick.late else None)
         return table
 
     def plain_line(self, cells: Iterable[str]) -> str:
-        widths = [5, 12, 10, *(10 for _ in self.columns if not self.written), 12, 14, 4]
+        least = [5, 12, 10, *(10 for _ in self.columns if not self.written), 12, 14, 4]
+        widths = [max(width, len(header)) for width, header in zip(least, self.headers(), strict=True)]
         parts = [
             c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ]
@@ -125,8 +128,14 @@ def show_watch(
     title: str,
     console: Console | None = None,
 ) -> int:
-    """Print each tick as it arrives; return how many came."""
+    """Print each tick as it arrives; return how many came. Nothing is printed before the first
+    tick: a watch the node refuses (no such process, say) prints its error alone."""
     count = 0
+    ticks = iter(ticks)
+    first = next(ticks, None)  # the request is sent here: it may raise
+    if first is None:
+        return 0
+    ticks = itertools.chain([first], ticks)
     if as_json:
         for tick in ticks:
             out.write(json.dumps(view.add(tick).document()) + "\n")

@@ -1,17 +1,18 @@
 """``pmscan watch``: one line per tick as it happens (plain and --json), the dirty rate of
 ``--written``, and the exit code of a watch whose process ends (on a terminal:
-tests/clients/test_screen.py)."""
+tests/clients/cli/test_screen.py)."""
 
 from __future__ import annotations
 
 import io
 import itertools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from pmscan_client._cli import main
+from pmscan_client.cli.main import main
 
 from tests.support.server import ServerProcess
 from tests.support.target import Target
@@ -54,15 +55,16 @@ def test_plain_table_lines(server: ServerProcess, target: Target) -> None:
     )  # fmt: skip
     header, *rows = out.getvalue().splitlines()
     assert status == 0 and "\x1b" not in out.getvalue()
-    assert header.split() == [
+    # Columns two spaces or more apart; each count says its unit, as the rates do.
+    assert re.split(r"\s{2,}", header.strip()) == [
         "tick",
         "time",
         "pages",
-        "PRESENT",
-        "FILE",
-        "SWAPPED",
-        "PFNZERO",
-        "HUGE",
+        "PRESENT pages",
+        "FILE pages",
+        "SWAPPED pages",
+        "PFNZERO pages",
+        "HUGE pages",
         "pages/s",
         "bytes/s",
     ]
@@ -85,3 +87,16 @@ def test_the_process_ends(server: ServerProcess, target: Target) -> None:
     status = main(command, stdout=out, stderr=err)
     assert status == 3 and "EXITED" in err.getvalue()
     assert json.loads(out.getvalue().splitlines()[0])["tick"] == 0
+
+
+def test_a_missing_process_prints_its_error_alone(server: ServerProcess) -> None:
+    """No header (nor an empty table) before the 404: the error is all there is."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    for json_option in ([], ["--json"]):
+        out, err = io.StringIO(), io.StringIO()
+        command = ["--url", server.url, "watch", str(child.pid), "--interval", "0.1", "--count", "3"]
+        status = main([*command, *json_option], stdout=out, stderr=err)
+        assert status == 3
+        assert out.getvalue() == ""
+        assert "ProcessNotFound" in err.getvalue() and "404" in err.getvalue()

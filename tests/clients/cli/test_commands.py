@@ -8,22 +8,27 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shlex
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pmscan_client import Category, Client, _cli
-from pmscan_client._cli import EXIT_CODES, main
-from pmscan_client._console import ScanProgress
+from pmscan_client import Category, Client
+from pmscan_client.cli.console import ScanProgress
+from pmscan_client.cli.exits import EXIT_CODES, HELP
+from pmscan_client.cli.main import main
 
 from tests.support.server import ServerProcess, free_port
 from tests.support.target import Area, Target
 
 PMSCAN = Path(sys.executable).with_name("pmscan")
 RECORD = struct.Struct("<QQQ")
+#: Columns of the plain tables: two spaces or more apart (a header may hold one: "Size KiB").
+COLUMNS = re.compile(r"\s{2,}")
 
 
 def pmscan(*argv: object) -> tuple[int, str, str]:
@@ -120,14 +125,20 @@ class TestOtherCommands:
         assert f"{patterned.size // target.page_size} pages" in out
 
     def test_summary_by_vma_reads_like_pmap(
-        self, server: ServerProcess, target: Target, patterned: Area
+        self, client: Client, server: ServerProcess, target: Target, patterned: Area
     ) -> None:
+        """One row per mapping, sizes in KiB, and each size column says so in its header."""
         status, out, _ = pmscan("summary", target.pid, "--by-vma", "--url", server.url)
         header, *rows = out.splitlines()
-        assert status == 0 and header.split()[:4] == ["Address", "Perm", "Size", "Matched"]
+        columns = COLUMNS.split(header.strip())
+        assert status == 0 and columns[:4] == ["Address", "Perm", "Size KiB", "Matched KiB"]
+        summary = client.summary(target.pid)
+        assert columns[4:-1] == [f"{c.name} KiB" for c in summary.categories] and columns[-1] == "Mapping"
         (row,) = [r for r in rows if r.startswith(f"{patterned.start:x} ")]
         assert row.split()[1:3] == ["rw-p", str(patterned.size // 1024)]
-        assert rows[-1].split()[-1] == "KiB"
+        totals = rows[-1].split()
+        assert totals[0] == "total"
+        assert totals[2] == str(summary.pages * target.page_size // 1024)  # Matched KiB
 
     def test_ps_maps_caps(self, server: ServerProcess, target: Target) -> None:
         status, out, _ = pmscan("ps", "--comm", "pmtarget", "--url", server.url)
@@ -143,7 +154,7 @@ class TestOtherCommands:
         assert status == 0 and json.loads(out)["page_size"] == target.page_size
         assert pmscan("clear-soft-dirty", target.pid, "--url", server.url)[0] == 0
 
-    def test_fleet(self, server: ServerProcess, target: Target) -> None:
+    def test_fleet(self, client: Client, server: ServerProcess, target: Target) -> None:
         dead = f"http://127.0.0.1:{free_port()}"
         status, out, err = pmscan(
             "fleet", server.url, dead, "summary", target.pid, "--present", "--scheme", "http"
@@ -151,6 +162,13 @@ class TestOtherCommands:
         assert status == 8 and dead in err and "TransportError" in err
         assert out.splitlines()[1].split()[:2] == [server.url, str(target.pid)]
         assert out.splitlines()[-1].startswith("total")
+        # KiB, as summary --by-vma gives them, and the unit in every header.
+        summary = client.summary(target.pid, category_mask=Category.PRESENT)
+        assert COLUMNS.split(out.splitlines()[0].strip()) == [
+            "Node", "PID", "Matched KiB", *(f"{c.name} KiB" for c in summary.categories),
+        ]  # fmt: skip
+        kib = [n * target.page_size // 1024 for n in (summary.pages, *summary.categories.values())]
+        assert out.splitlines()[1].split()[2:] == [str(n) for n in kib]
         status, out, _ = pmscan(
             "fleet",
             "--service",
@@ -166,6 +184,84 @@ class TestOtherCommands:
         assert status == 0 and json.loads(out)["nodes"][server.url]["pid"] == target.pid
         status, out, _ = pmscan("fleet", server.url, "caps")
         assert status == 0 and out.startswith(f"== {server.url}")
+
+
+class TestFleetNodes:
+    def test_one_node_under_two_names_is_asked_once(self, server: ServerProcess, target: Target) -> None:
+        localhost = server.url.replace("127.0.0.1", "localhost")
+        status, out, err = pmscan(
+            "fleet", server.url, localhost, server.url, "summary", target.pid, "--present", "--json"
+        )
+        assert status == 0
+        assert list(json.loads(out)["nodes"]) == [server.url]
+        assert f"pmscan: fleet: {localhost} is a node named before it" in err
+
+    def test_other_schemes_and_ports_are_other_nodes(self, server: ServerProcess) -> None:
+        other = f"http://localhost:{free_port()}"
+        status, out, err = pmscan("fleet", server.url, other, "caps", "--json")
+        assert status == 8
+        assert list(json.loads(out)["nodes"]) == [server.url] and f"cannot connect to {other}" in err
+
+
+@pytest.fixture(scope="module")
+def auth_server() -> Iterator[ServerProcess]:
+    """A server with authentication on (its first start makes a token file and an admin token)."""
+    with ServerProcess() as running:
+        yield running
+
+
+class TestMessages:
+    def test_unreachable_names_the_url_tried(self) -> None:
+        dead = f"http://127.0.0.1:{free_port()}"
+        status, _, err = pmscan("caps", "--url", dead)
+        assert status == 7
+        assert err.startswith(f"pmscan: TransportError: cannot connect to {dead}: ")
+        # In a process of its own: httpcore leaks the socket of a failed Unix socket connection.
+        done = subprocess.run(
+            [PMSCAN, "caps", "--uds", "/nonexistent/pmscan.sock"], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 7 and "cannot connect to unix:/nonexistent/pmscan.sock" in done.stderr
+
+    def test_without_a_token_says_how_to_give_one(
+        self, auth_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("PMSCAN_TOKEN", raising=False)
+        status, _, err = pmscan("ps", "--url", auth_server.url)
+        assert status == 4
+        assert "Unauthenticated (HTTP 401 UNAUTHENTICATED): the node needs a token" in err
+        assert "--token-file PATH" in err and "PMSCAN_TOKEN" in err
+        assert "Authorization" not in err  # the server's advice is for HTTP clients
+        status, _, err = pmscan("ps", "--url", auth_server.url, "--json")
+        assert status == 4
+        error = json.loads(err)["error"]
+        assert error["type"] == "Unauthenticated" and "--token-file PATH" in error["hint"]
+
+    def test_a_refused_token_says_whose(
+        self, auth_server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("PMSCAN_TOKEN", raising=False)
+        token_file = tmp_path / "token"
+        token_file.write_text("pmscan_not-a-token\n")
+        status, _, err = pmscan("ps", "--url", auth_server.url, "--token-file", token_file)
+        assert status == 4 and f"the node refused the token of --token-file {token_file}" in err
+        monkeypatch.setenv("PMSCAN_TOKEN", "pmscan_not-a-token")
+        status, _, err = pmscan("ps", "--url", auth_server.url)
+        assert status == 4 and "the node refused the token of PMSCAN_TOKEN" in err
+        monkeypatch.setenv("PMSCAN_TOKEN", auth_server.admin_token)
+        assert pmscan("ps", "--url", auth_server.url)[0] == 0
+
+    def test_clear_soft_dirty_says_what_it_does(self, capsys: pytest.CaptureFixture[str]) -> None:
+        with pytest.raises(SystemExit):
+            main(["clear-soft-dirty", "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for words in (
+            "writes 4 to /proc/PID/clear_refs",
+            "write scope",
+            "pmscan summary PID --soft-dirty",
+            "pages written between a count and the next clear are cleared uncounted (lost)",
+            "pmscan watch PID --written",
+        ):
+            assert words in text, words
 
 
 class TestExitCodes:
@@ -184,10 +280,7 @@ class TestExitCodes:
         assert usage.value.code == 2
 
     def test_the_table_covers_the_documented_codes(self) -> None:
-        assert _cli.__doc__ is not None
-        documented = {
-            int(line.split()[0]) for line in _cli.__doc__.split("Exit codes:")[1].strip().splitlines()
-        }
+        documented = {int(line.split()[0]) for line in HELP.split("Exit codes:")[1].strip().splitlines()}
         assert set(EXIT_CODES.values()) | {0, 1, 8} == documented
 
 
