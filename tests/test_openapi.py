@@ -22,6 +22,7 @@ OPERATIONS = {
     ("post", "/summary"): "summary",
     ("post", "/watch"): "watch",
     ("get", "/processes"): "list_processes",
+    ("get", "/containers"): "list_containers",
     ("get", "/processes/{pid}/maps"): "get_maps",
     ("post", "/processes/{pid}/clear-soft-dirty"): "clear_soft_dirty",
     ("get", "/capabilities"): "get_capabilities",

@@ -37,6 +37,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from ..pagemap.categories import Category
+from ..pagemap.cgroups import Container
 from ..pagemap.exceptions import (
     AccessDenied,
     Denied,
@@ -48,7 +49,6 @@ from ..pagemap.exceptions import (
 from ..pagemap.policy import Authorize
 from ..pagemap.summary import Counts
 from ..service.pool import Busy, ScanPool
-from .containers import Container
 from .counter import ProcessCounter
 from .groups import ProcessGroup
 from .members import Member, find_members

@@ -7,7 +7,8 @@ Regexes must match the whole value (``re.fullmatch``):
 - ``comm``: ``/proc/PID/comm`` (at most 15 bytes, as the kernel truncates it);
 - ``exe``: the target of the ``/proc/PID/exe`` link (`` (deleted)`` and all);
 - ``cmdline``: the arguments of ``/proc/PID/cmdline`` joined by single spaces;
-- ``cgroup``: a cgroup in the syntax of :mod:`app.pagemap.cgroups`; the process is in it or below it.
+- ``cgroup``: a cgroup in the syntax of :mod:`app.pagemap.cgroups` (the host's path, also when pmscan
+  runs in a container); the process is in it or below it.
 
 A value that cannot be read (the process exited, or the kernel keeps its ``exe`` from this
 user) matches nothing.

@@ -7,8 +7,8 @@ import os
 from collections.abc import Collection, Iterator
 from typing import NamedTuple
 
+from ..pagemap.cgroups import Container, container_of
 from ..pagemap.process import read_stat
-from .containers import Container, container_of
 from .groups import ProcessFacts, ProcessGroup, first_group
 
 __all__ = ["Member", "find_members", "iter_members"]

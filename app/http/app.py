@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from ..export.collector import ExportConfig, PageStateExporter
+from ..pagemap.cgroups import namespace
 from ..pagemap.policy import process_rule
 from ..pagemap.probe import KernelCapabilities, probe
 from ..service.audit import AuditLog
@@ -23,12 +25,13 @@ from . import auth, exception_handlers, openapi
 from .deps import Services
 from .metrics import Metrics
 from .observe import ObserveRequests
-from .query import single_valued_query
+from .query import strict_query
 from .routes import protected, public
 
 __all__ = ["VERSION", "create_app", "openapi_document"]
 
 VERSION = "0.1.0"
+log = logging.getLogger("pmscan")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth.warn_if_off(settings)
         kernel = app.state.kernel = probe()
         _check_categories(settings, kernel)
+        _describe_cgroup_namespace()
         pool = app.state.pool = ScanPool(
             settings.workers,
             retry_after=settings.retry_after_seconds,
@@ -73,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's native OpenTelemetry: pmscan's observability is its Prometheus metrics and
         # audit log, and asking on every request whether a tracer is configured has a cost.
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        dependencies=[Depends(single_valued_query)],
+        dependencies=[Depends(strict_query)],
     )
     app.state.settings = settings
     auth.install(app, settings)
@@ -98,6 +102,23 @@ def _check_categories(settings: Settings, kernel: KernelCapabilities) -> None:
     if missing:
         names = ", ".join((c.name or "").lower() for c in missing)
         raise RuntimeError(f"PMSCAN_EXPORT_CATEGORIES: this kernel cannot report {names}")
+
+
+def _describe_cgroup_namespace() -> None:
+    """In a private cgroup namespace (a container): say where its root is on the host, and which
+    hierarchies' paths stay relative (no mount visible here shows their host tree)."""
+    roots = namespace().describe()
+    if not roots:
+        return  # the host's namespace: paths are the host's
+    placed = {name or "cgroup2": root for name, root in roots.items() if root is not None}
+    log.info("private cgroup namespace, rooted on the host at %s", placed)
+    lost = sorted(name or "cgroup2" for name, root in roots.items() if root is None)
+    if lost:
+        log.warning(
+            "private cgroup namespace: no mount visible here shows the host's tree of %s; its paths "
+            "stay relative, a host cgroup matches none of them",
+            ", ".join(lost),
+        )
 
 
 def _services(  # noqa: PLR0917 (what the lifespan made, in order)

@@ -36,10 +36,15 @@ def track(
     body: ScanRequest | None = None,
     format: str | None = None,
     cgroup: str | None = None,
+    container_id: str | None = None,
+    pod_uid: str | None = None,
 ) -> ProcessAccess:
-    """Start the record of an access to ``pid`` by this request (``body``: the scan asked for),
-    which the middleware settles and audits when the request is over."""
-    access = ProcessAccess(action, pid, format=format, cgroup=cgroup)
+    """Start the record of an access to ``pid`` by this request (``body``: the scan asked for;
+    ``cgroup``, ``container_id``, ``pod_uid``: the group it was asked for in), which the
+    middleware settles and audits when the request is over."""
+    access = ProcessAccess(
+        action, pid, format=format, cgroup=cgroup, container_id=container_id, pod_uid=pod_uid
+    )
     if body is not None:
         access.start, access.end, access.flags = body.start, body.end, body.flags
     accesses: list[ProcessAccess] = getattr(request.state, "accesses", None) or []

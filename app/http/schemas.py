@@ -22,22 +22,33 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..pagemap.categories import Category, ScanFlag, parse_mask
-from ..pagemap.cgroups import parse_cgroup
+from ..pagemap.cgroups import (
+    CONTAINER_ID_PREFIX,
+    ContainerSelector,
+    parse_cgroup,
+    parse_container_id,
+    parse_pod_uid,
+)
 from ..pagemap.probe import probe
+from ..pagemap.processes import ContainerEntry, ProcessEntry
 from ..pagemap.session import ScanOptions
 from ..pagemap.summary import Counts
-from ..service.summaries import CgroupSummary, ProcessSummary
+from ..service.summaries import CgroupSummary, ProcessSummary, WorkloadSummary
 
 __all__ = [
     "Capabilities",
     "CategoryName",
     "CgroupPath",
     "CgroupSummaryResponse",
+    "ContainerId",
+    "ContainerInfo",
     "ErrorBody",
     "ErrorDetail",
     "MappingInfo",
+    "PodUid",
     "ProcessInfo",
     "Region",
+    "Runtime",
     "ScanDocument",
     "ScanRequest",
     "ScanTrailer",
@@ -48,6 +59,7 @@ __all__ = [
     "WatchRequest",
     "WatchTick",
     "WatchTrailer",
+    "WorkloadSummaryResponse",
 ]
 
 CategoryName = Literal[
@@ -237,39 +249,101 @@ CgroupPath = Annotated[
         max_length=4096,
         description="a cgroup and its descendants: /PATH in the unified (v2) hierarchy, relative to "
         "its root as in /proc/PID/cgroup (0::/PATH); CONTROLLER:/PATH in a v1 hierarchy "
-        "(memory:/x, name=systemd:/x)",
+        "(memory:/x, name=systemd:/x); the host's path, also when pmscan runs in a container",
         examples=["/system.slice/nginx.service", "memory:/docker/abc"],
     ),
     AfterValidator(_cgroup),
 ]
 
 
+#: A container, by its runtime's id: the 64 hexadecimal digits, or a prefix of them.
+ContainerId = Annotated[
+    str,
+    Field(
+        min_length=CONTAINER_ID_PREFIX,
+        max_length=64,
+        pattern="^[0-9a-f]+$",
+        description=f"a container id: its 64 lowercase hexadecimal digits, or a prefix of at least "
+        f"{CONTAINER_ID_PREFIX} that names one container of this node (as docker ps shows them)",
+        examples=["4f2d9c0b7a1e"],
+    ),
+    AfterValidator(parse_container_id),
+]
+#: A Kubernetes pod, by its UID.
+PodUid = Annotated[
+    str,
+    Field(
+        min_length=32,
+        max_length=36,
+        pattern="^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$",
+        description="a pod's UID, as the API server spells it (metadata.uid): a lowercase UUID, or "
+        "the 32 hexadecimal digits of a static pod's",
+        examples=["8e6c0f0a-3b1f-4b5e-9a44-2c1e9b0f6d11"],
+    ),
+    AfterValidator(parse_pod_uid),
+]
+#: The container runtimes a cgroup path names.
+Runtime = Literal["containerd", "cri-o", "docker", "podman"]
+
+#: What a request may name as its target, in the order a conflict is reported in.
+_TARGETS = ("pid", "cgroup", "container_id", "pod_uid")
+
+
+def _exactly_one(model: str, data: Any, names: tuple[str, ...]) -> None:
+    """Exactly one of ``names`` given (not null) in ``data``: else a validation error located at
+    ``pid`` (none given) or at the second one given (the field to drop)."""
+    if not isinstance(data, dict):
+        return
+    given = [name for name in names if data.get(name) is not None]
+    listed = ", ".join(names[:-1]) + f" or {names[-1]}"
+    if not given:
+        error = PydanticCustomError("missing", f"{listed} is required (exactly one of them)")
+        raise ValidationError.from_exception_data(
+            model, [InitErrorDetails(type=error, loc=("pid",), input=data)]
+        )
+    if len(given) > 1:
+        error = PydanticCustomError("one_target", f"give one of {listed}, not {' and '.join(given)}")
+        raise ValidationError.from_exception_data(
+            model, [InitErrorDetails(type=error, loc=(given[1],), input=data)]
+        )
+
+
 class SummaryRequest(ScanRequest):
-    """``/scan``'s body, for one process (``pid``) or every process of a cgroup (``cgroup``)."""
+    """``/scan``'s body, for one process (``pid``), or every process of a cgroup (``cgroup``), of
+    a container (``container_id``) or of a pod's containers (``pod_uid``)."""
 
     pid: int | None = Field(  # type: ignore[assignment]
-        default=None, gt=0, le=(1 << 31) - 1, description="the target process (or give cgroup)"
+        default=None,
+        gt=0,
+        le=(1 << 31) - 1,
+        description="the target process (or give cgroup, container_id or pod_uid)",
     )
     cgroup: CgroupPath | None = Field(default=None, description="every process of this cgroup (or give pid)")
+    container_id: ContainerId | None = Field(
+        default=None, description="every process of this container (or give pid, cgroup or pod_uid)"
+    )
+    pod_uid: PodUid | None = Field(
+        default=None,
+        description="every process of every container of this pod (or give pid, cgroup or container_id)",
+    )
     by_vma: bool = Field(default=False, strict=True, description="also count pages per mapping")
 
     @model_validator(mode="before")
     @classmethod
-    def _pid_or_cgroup(cls, data: Any) -> Any:
-        """Exactly one of ``pid`` and ``cgroup``; the error is located at the field to fix."""
-        if isinstance(data, dict):
-            given = [name for name in ("pid", "cgroup") if data.get(name) is not None]
-            if not given:
-                error = PydanticCustomError("missing", "pid or cgroup is required (exactly one of them)")
-                raise ValidationError.from_exception_data(
-                    cls.__name__, [InitErrorDetails(type=error, loc=("pid",), input=data)]
-                )
-            if len(given) == 2:
-                error = PydanticCustomError("pid_or_cgroup", "give pid or cgroup, not both")
-                raise ValidationError.from_exception_data(
-                    cls.__name__, [InitErrorDetails(type=error, loc=("cgroup",), input=data)]
-                )
+    def _one_target(cls, data: Any) -> Any:
+        """Exactly one of ``pid``, ``cgroup``, ``container_id`` and ``pod_uid``; the error is
+        located at the field to fix."""
+        _exactly_one(cls.__name__, data, _TARGETS)
         return data
+
+    def target(self) -> int | str | ContainerSelector:
+        """What to summarize: a pid, a cgroup, or the containers of a workload."""
+        if self.cgroup is not None:
+            return self.cgroup
+        if self.container_id is not None or self.pod_uid is not None:
+            return ContainerSelector(container_id=self.container_id, pod_uid=self.pod_uid)
+        assert self.pid is not None  # _one_target
+        return self.pid
 
 
 class Region(BaseModel):
@@ -378,11 +452,90 @@ def _named(counts: Counts) -> dict[Any, int]:
     return {Category(c).name: n for c, n in sorted(counts.by_category.items())}
 
 
+class ContainerInfo(BaseModel):
+    """A container that has processes on this node, recognized from their cgroup path."""
+
+    container_id: str = Field(description="the runtime's id: 64 hexadecimal digits")
+    runtime: Literal["containerd", "cri-o", "docker", "podman", ""] = Field(
+        description='as the cgroup path names it; "" where it does not (the cgroupfs driver)'
+    )
+    pod_uid: str = Field(description='the Kubernetes pod\'s UID; "" outside Kubernetes')
+    qos: Literal["guaranteed", "burstable", "besteffort", ""] = Field(
+        description='the pod\'s QoS class; "" outside Kubernetes'
+    )
+    cgroup: str = Field(
+        description="the container's cgroup, as /summary's cgroup takes it (the host's path, also when "
+        "pmscan runs in a container)"
+    )
+    pids: list[int] = Field(description="its processes, by pid")
+
+    @classmethod
+    def of(cls, entry: ContainerEntry) -> ContainerInfo:
+        container = entry.container
+        return cls(
+            container_id=container.container_id,
+            runtime=container.runtime,  # type: ignore[arg-type]
+            pod_uid=container.pod_uid,
+            qos=container.qos,  # type: ignore[arg-type]
+            cgroup=str(entry.cgroup),
+            pids=list(entry.pids),
+        )
+
+
+class WorkloadSummaryResponse(BaseModel):
+    """``/summary`` of a container or a pod: one summary per process its containers had at that
+    moment, and their sum."""
+
+    container_id: str | None = Field(
+        default=None, description="the container asked for, by its full id (absent when a pod was)"
+    )
+    pod_uid: str | None = Field(default=None, description="the pod asked for (absent when a container was)")
+    containers: list[ContainerInfo] = Field(description="the containers counted, with their processes then")
+    processes: list[SummaryResponse]
+    skipped: list[SkippedProcess]
+    pages: int
+    categories: dict[CategoryName, int]
+
+    @classmethod
+    def of(cls, summary: WorkloadSummary) -> WorkloadSummaryResponse:
+        selector, containers = summary.selector, summary.containers
+        return cls(
+            container_id=containers[0].container.container_id if selector.container_id is not None else None,
+            pod_uid=selector.pod_uid,
+            containers=[ContainerInfo.of(c) for c in containers],
+            processes=[SummaryResponse.of(p) for p in summary.processes],
+            skipped=[SkippedProcess(pid=s.pid, code=s.code, reason=s.reason) for s in summary.skipped],
+            pages=summary.total.pages,
+            categories=_named(summary.total),
+        )
+
+
 class ProcessInfo(BaseModel):
     pid: int
     comm: str
     uid: int
     rss_bytes: int
+    # Always sent; not required of an answer, so that clients read older servers' too.
+    container_id: str | None = Field(
+        default=None, description="the container it is in; null outside a container"
+    )
+    pod_uid: str | None = Field(
+        default=None,
+        description="the Kubernetes pod of its container; null outside a container, "
+        '"" in a container outside Kubernetes',
+    )
+
+    @classmethod
+    def of(cls, entry: ProcessEntry) -> ProcessInfo:
+        container = entry.container
+        return cls(
+            pid=entry.pid,
+            comm=entry.comm,
+            uid=entry.uid,
+            rss_bytes=entry.rss_bytes,
+            container_id=container.container_id if container is not None else None,
+            pod_uid=container.pod_uid if container is not None else None,
+        )
 
 
 class MappingInfo(BaseModel):
@@ -408,7 +561,23 @@ class Capabilities(BaseModel):
 
 
 class WatchRequest(ScanRequest):
-    """``/scan``'s body plus a schedule: ``count`` ticks, ``interval_seconds`` apart."""
+    """``/scan``'s body plus a schedule: ``count`` ticks, ``interval_seconds`` apart; of one
+    process (``pid``), of a container (``container_id``) or of a pod's containers (``pod_uid``)."""
+
+    pid: int | None = Field(  # type: ignore[assignment]
+        default=None,
+        gt=0,
+        le=(1 << 31) - 1,
+        description="the target process (or give container_id or pod_uid)",
+    )
+    container_id: ContainerId | None = Field(
+        default=None, description="every process of this container, at each tick (or give pid or pod_uid)"
+    )
+    pod_uid: PodUid | None = Field(
+        default=None,
+        description="every process of every container of this pod, at each tick (or give pid or "
+        "container_id)",
+    )
 
     interval_seconds: float = Field(
         gt=0, le=86_400, allow_inf_nan=False, description="seconds from one tick to the next"
@@ -426,6 +595,19 @@ class WatchRequest(ScanRequest):
             raise ValueError("must be a number")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_target(cls, data: Any) -> Any:
+        """Exactly one of ``pid``, ``container_id`` and ``pod_uid``."""
+        _exactly_one(cls.__name__, data, ("pid", "container_id", "pod_uid"))
+        return data
+
+    def workload(self) -> ContainerSelector | None:
+        """The containers to watch, or None for a process."""
+        if self.container_id is None and self.pod_uid is None:
+            return None
+        return ContainerSelector(container_id=self.container_id, pod_uid=self.pod_uid)
+
 
 class WatchTick(BaseModel):
     """One NDJSON line of ``/watch``: the counts ``/summary`` would give at that moment."""
@@ -433,6 +615,13 @@ class WatchTick(BaseModel):
     tick: int = Field(description="0, 1, …: tick i was due at the start + i x interval_seconds")
     time: float = Field(description="when this tick's scan began (UNIX seconds)")
     late: bool = Field(description="the tick's scan was still running when the next tick was due")
+    processes: int | None = Field(
+        default=None, description="a workload's tick: the processes it counted (those the workload had then)"
+    )
+    skipped: int | None = Field(
+        default=None,
+        description="a workload's tick: the processes it left out (exited meanwhile, or refused)",
+    )
     pages: int
     categories: dict[CategoryName, int]
 

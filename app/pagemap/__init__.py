@@ -12,10 +12,13 @@ from .categories import Category, ScanFlag, category_names, parse_mask
 from .emulation import EmulationSupport, PagemapBackend, emulation_support
 from .exceptions import (
     AccessDenied,
+    AmbiguousContainer,
     CgroupNotFound,
+    ContainerNotFound,
     InvalidScan,
     NotWPAsync,
     PagemapError,
+    PodNotFound,
     ProcessGone,
     ProcessNotFound,
     ScanTimeout,
@@ -32,9 +35,11 @@ from .summary import ScanSummary, summarize
 __all__ = [
     "BACKENDS",
     "AccessDenied",
+    "AmbiguousContainer",
     "Backend",
     "Category",
     "CgroupNotFound",
+    "ContainerNotFound",
     "EmulationSupport",
     "InvalidScan",
     "IoctlBackend",
@@ -44,6 +49,7 @@ __all__ = [
     "PageRegion",
     "PagemapBackend",
     "PagemapError",
+    "PodNotFound",
     "ProcessGone",
     "ProcessNotFound",
     "Scan",

@@ -21,13 +21,16 @@ from ..errors import PmscanError
 
 __all__ = [
     "AccessDenied",
+    "AmbiguousContainer",
     "CgroupNotFound",
+    "ContainerNotFound",
     "Denied",
     "InvalidScan",
     "NotOwner",
     "NotWPAsync",
     "Operation",
     "PagemapError",
+    "PodNotFound",
     "ProcessGone",
     "ProcessNotFound",
     "Refused",
@@ -112,6 +115,27 @@ class CgroupNotFound(PagemapError):
 
     status = 404
     code = "ENOENT"
+
+
+class ContainerNotFound(PagemapError):
+    """No process of this node is in a container with this id."""
+
+    status = 404
+    code = "NO_SUCH_CONTAINER"
+
+
+class PodNotFound(PagemapError):
+    """No process of this node is in a container of a pod with this UID."""
+
+    status = 404
+    code = "NO_SUCH_POD"
+
+
+class AmbiguousContainer(PagemapError):
+    """The container id prefix matches several containers of this node."""
+
+    status = 422
+    code = "AMBIGUOUS_ID"
 
 
 class InvalidScan(PagemapError):

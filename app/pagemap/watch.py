@@ -42,13 +42,17 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Tick:
-    """One tick's counts: taken from ``time`` (UNIX seconds) until ``ended`` (monotonic)."""
+    """One tick's counts: taken from ``time`` (UNIX seconds) until ``ended`` (monotonic). A tick
+    of several processes (a workload's) says how many it counted (``processes``) and how many it
+    had to leave out (``skipped``); its ``walk_end`` means nothing (0)."""
 
     index: int
     time: float
     ended: float
     walk_end: int
     counts: Counts
+    processes: int | None = None
+    skipped: int | None = None
 
 
 class Watch:

@@ -7,7 +7,9 @@ its scan-thread jobs returned: the process's comm, and the scan's backend, range
 pages (:meth:`ProcessAccess.scanned`), or the error that ended it inside a stream. When the
 request is over (for a stream: when its body ends, completed, failed in-band, or cut by the
 client) the ``observe`` middleware settles each access's outcome and :class:`AuditLog` writes
-it to the ``pmscan.audit`` logger. A cgroup summary makes one access per process.
+it to the ``pmscan.audit`` logger. A summary of a cgroup, a container or a pod makes one access
+per process, as does a watch of a container or a pod (one per process it counted, for the
+whole watch).
 
 A request that authentication refuses (401 ``UNAUTHENTICATED``, 403 ``SCOPE``) touched no
 process, but who tried what matters to whoever reads this log: it gets one line with the
@@ -54,7 +56,10 @@ class ProcessAccess:
     end: int | None = None
     flags: int = 0
     format: str | None = None
+    #: The group the request named, when it named one rather than the process.
     cgroup: str | None = None
+    container_id: str | None = None
+    pod_uid: str | None = None
     comm: str | None = None
     #: The scan's backend, once a scan was opened (only then: ``regions`` and ``pages``).
     backend: str | None = None
@@ -97,6 +102,8 @@ class ProcessAccess:
             "pid": self.pid,
             "comm": self.comm,
             **({"cgroup": self.cgroup} if self.cgroup is not None else {}),
+            **({"container_id": self.container_id} if self.container_id is not None else {}),
+            **({"pod_uid": self.pod_uid} if self.pod_uid is not None else {}),
             "start": self.start,
             "end": self.end,
             "flags": [f.name for f in ScanFlag if self.flags & f],

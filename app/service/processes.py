@@ -1,4 +1,5 @@
-"""The processes of this node: listing them, their mappings, resetting their soft-dirty bits.
+"""The processes of this node and the containers they are in: listing them, their mappings,
+resetting their soft-dirty bits.
 
 Each runs in a scan worker under a pool slot, like a scan: reading ``/proc/PID`` of another
 process can wait on its mmap lock too.
@@ -9,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ..pagemap.cgroups import parse_cgroup
+from ..pagemap.cgroups import ContainerSelector, parse_cgroup
 from ..pagemap.maps import Mapping
 from ..pagemap.policy import Authorize
 from ..pagemap.process import TargetProcess
-from ..pagemap.processes import ProcessEntry, list_processes
+from ..pagemap.processes import ContainerEntry, ProcessEntry, list_containers, list_processes
 from .audit import ProcessAccess
 from .pool import ScanPool
 
@@ -34,14 +35,23 @@ class Processes:
         comm: str | None = None,
         uid: int | None = None,
         cgroup: str | None = None,
+        containers: ContainerSelector | None = None,
         cancelled: Awaitable[object] | None = None,
     ) -> list[ProcessEntry]:
-        """User processes (no kernel threads), by pid, as ``list_processes`` filters them (raises
-        ``CgroupNotFound``, ``Busy``)."""
+        """User processes (no kernel threads), by pid, each with its container, as
+        ``list_processes`` filters them (raises ``CgroupNotFound``, ``AmbiguousContainer``,
+        ``Busy``)."""
         spec = parse_cgroup(cgroup) if cgroup is not None else None
         return await self.pool.run_leased(
-            lambda: list(list_processes(comm=comm, uid=uid, cgroup=spec)), cancelled
+            lambda: list_processes(comm=comm, uid=uid, cgroup=spec, containers=containers), cancelled
         )
+
+    async def containers(
+        self, selector: ContainerSelector, *, cancelled: Awaitable[object] | None = None
+    ) -> list[ContainerEntry]:
+        """The containers that have processes here, those ``selector`` selects (raises
+        ``AmbiguousContainer``, ``Busy``)."""
+        return await self.pool.run_leased(lambda: list_containers(selector), cancelled)
 
     async def maps(
         self,

@@ -6,7 +6,8 @@
         for region in node.scan(1234, category_mask=Category.PRESENT):
             print(hex(region.start), hex(region.end), region.categories)
 
-``Client`` / ``AsyncClient`` talk to one node, ``FleetClient`` to many; errors are the
+``Client`` / ``AsyncClient`` talk to one node, ``FleetClient`` to many (and finds the node that
+runs a pod or a container); errors are the
 exceptions below, one per HTTP status (the server's names). ``Client.scan_records()`` returns
 a whole answer as a ``RegionArray`` of the kernel's records, at the kernel's speed. The
 generated OpenAPI client lies underneath in ``pmscan_client._generated``; none of its models is
@@ -19,12 +20,14 @@ from ._connection import DEFAULT_URL, Connection
 from ._errors import (
     AccessDenied,
     Busy,
+    ContainerNotFound,
     IncompleteResponse,
     InvalidRequest,
     NotAcceptable,
     NotWPAsync,
     PayloadTooLarge,
     PmscanError,
+    PodNotFound,
     ProcessGone,
     ProcessNotFound,
     ScanTimeout,
@@ -35,8 +38,25 @@ from ._errors import (
     Unsupported,
     UnsupportedMediaType,
 )
-from ._fleet import FleetClient, FleetResult, FleetSummary, discover_nodes, distinct_nodes
-from ._models import Capabilities, MappingInfo, PageRegion, ProcessInfo, Summary, VmaSummary
+from ._fleet import (
+    FleetClient,
+    FleetResult,
+    FleetSummary,
+    FleetWorkloadSummary,
+    discover_nodes,
+    distinct_nodes,
+)
+from ._models import (
+    Capabilities,
+    ContainerInfo,
+    MappingInfo,
+    PageRegion,
+    ProcessInfo,
+    SkippedProcess,
+    Summary,
+    VmaSummary,
+    WorkloadSummary,
+)
 from ._regions import RegionArray
 from ._retry import RetryPolicy
 from ._scan import AsyncScanStream, ScanOptions, ScanStream, Selection
@@ -54,9 +74,12 @@ __all__ = [
     "Category",
     "Client",
     "Connection",
+    "ContainerInfo",
+    "ContainerNotFound",
     "FleetClient",
     "FleetResult",
     "FleetSummary",
+    "FleetWorkloadSummary",
     "IncompleteResponse",
     "InvalidRequest",
     "MappingInfo",
@@ -65,6 +88,7 @@ __all__ = [
     "PageRegion",
     "PayloadTooLarge",
     "PmscanError",
+    "PodNotFound",
     "ProcessGone",
     "ProcessInfo",
     "ProcessNotFound",
@@ -76,6 +100,7 @@ __all__ = [
     "ScanTimeout",
     "Selection",
     "ServerError",
+    "SkippedProcess",
     "Summary",
     "Timeout",
     "TransportError",
@@ -84,6 +109,7 @@ __all__ = [
     "UnsupportedMediaType",
     "VmaSummary",
     "WatchTick",
+    "WorkloadSummary",
     "discover_nodes",
     "distinct_nodes",
 ]

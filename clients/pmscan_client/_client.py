@@ -13,19 +13,20 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import Any, Self, TypeVar, Unpack, overload
 
 import httpx
 
 from ._connection import DEFAULT_URL, Connection
 from ._errors import Busy, ServerError, error_for_response, translate_transport_errors
 from ._generated import AuthenticatedClient
+from ._generated.api.containers import list_containers
 from ._generated.api.processes import clear_soft_dirty, get_maps, list_processes
 from ._generated.api.scan import summary as summary_operation
 from ._generated.api.service import get_capabilities
 from ._generated.models import SummaryRequest
 from ._generated.types import Response
-from ._models import Capabilities, MappingInfo, ProcessInfo, Summary
+from ._models import Capabilities, ContainerInfo, MappingInfo, ProcessInfo, Summary, WorkloadSummary
 from ._regions import RegionArray
 from ._retry import RetryPolicy
 from ._scan import (
@@ -65,6 +66,29 @@ def _parsing() -> Iterator[None]:
         yield
     except (KeyError, TypeError, ValueError) as err:
         raise ServerError(f"the answer does not match the API: {err!r}") from err
+
+
+def _target(pid: int | None, container_id: str | None, pod_uid: str | None) -> dict[str, Any]:
+    """The body's target: exactly one of ``pid``, ``container_id`` and ``pod_uid`` (else
+    ``TypeError``)."""
+    given = {
+        name: value
+        for name, value in (("pid", pid), ("container_id", container_id), ("pod_uid", pod_uid))
+        if value is not None
+    }
+    if len(given) != 1:
+        raise TypeError("give exactly one of pid, container_id and pod_uid")
+    return given
+
+
+def _summary_body(target: dict[str, Any], by_vma: bool, selection: dict[str, Any]) -> SummaryRequest:
+    return SummaryRequest.from_dict({**target, "by_vma": by_vma, **scan_fields(**selection)})
+
+
+def _summary_of(target: dict[str, Any], parsed: Any) -> Summary | WorkloadSummary:
+    if "pid" in target:
+        return Summary.from_generated(parsed)
+    return WorkloadSummary.from_generated(parsed)
 
 
 def _parsed(response: Response[Any]) -> Any:
@@ -140,9 +164,9 @@ class _BaseClient:
         return AuthenticatedClient(base_url=self.connection.url, token=self.connection.token or "")
 
     def _watch_request(
-        self, pid: int, interval_seconds: float, count: int, fields: dict[str, Any]
+        self, target: dict[str, Any], interval_seconds: float, count: int, fields: dict[str, Any]
     ) -> httpx.Request:
-        body = watch_body(pid, interval_seconds, count, fields)
+        body = watch_body(target, interval_seconds, count, fields)
         http: httpx.Client | httpx.AsyncClient = self._http  # type: ignore[attr-defined]
         timeout = watch_timeout(interval_seconds, http.timeout)
         return http.build_request("POST", "/watch", json=body, headers={"Accept": NDJSON}, timeout=timeout)
@@ -195,25 +219,57 @@ class Client(_BaseClient):
         query = self._query(pid, scan_fields(**options), regions_per_request)
         return read_records(query, self._open_scan)
 
-    def summary(self, pid: int, *, by_vma: bool = False, **selection: Unpack[Selection]) -> Summary:
-        """Page counts of process ``pid`` per category (and per mapping with ``by_vma``)."""
-        body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **scan_fields(**selection)})
-        return Summary.from_generated(self._call(summary_operation.sync_detailed, body=body))
+    @overload
+    def summary(self, pid: int, *, by_vma: bool = False, **selection: Unpack[Selection]) -> Summary: ...
+    @overload
+    def summary(
+        self, *, container_id: str, by_vma: bool = False, **selection: Unpack[Selection]
+    ) -> WorkloadSummary: ...
+    @overload
+    def summary(
+        self, *, pod_uid: str, by_vma: bool = False, **selection: Unpack[Selection]
+    ) -> WorkloadSummary: ...
+    def summary(
+        self,
+        pid: int | None = None,
+        *,
+        container_id: str | None = None,
+        pod_uid: str | None = None,
+        by_vma: bool = False,
+        **selection: Unpack[Selection],
+    ) -> Summary | WorkloadSummary:
+        """Page counts per category (and per mapping with ``by_vma``): of process ``pid`` (a
+        :class:`Summary`), or of every process of the container ``container_id`` (its 64 digits,
+        or a prefix of at least 12 that names one container of the node) or of every container
+        of pod ``pod_uid`` at that moment (a :class:`WorkloadSummary`). Exactly one of the three;
+        an unknown container or pod raises ``ContainerNotFound`` or ``PodNotFound``, an ambiguous
+        prefix ``InvalidRequest``."""
+        target = _target(pid, container_id, pod_uid)
+        body = _summary_body(target, by_vma, dict(selection))
+        return _summary_of(target, self._call(summary_operation.sync_detailed, body=body))
 
     def watch(
         self,
-        pid: int,
+        pid: int | None = None,
         *,
+        container_id: str | None = None,
+        pod_uid: str | None = None,
         interval_seconds: float,
         count: int,
         **options: Unpack[ScanOptions],
     ) -> Iterator[WatchTick]:
-        """Page counts of process ``pid`` every ``interval_seconds``, ``count`` times: one
-        :class:`WatchTick` as each arrives (the request is sent at the first ``next``). With
-        ``flags=WP_MATCHING`` (write scope) and ``category_mask=WRITTEN`` on a userfaultfd-WP
-        range, each tick counts the pages written since the previous one. A watch that ends
-        early raises: ``ProcessGone`` when the process exits, ``Busy`` when the server stops."""
-        request = self._watch_request(pid, interval_seconds, count, scan_fields(**options))
+        """Page counts of process ``pid`` (or of container ``container_id``, or of pod
+        ``pod_uid``: exactly one) every ``interval_seconds``, ``count`` times: one
+        :class:`WatchTick` as each arrives (the request is sent at the first ``next``). A tick
+        of a container or a pod counts the processes it has at that tick, and says how many
+        (``processes``, ``skipped``). With ``flags=WP_MATCHING`` (write scope) and
+        ``category_mask=WRITTEN`` on a userfaultfd-WP range, each tick counts the pages written
+        since the previous one. A watch that ends early raises: ``ProcessGone`` when the process
+        exits, ``Busy`` when the server stops."""
+        target = _target(pid, container_id, pod_uid)  # raises now, not at the first next
+        return self._ticks(self._watch_request(target, interval_seconds, count, scan_fields(**options)))
+
+    def _ticks(self, request: httpx.Request) -> Iterator[WatchTick]:
         response = self._retrying(lambda: self._http.send(request, stream=True))
         try:
             with translate_transport_errors(streaming=True, node=self.connection.name):
@@ -227,10 +283,34 @@ class Client(_BaseClient):
         finally:
             response.close()
 
-    def processes(self, *, comm: str | None = None, uid: int | None = None) -> list[ProcessInfo]:
-        """The processes of the node (``comm``: exact command name; ``uid``: real uid)."""
-        found = self._call(list_processes.sync_detailed, comm=comm, uid=uid)
+    def processes(
+        self,
+        *,
+        comm: str | None = None,
+        uid: int | None = None,
+        container_id: str | None = None,
+        pod_uid: str | None = None,
+    ) -> list[ProcessInfo]:
+        """The processes of the node, each with its container (``comm``: exact command name;
+        ``uid``: real uid; ``container_id``: those of that container, its id or a prefix of at
+        least 12 digits; ``pod_uid``: those of that pod's containers)."""
+        found = self._call(
+            list_processes.sync_detailed, comm=comm, uid=uid, container_id=container_id, pod_uid=pod_uid
+        )
         return [ProcessInfo.from_generated(p) for p in found]
+
+    def containers(
+        self, *, pod_uid: str | None = None, container_id: str | None = None, runtime: str | None = None
+    ) -> list[ContainerInfo]:
+        """The containers that have processes on the node, by pod UID then container id, each
+        with its processes: those of pod ``pod_uid``, the one ``container_id`` names (its id,
+        or a prefix of at least 12 digits; one of several containers raises
+        ``InvalidRequest``), those of ``runtime`` (``containerd``, ``cri-o``, ``docker``,
+        ``podman``). A filter that matches nothing gives an empty list."""
+        found = self._call(
+            list_containers.sync_detailed, pod_uid=pod_uid, container_id=container_id, runtime=runtime
+        )
+        return [ContainerInfo.from_generated(c) for c in found]
 
     def maps(self, pid: int) -> list[MappingInfo]:
         """The mappings of process ``pid``, as ``/proc/PID/maps`` lists them."""
@@ -327,21 +407,45 @@ class AsyncClient(_BaseClient):
         query = self._query(pid, scan_fields(**options), regions_per_request)
         return await aread_records(query, self._open_scan)
 
-    async def summary(self, pid: int, *, by_vma: bool = False, **selection: Unpack[Selection]) -> Summary:
-        """As :meth:`Client.summary`."""
-        body = SummaryRequest.from_dict({"pid": pid, "by_vma": by_vma, **scan_fields(**selection)})
-        return Summary.from_generated(await self._call(summary_operation.asyncio_detailed, body=body))
-
-    async def watch(
+    @overload
+    async def summary(self, pid: int, *, by_vma: bool = False, **selection: Unpack[Selection]) -> Summary: ...
+    @overload
+    async def summary(
+        self, *, container_id: str, by_vma: bool = False, **selection: Unpack[Selection]
+    ) -> WorkloadSummary: ...
+    @overload
+    async def summary(
+        self, *, pod_uid: str, by_vma: bool = False, **selection: Unpack[Selection]
+    ) -> WorkloadSummary: ...
+    async def summary(
         self,
-        pid: int,
+        pid: int | None = None,
         *,
+        container_id: str | None = None,
+        pod_uid: str | None = None,
+        by_vma: bool = False,
+        **selection: Unpack[Selection],
+    ) -> Summary | WorkloadSummary:
+        """As :meth:`Client.summary`."""
+        target = _target(pid, container_id, pod_uid)
+        body = _summary_body(target, by_vma, dict(selection))
+        return _summary_of(target, await self._call(summary_operation.asyncio_detailed, body=body))
+
+    def watch(
+        self,
+        pid: int | None = None,
+        *,
+        container_id: str | None = None,
+        pod_uid: str | None = None,
         interval_seconds: float,
         count: int,
         **options: Unpack[ScanOptions],
     ) -> AsyncIterator[WatchTick]:
         """As :meth:`Client.watch`, for ``async for``."""
-        request = self._watch_request(pid, interval_seconds, count, scan_fields(**options))
+        target = _target(pid, container_id, pod_uid)  # raises now, not at the first anext
+        return self._ticks(self._watch_request(target, interval_seconds, count, scan_fields(**options)))
+
+    async def _ticks(self, request: httpx.Request) -> AsyncIterator[WatchTick]:
         response = await self._retrying(lambda: self._http.send(request, stream=True))
         try:
             with translate_transport_errors(streaming=True, node=self.connection.name):
@@ -355,10 +459,28 @@ class AsyncClient(_BaseClient):
         finally:
             await response.aclose()
 
-    async def processes(self, *, comm: str | None = None, uid: int | None = None) -> list[ProcessInfo]:
+    async def processes(
+        self,
+        *,
+        comm: str | None = None,
+        uid: int | None = None,
+        container_id: str | None = None,
+        pod_uid: str | None = None,
+    ) -> list[ProcessInfo]:
         """As :meth:`Client.processes`."""
-        found = await self._call(list_processes.asyncio_detailed, comm=comm, uid=uid)
+        found = await self._call(
+            list_processes.asyncio_detailed, comm=comm, uid=uid, container_id=container_id, pod_uid=pod_uid
+        )
         return [ProcessInfo.from_generated(p) for p in found]
+
+    async def containers(
+        self, *, pod_uid: str | None = None, container_id: str | None = None, runtime: str | None = None
+    ) -> list[ContainerInfo]:
+        """As :meth:`Client.containers`."""
+        found = await self._call(
+            list_containers.asyncio_detailed, pod_uid=pod_uid, container_id=container_id, runtime=runtime
+        )
+        return [ContainerInfo.from_generated(c) for c in found]
 
     async def maps(self, pid: int) -> list[MappingInfo]:
         """As :meth:`Client.maps`."""

@@ -4,7 +4,9 @@ the exceptions below here, and only here.
 The names are the server's. Each server error declares its HTTP status once; ``openapi.json``
 carries them, and ``make sdk`` writes them to ``_generated/server_errors.py``, from which
 :data:`STATUS` is derived: one exception per status, named as (one of) the server's errors
-answered with it.
+answered with it. Where the SDK tells several errors of one status apart (a 404 for a container
+or a pod, not a process), the others subclass the status's exception and are chosen by their
+``code`` (:data:`BY_CODE`): ``except ProcessNotFound`` still catches every 404.
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ import httpx
 from ._generated.server_errors import SERVER_ERRORS
 
 __all__ = [
+    "BY_CODE",
     "CODES",
     "ERRNO",
     "STATUS",
     "AccessDenied",
     "Busy",
+    "ContainerNotFound",
     "IncompleteResponse",
     "InvalidRequest",
     "NotAcceptable",
     "NotWPAsync",
     "PayloadTooLarge",
     "PmscanError",
+    "PodNotFound",
     "ProcessGone",
     "ProcessNotFound",
     "ScanTimeout",
@@ -73,7 +78,16 @@ class AccessDenied(PmscanError):
 
 
 class ProcessNotFound(PmscanError):
-    """404: no such process, or a kernel thread (no user memory)."""
+    """404: no such process, or a kernel thread (no user memory); the base of every 404 (no such
+    cgroup too, and :class:`ContainerNotFound`, :class:`PodNotFound`)."""
+
+
+class ContainerNotFound(ProcessNotFound):
+    """404: no process of the node is in a container with that id (``NO_SUCH_CONTAINER``)."""
+
+
+class PodNotFound(ProcessNotFound):
+    """404: no process of the node is in a container of a pod with that UID (``NO_SUCH_POD``)."""
 
 
 class NotAcceptable(PmscanError):
@@ -139,17 +153,21 @@ class Timeout(TransportError):
 _NAMED_APART: dict[int, type[PmscanError]] = {422: InvalidRequest, 429: Busy}
 
 
-def _status_table() -> dict[int, type[PmscanError]]:
+def _tables() -> tuple[dict[int, type[PmscanError]], dict[tuple[int, str], type[PmscanError]]]:
+    """The exception of each status (the most general of those named as the server's errors of
+    that status: the others subclass it), and of each ``(status, code)`` the SDK tells apart."""
     ours = {kind.__name__: kind for kind in _subclasses(PmscanError)}
     table = dict(_NAMED_APART)
+    by_code: dict[tuple[int, str], type[PmscanError]] = {}
     for status, errors in SERVER_ERRORS.items():
-        if status in table:
-            continue
-        named = {ours[name] for name, _ in errors if name in ours}
-        if len(named) != 1:
-            raise ImportError(f"the SDK needs exactly one exception named as the server's errors of {status}")
-        table[status] = named.pop()
-    return dict(sorted(table.items()))
+        named = {(code, ours[name]) for name, code in errors if name in ours}
+        general = {kind for _, kind in named if all(issubclass(k, kind) for _, k in named)}
+        if status not in table:
+            if len(general) != 1:
+                raise ImportError(f"the SDK needs one exception named as the server's errors of {status}")
+            table[status] = general.pop()
+        by_code.update({(status, code): kind for code, kind in named if kind is not table[status]})
+    return dict(sorted(table.items())), by_code
 
 
 def _subclasses(kind: type[PmscanError]) -> list[type[PmscanError]]:
@@ -159,8 +177,9 @@ def _subclasses(kind: type[PmscanError]) -> list[type[PmscanError]]:
     return found
 
 
-#: The one table from HTTP status to exception (derived from the server's declarations).
-STATUS: dict[int, type[PmscanError]] = _status_table()
+#: The one table from HTTP status to exception (derived from the server's declarations), and
+#: where the SDK tells errors of one status apart, from status and ``code`` to exception.
+STATUS, BY_CODE = _tables()
 
 #: The error record of a binary stream carries an errno: what it means after the stream began
 #: (the server's encoding: a process that exited is ESRCH).
@@ -178,8 +197,12 @@ ERRNO: dict[int, type[PmscanError]] = {
 def error_for_response(response: httpx.Response) -> PmscanError:
     """The exception for an error response whose body has been read."""
     status = response.status_code
-    kind = STATUS.get(status) or (ServerError if status >= 500 else PmscanError)
     code, message, details = _parse_body(response)
+    kind = (
+        BY_CODE.get((status, code or ""))
+        or STATUS.get(status)
+        or (ServerError if status >= 500 else PmscanError)
+    )
     error = kind(message or f"HTTP {status} {response.reason_phrase}", status=status, code=code)
     if isinstance(error, InvalidRequest):
         error.errors = details

@@ -1,5 +1,10 @@
 """``FleetClient``: the same question to many nodes at once, each answer or error per node.
 
+A pid means a different process on each node; a pod UID or a container id means one workload
+of the whole fleet: :meth:`FleetClient.locate` finds the node(s) that run it, and
+:meth:`FleetClient.summary` with ``pod_uid`` or ``container_id`` returns the one answer with its
+node.
+
 Nodes are URLs, or the addresses of a Kubernetes headless Service: its DNS name resolves to
 one A/AAAA record per ready pod. ``socket.getaddrinfo`` (the system resolver, run in a
 thread by asyncio) returns all of them, and honours the pod's ``resolv.conf`` search domains
@@ -15,18 +20,25 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, overload
 
 import httpx
 
 from ._categories import Category
 from ._client import AsyncClient
 from ._connection import DEFAULT_PORT, Connection
-from ._errors import PmscanError, Timeout, TransportError
-from ._models import Capabilities, ProcessInfo, Summary
+from ._errors import ContainerNotFound, PmscanError, PodNotFound, Timeout, TransportError
+from ._models import Capabilities, ContainerInfo, ProcessInfo, Summary, WorkloadSummary
 from ._retry import RetryPolicy
 
-__all__ = ["FleetClient", "FleetResult", "FleetSummary", "discover_nodes", "distinct_nodes"]
+__all__ = [
+    "FleetClient",
+    "FleetResult",
+    "FleetSummary",
+    "FleetWorkloadSummary",
+    "discover_nodes",
+    "distinct_nodes",
+]
 
 T = TypeVar("T")
 
@@ -60,6 +72,28 @@ class FleetSummary(FleetResult[Summary]):
             for category, pages in summary.categories.items():
                 totals[category] = totals.get(category, 0) + pages
         return dict(sorted(totals.items(), key=lambda kv: kv[0].value))
+
+
+@dataclass(frozen=True)
+class FleetWorkloadSummary(FleetResult[WorkloadSummary]):
+    """The summary of a pod or a container from the node that runs it: ``results`` holds that
+    node's answer (nodes that do not run it are left out: that is no error), ``errors`` the nodes
+    that could not answer (it may run on one of them)."""
+
+    @property
+    def node(self) -> str | None:
+        """The node that runs the workload, or None when no node that answered does. Raises
+        ``ValueError`` when several do (a container id prefix that names containers of several
+        nodes: give more digits)."""
+        if len(self.results) > 1:
+            raise ValueError(f"{len(self.results)} nodes run it: {', '.join(self.results)}")
+        return next(iter(self.results), None)
+
+    @property
+    def summary(self) -> WorkloadSummary | None:
+        """That node's answer (see :attr:`node`)."""
+        node = self.node
+        return None if node is None else self.results[node]
 
 
 async def discover_nodes(service: str, *, port: int = DEFAULT_PORT, scheme: str = "https") -> list[str]:
@@ -154,18 +188,86 @@ class FleetClient:
                 result.errors[node] = error
         return result
 
-    async def summary(self, pid: int, **options: Any) -> FleetSummary:
-        """:meth:`AsyncClient.summary` on every node, with the per-category sums."""
-        result = await self.gather(lambda client: client.summary(pid, **options))
-        return FleetSummary(result.results, result.errors)
+    @overload
+    async def summary(self, pid: int, **options: Any) -> FleetSummary: ...
+    @overload
+    async def summary(self, *, pod_uid: str, **options: Any) -> FleetWorkloadSummary: ...
+    @overload
+    async def summary(self, *, container_id: str, **options: Any) -> FleetWorkloadSummary: ...
+    async def summary(
+        self,
+        pid: int | None = None,
+        *,
+        pod_uid: str | None = None,
+        container_id: str | None = None,
+        **options: Any,
+    ) -> FleetSummary | FleetWorkloadSummary:
+        """With ``pod_uid`` or ``container_id``: the summary of that workload from the node that
+        runs it (:class:`FleetWorkloadSummary`: every node is asked; one that does not run it is
+        left out, not an error).
+
+        With ``pid``: :meth:`AsyncClient.summary` of process ``pid`` on every node, with the
+        per-category sums (:class:`FleetSummary`). A pid names a different process on each node,
+        so this answers a sensible question only where the number means the same thing on every
+        node: pid 1, each node's init (its memory across the fleet). To follow a workload, ask
+        by ``pod_uid`` or ``container_id``."""
+        if pid is not None:
+            if pod_uid is not None or container_id is not None:
+                raise TypeError("give exactly one of pid, container_id and pod_uid")
+            result = await self.gather(lambda client: client.summary(pid, **options))
+            return FleetSummary(result.results, result.errors)
+
+        if (pod_uid is None) == (container_id is None):
+            raise TypeError("give exactly one of pid, container_id and pod_uid")
+
+        async def here(client: AsyncClient) -> WorkloadSummary | None:
+            try:
+                if container_id is not None:
+                    return await client.summary(container_id=container_id, **options)
+                assert pod_uid is not None
+                return await client.summary(pod_uid=pod_uid, **options)
+            except (ContainerNotFound, PodNotFound):
+                return None  # not on this node
+
+        found = await self.gather(here)
+        answers = {node: summary for node, summary in found.results.items() if summary is not None}
+        return FleetWorkloadSummary(answers, found.errors)
+
+    async def locate(
+        self, *, pod_uid: str | None = None, container_id: str | None = None
+    ) -> FleetResult[list[ContainerInfo]]:
+        """Which nodes run pod ``pod_uid`` (or container ``container_id``: its id, or a prefix
+        of at least 12 digits): ``results`` holds, for each node that does, its containers
+        there (with their processes); a node that does not is left out (no error); ``errors``
+        the nodes that could not answer."""
+        if (pod_uid is None) == (container_id is None):
+            raise TypeError("give exactly one of pod_uid and container_id")
+        found = await self.containers(pod_uid=pod_uid, container_id=container_id)
+        return FleetResult({node: c for node, c in found.results.items() if c}, found.errors)
+
+    async def containers(
+        self, *, pod_uid: str | None = None, container_id: str | None = None, runtime: str | None = None
+    ) -> FleetResult[list[ContainerInfo]]:
+        """:meth:`AsyncClient.containers` on every node."""
+        return await self.gather(
+            lambda client: client.containers(pod_uid=pod_uid, container_id=container_id, runtime=runtime)
+        )
 
     async def capabilities(self) -> FleetResult[Capabilities]:
         return await self.gather(lambda client: client.capabilities())
 
     async def processes(
-        self, *, comm: str | None = None, uid: int | None = None
+        self,
+        *,
+        comm: str | None = None,
+        uid: int | None = None,
+        container_id: str | None = None,
+        pod_uid: str | None = None,
     ) -> FleetResult[list[ProcessInfo]]:
-        return await self.gather(lambda client: client.processes(comm=comm, uid=uid))
+        """:meth:`AsyncClient.processes` on every node."""
+        return await self.gather(
+            lambda client: client.processes(comm=comm, uid=uid, container_id=container_id, pod_uid=pod_uid)
+        )
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}

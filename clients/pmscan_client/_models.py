@@ -1,5 +1,5 @@
 """What the facade returns: regions, page counts keyed by :class:`Category`, processes,
-mappings and capabilities — plain classes of this package, never the generated models (those
+containers, mappings and capabilities — plain classes of this package, never the generated models (those
 change with the generator; these are the SDK's promise). Each has ``to_dict()`` for JSON.
 """
 
@@ -13,18 +13,21 @@ from typing import TYPE_CHECKING, Any, Self
 
 from ._categories import Category
 from ._generated import models as generated
-from ._generated.models import SummaryResponse
+from ._generated.models import SummaryResponse, WorkloadSummaryResponse
 from ._generated.models import VmaSummary as GeneratedVmaSummary
 from ._generated.types import Unset
 
 __all__ = [
     "CATEGORY",
     "Capabilities",
+    "ContainerInfo",
     "MappingInfo",
     "PageRegion",
     "ProcessInfo",
+    "SkippedProcess",
     "Summary",
     "VmaSummary",
+    "WorkloadSummary",
     "category_counts",
 ]
 
@@ -163,16 +166,93 @@ def _json(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class ProcessInfo(_Plain):
-    """A user process of the node: ``rss_bytes`` as ``/proc/PID/statm`` reports it."""
+    """A user process of the node: ``rss_bytes`` as ``/proc/PID/statm`` reports it;
+    ``container_id`` and ``pod_uid`` of the container it is in (None outside a container;
+    ``pod_uid`` is ``""`` in a container outside Kubernetes)."""
 
     pid: int
     comm: str
     uid: int
     rss_bytes: int
+    container_id: str | None = None
+    pod_uid: str | None = None
 
     @classmethod
     def from_generated(cls, info: generated.ProcessInfo) -> ProcessInfo:
-        return cls(pid=info.pid, comm=info.comm, uid=info.uid, rss_bytes=info.rss_bytes)
+        return cls(
+            pid=info.pid,
+            comm=info.comm,
+            uid=info.uid,
+            rss_bytes=info.rss_bytes,
+            container_id=None if isinstance(info.container_id, Unset) else info.container_id,
+            pod_uid=None if isinstance(info.pod_uid, Unset) else info.pod_uid,
+        )
+
+
+@dataclass(frozen=True)
+class ContainerInfo(_Plain):
+    """A container that has processes on the node, recognized from their cgroup path:
+    ``container_id`` (64 hexadecimal digits); ``runtime`` (``containerd``, ``cri-o``,
+    ``docker``, ``podman``, ``""`` where the path does not say); ``pod_uid`` and ``qos``
+    (``guaranteed``, ``burstable``, ``besteffort``; ``""`` outside Kubernetes); ``cgroup``, the
+    container's cgroup as a cgroup summary takes it; ``pids``, its processes then."""
+
+    container_id: str
+    runtime: str
+    pod_uid: str
+    qos: str
+    cgroup: str
+    pids: list[int]
+
+    @classmethod
+    def from_generated(cls, info: generated.ContainerInfo) -> ContainerInfo:
+        return cls(
+            container_id=info.container_id,
+            runtime=str(info.runtime),
+            pod_uid=info.pod_uid,
+            qos=str(info.qos),
+            cgroup=info.cgroup,
+            pids=list(info.pids),
+        )
+
+
+@dataclass(frozen=True)
+class SkippedProcess(_Plain):
+    """A process of a workload left out of its summary: the error's ``code`` (``EXITED``,
+    ``EACCES``, ``DENIED``, …) and the ``reason``."""
+
+    pid: int
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WorkloadSummary(_Plain):
+    """``POST /summary`` of a container (``container_id``, its full id) or of a pod's containers
+    (``pod_uid``): the :class:`Summary` of each process they had at that moment, those
+    ``skipped``, the ``containers`` counted (with their processes then), and the sums."""
+
+    container_id: str | None
+    pod_uid: str | None
+    containers: list[ContainerInfo]
+    processes: list[Summary]
+    skipped: list[SkippedProcess]
+    pages: int
+    categories: dict[Category, int]
+
+    @classmethod
+    def from_generated(cls, response: object) -> WorkloadSummary:
+        if not isinstance(response, WorkloadSummaryResponse):
+            raise TypeError(f"expected a WorkloadSummaryResponse, got {type(response).__name__}")
+        return cls(
+            container_id=None if isinstance(response.container_id, Unset) else response.container_id,
+            pod_uid=None if isinstance(response.pod_uid, Unset) else response.pod_uid,
+            containers=[ContainerInfo.from_generated(c) for c in response.containers],
+            processes=[Summary.from_generated(p) for p in response.processes],
+            skipped=[SkippedProcess(s.pid, s.code, s.reason) for s in response.skipped],
+            pages=response.pages,
+            categories=category_counts(response.categories.additional_properties),
+        )
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,18 @@ class WatchTick:
     late: bool
     pages: int
     categories: dict[Category, int]
+    #: A workload's tick: the processes it counted (those the container or pod had then), and
+    #: those it left out (exited meanwhile, or refused); None in a process's watch.
+    processes: int | None = None
+    skipped: int | None = None
 
 
-def watch_body(pid: int, interval_seconds: float, count: int, fields: dict[str, Any]) -> dict[str, Any]:
-    """The JSON body, checked by the generated model."""
-    document = {"pid": pid, "interval_seconds": interval_seconds, "count": count, **fields}
+def watch_body(
+    target: dict[str, Any], interval_seconds: float, count: int, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """The JSON body for ``target`` (``{"pid": …}``, ``{"container_id": …}`` or
+    ``{"pod_uid": …}``), checked by the generated model."""
+    document = {**target, "interval_seconds": interval_seconds, "count": count, **fields}
     body: dict[str, Any] = WatchRequest.from_dict(document).to_dict()
     return body
 
@@ -69,6 +76,8 @@ def parse_line(line: str) -> WatchTick | int | None:
                 late=document["late"],
                 pages=document["pages"],
                 categories=category_counts(document["categories"]),
+                processes=document.get("processes"),
+                skipped=document.get("skipped"),
             )
         if "ticks" in document:
             ticks: int = document["ticks"]

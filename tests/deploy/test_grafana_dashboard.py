@@ -178,7 +178,8 @@ class TestAgainstPrometheus:
             if "record" in rule
         ]
         until(lambda: all(prometheus.query(name) for name in records), f"series of {records}", timeout=60)
-        (container,) = prometheus.query("instance_container:pmscan_huge_ratio")
+        # This pod's: the exporter exports every container of the node, other tests' pods too.
+        (container,) = prometheus.query(f'instance_container:pmscan_huge_ratio{{pod_uid="{pod.uid}"}}')
         assert container["metric"]["pod_uid"] == pod.uid
         assert container["metric"]["container_id"] == pod.container_ids[0]
         assert container["metric"]["qos"] == "burstable"

@@ -2,7 +2,7 @@
 
 1. A cgroup name longer than PATH_MAX under its mount point: ``stat`` fails with ENAMETOOLONG,
    which reached the client as a 500 (``GET /processes?cgroup=``, ``POST /summary``). Such a
-   name names no cgroup: 404 (app/pagemap/cgroups.py ``check_exists``).
+   name names no cgroup: 404 (app/pagemap/cgroups/namespace.py ``check_exists``).
 2. A body that ``json.loads`` refuses with another error than a syntax error (not UTF-8, an
    integer of more than 4300 digits, nesting deeper than the recursion limit) got FastAPI's
    undocumented 400; it is invalid JSON like any other: 422 ``json_invalid``

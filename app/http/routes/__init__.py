@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends
 
 from ..auth import authenticate
-from . import processes, scan, service, watch
+from . import containers, processes, scan, service, watch
 
 __all__ = ["protected", "public"]
 
@@ -12,5 +12,6 @@ public = service.public
 protected = APIRouter(dependencies=[Depends(authenticate)])
 protected.include_router(scan.router)
 protected.include_router(processes.router)
+protected.include_router(containers.router)
 protected.include_router(service.router)
 protected.include_router(watch.router)

@@ -1,4 +1,4 @@
-"""Processes: discovery, mappings, soft-dirty reset."""
+"""Processes: discovery (each with its container), mappings, soft-dirty reset."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from ...pagemap.cgroups import ContainerSelector
 from ...pagemap.exceptions import (
     AccessDenied,
+    AmbiguousContainer,
     CgroupNotFound,
     Denied,
     NotOwner,
@@ -23,7 +25,7 @@ from ..deps import ServicesDep
 from ..exception_handlers import VALIDATION, responses
 from ..observe import track
 from ..query import DecimalDigits
-from ..schemas import CgroupPath, MappingInfo, ProcessInfo
+from ..schemas import CgroupPath, ContainerId, MappingInfo, PodUid, ProcessInfo
 
 router = APIRouter(prefix="/processes", tags=["processes"])
 
@@ -32,20 +34,28 @@ router = APIRouter(prefix="/processes", tags=["processes"])
     "",
     operation_id="list_processes",
     response_model=list[ProcessInfo],
-    responses=responses(Unauthenticated, CgroupNotFound, VALIDATION, Busy),
+    responses=responses(Unauthenticated, CgroupNotFound, AmbiguousContainer, VALIDATION, Busy),
 )
-async def processes(
+async def processes(  # noqa: PLR0917 (the filters)
     request: Request,
     services: ServicesDep,
     comm: Annotated[str | None, Query(max_length=64, description="exact command name")] = None,
     uid: Annotated[int | None, Query(ge=0, le=(1 << 32) - 1), DecimalDigits] = None,
     cgroup: Annotated[CgroupPath | None, Query()] = None,
+    container_id: Annotated[ContainerId | None, Query()] = None,
+    pod_uid: Annotated[PodUid | None, Query()] = None,
 ) -> list[ProcessInfo]:
-    """User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it."""
+    """User processes (no kernel threads), by pid, each with its container; ``cgroup`` keeps
+    those in it or below it, ``container_id`` those of that container (a prefix naming several
+    is a 422), ``pod_uid`` those of that pod's containers."""
     entries = await services.processes.find(
-        comm=comm, uid=uid, cgroup=cgroup, cancelled=Disconnected(request.receive)
+        comm=comm,
+        uid=uid,
+        cgroup=cgroup,
+        containers=ContainerSelector(container_id=container_id, pod_uid=pod_uid),
+        cancelled=Disconnected(request.receive),
     )
-    return [ProcessInfo(**e._asdict()) for e in entries]
+    return [ProcessInfo.of(e) for e in entries]
 
 
 Pid = Annotated[int, Path(gt=0, le=(1 << 31) - 1, description="the target process"), DecimalDigits]

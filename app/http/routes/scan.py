@@ -8,11 +8,14 @@ from fastapi import APIRouter, Request, Response
 
 from ...pagemap.exceptions import (
     AccessDenied,
+    AmbiguousContainer,
     CgroupNotFound,
+    ContainerNotFound,
     Denied,
     InvalidScan,
     NotOwner,
     NotWPAsync,
+    PodNotFound,
     ProcessGone,
     ProcessNotFound,
     ScanTimeout,
@@ -24,7 +27,7 @@ from ...service.encoders import BINARY, JSON, NDJSON, SHORT_NAMES
 from ...service.pool import Busy
 from ...service.scans import PayloadTooLarge
 from ...service.shutdown import ShuttingDown
-from ...service.summaries import ProcessSummary
+from ...service.summaries import CgroupSummary, ProcessSummary
 from ..answers import Disconnected, NotAcceptable, ScanStreamResponse, choose_format
 from ..auth import AuthorizedScan, AuthorizedSummary
 from ..body import BodyTooLarge, UnsupportedMediaType, openapi_body
@@ -37,6 +40,7 @@ from ..schemas import (
     ScanTrailer,
     SummaryRequest,
     SummaryResponse,
+    WorkloadSummaryResponse,
 )
 
 router = APIRouter(tags=["scan"])
@@ -59,6 +63,9 @@ SCAN_ERRORS = (
     Busy,
     ScanTimeout,
 )
+
+#: What naming a workload (a container, or a pod) can meet besides.
+WORKLOAD_ERRORS = (ContainerNotFound, PodNotFound, AmbiguousContainer)
 
 SCAN_OK: dict[int | str, dict[str, Any]] = {
     200: {
@@ -113,25 +120,37 @@ async def scan(request: Request, authorized: AuthorizedScan) -> Response:
 @router.post(
     "/summary",
     operation_id="summary",
-    summary="Count the pages of a process, or of each process of a cgroup, per category (and per mapping)",
-    response_model=SummaryResponse | CgroupSummaryResponse,
+    summary="Count the pages of a process, or of each process of a cgroup, a container or a pod, per "
+    "category (and per mapping)",
+    response_model=SummaryResponse | CgroupSummaryResponse | WorkloadSummaryResponse,
     response_model_exclude_none=True,
-    responses=responses(*SCAN_ERRORS, CgroupNotFound),
+    responses=responses(*SCAN_ERRORS, CgroupNotFound, *WORKLOAD_ERRORS),
     openapi_extra=openapi_body(SummaryRequest),
 )
-async def summary(request: Request, authorized: AuthorizedSummary) -> SummaryResponse | CgroupSummaryResponse:
+async def summary(
+    request: Request, authorized: AuthorizedSummary
+) -> SummaryResponse | CgroupSummaryResponse | WorkloadSummaryResponse:
     """With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
     summary per member process (members that exit meanwhile or may not be scanned are
-    listed under ``skipped``) and the sum of their pages."""
+    listed under ``skipped``) and the sum of their pages. With ``container_id`` or ``pod_uid``:
+    a ``WorkloadSummaryResponse``, the same for the processes the container (or every container
+    of the pod) has at that moment, and the containers counted."""
     body = authorized.body
-    target = body.cgroup if body.cgroup is not None else body.pid
-    assert target is not None  # SummaryRequest: exactly one of pid and cgroup
 
     def accessed(pid: int) -> ProcessAccess:
-        return track(request, "summary", pid, body=body, format="summary", cgroup=body.cgroup)
+        return track(
+            request,
+            "summary",
+            pid,
+            body=body,
+            format="summary",
+            cgroup=body.cgroup,
+            container_id=body.container_id,
+            pod_uid=body.pod_uid,
+        )
 
     result = await authorized.services.summaries.summarize(
-        target,
+        body.target(),
         body.options(),
         by_vma=body.by_vma,
         authorize=authorized.rule,
@@ -140,4 +159,6 @@ async def summary(request: Request, authorized: AuthorizedSummary) -> SummaryRes
     )
     if isinstance(result, ProcessSummary):
         return SummaryResponse.of(result)
-    return CgroupSummaryResponse.of(result)
+    if isinstance(result, CgroupSummary):
+        return CgroupSummaryResponse.of(result)
+    return WorkloadSummaryResponse.of(result)

@@ -13,6 +13,8 @@ SERVER_ERRORS: dict[int, tuple[tuple[str, str], ...]] = {
     ),
     404: (
         ("CgroupNotFound", "ENOENT"),
+        ("ContainerNotFound", "NO_SUCH_CONTAINER"),
+        ("PodNotFound", "NO_SUCH_POD"),
         ("ProcessNotFound", "ESRCH"),
     ),
     406: (
@@ -32,6 +34,7 @@ SERVER_ERRORS: dict[int, tuple[tuple[str, str], ...]] = {
         ("UnsupportedMediaType", "UNSUPPORTED_MEDIA_TYPE"),
     ),
     422: (
+        ("AmbiguousContainer", "AMBIGUOUS_ID"),
         ("InvalidScan", "EINVAL"),
     ),
     501: (

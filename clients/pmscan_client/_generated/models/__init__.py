@@ -5,11 +5,15 @@ from .capabilities_categories_item import CapabilitiesCategoriesItem
 from .capabilities_limits import CapabilitiesLimits
 from .cgroup_summary_response import CgroupSummaryResponse
 from .cgroup_summary_response_categories import CgroupSummaryResponseCategories
+from .container_info import ContainerInfo
+from .container_info_qos import ContainerInfoQos
+from .container_info_runtime import ContainerInfoRuntime
 from .error_body import ErrorBody
 from .error_detail import ErrorDetail
 from .healthz_response_4xx import HealthzResponse4XX
 from .healthz_response_healthz import HealthzResponseHealthz
 from .http_validation_error import HTTPValidationError
+from .list_containers_runtime_type_0 import ListContainersRuntimeType0
 from .mapping_info import MappingInfo
 from .process_info import ProcessInfo
 from .readyz_response_4xx import ReadyzResponse4XX
@@ -49,6 +53,8 @@ from .watch_request_return_mask_type_1_item import WatchRequestReturnMaskType1It
 from .watch_tick import WatchTick
 from .watch_tick_categories import WatchTickCategories
 from .watch_trailer import WatchTrailer
+from .workload_summary_response import WorkloadSummaryResponse
+from .workload_summary_response_categories import WorkloadSummaryResponseCategories
 
 __all__ = (
     "Capabilities",
@@ -56,11 +62,15 @@ __all__ = (
     "CapabilitiesLimits",
     "CgroupSummaryResponse",
     "CgroupSummaryResponseCategories",
+    "ContainerInfo",
+    "ContainerInfoQos",
+    "ContainerInfoRuntime",
     "ErrorBody",
     "ErrorDetail",
     "HealthzResponse4XX",
     "HealthzResponseHealthz",
     "HTTPValidationError",
+    "ListContainersRuntimeType0",
     "MappingInfo",
     "ProcessInfo",
     "ReadyzResponse4XX",
@@ -100,4 +110,6 @@ __all__ = (
     "WatchTick",
     "WatchTickCategories",
     "WatchTrailer",
+    "WorkloadSummaryResponse",
+    "WorkloadSummaryResponseCategories",
 )

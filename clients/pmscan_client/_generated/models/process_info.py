@@ -8,6 +8,8 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+from ..types import UNSET, Unset
+from typing import cast
 
 
 
@@ -26,12 +28,17 @@ class ProcessInfo:
             pid (int):
             rss_bytes (int):
             uid (int):
+            container_id (None | str | Unset): the container it is in; null outside a container
+            pod_uid (None | str | Unset): the Kubernetes pod of its container; null outside a container, "" in a container
+                outside Kubernetes
      """
 
     comm: str
     pid: int
     rss_bytes: int
     uid: int
+    container_id: None | str | Unset = UNSET
+    pod_uid: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
@@ -47,6 +54,18 @@ class ProcessInfo:
 
         uid = self.uid
 
+        container_id: None | str | Unset
+        if isinstance(self.container_id, Unset):
+            container_id = UNSET
+        else:
+            container_id = self.container_id
+
+        pod_uid: None | str | Unset
+        if isinstance(self.pod_uid, Unset):
+            pod_uid = UNSET
+        else:
+            pod_uid = self.pod_uid
+
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -56,6 +75,10 @@ class ProcessInfo:
             "rss_bytes": rss_bytes,
             "uid": uid,
         })
+        if container_id is not UNSET:
+            field_dict["container_id"] = container_id
+        if pod_uid is not UNSET:
+            field_dict["pod_uid"] = pod_uid
 
         return field_dict
 
@@ -72,11 +95,33 @@ class ProcessInfo:
 
         uid = d.pop("uid")
 
+        def _parse_container_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        container_id = _parse_container_id(d.pop("container_id", UNSET))
+
+
+        def _parse_pod_uid(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        pod_uid = _parse_pod_uid(d.pop("pod_uid", UNSET))
+
+
         process_info = cls(
             comm=comm,
             pid=pid,
             rss_bytes=rss_bytes,
             uid=uid,
+            container_id=container_id,
+            pod_uid=pod_uid,
         )
 
 

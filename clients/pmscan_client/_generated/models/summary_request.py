@@ -28,7 +28,8 @@ T = TypeVar("T", bound="SummaryRequest")
 
 @_attrs_define
 class SummaryRequest:
-    """ ``/scan``'s body, for one process (``pid``) or every process of a cgroup (``cgroup``).
+    """ ``/scan``'s body, for one process (``pid``), or every process of a cgroup (``cgroup``), of
+    a container (``container_id``) or of a pod's containers (``pod_uid``).
 
         Attributes:
             backend (SummaryRequestBackend | Unset):  Default: SummaryRequestBackend.AUTO.
@@ -37,13 +38,15 @@ class SummaryRequest:
             category_inverted (int | list[SummaryRequestCategoryInvertedType1Item] | Unset):  Default: 0.
             category_mask (int | list[SummaryRequestCategoryMaskType1Item] | Unset):  Default: 0.
             cgroup (None | str | Unset): every process of this cgroup (or give pid)
+            container_id (None | str | Unset): every process of this container (or give pid, cgroup or pod_uid)
             end (int | None | str | Unset): exclusive end, rounded up to a page; default: the highest mapped end at or below
                 the user address-space limit
             flags (int | list[SummaryRequestFlagsType1Item] | Unset): WP_MATCHING (needs the write scope), CHECK_WPASYNC
                 Default: 0.
             max_pages (int | Unset): stop after this many matching pages; 0, or any count beyond the range's pages (2^64-1,
                 C's -1): no limit Default: 0.
-            pid (int | None | Unset): the target process (or give cgroup)
+            pid (int | None | Unset): the target process (or give cgroup, container_id or pod_uid)
+            pod_uid (None | str | Unset): every process of every container of this pod (or give pid, cgroup or container_id)
             return_mask (int | list[SummaryRequestReturnMaskType1Item] | None | Unset): categories each region reports;
                 default: all the kernel knows
             start (int | None | str | Unset): page-aligned first address; default: the lowest mapped address
@@ -57,10 +60,12 @@ class SummaryRequest:
     category_inverted: int | list[SummaryRequestCategoryInvertedType1Item] | Unset = 0
     category_mask: int | list[SummaryRequestCategoryMaskType1Item] | Unset = 0
     cgroup: None | str | Unset = UNSET
+    container_id: None | str | Unset = UNSET
     end: int | None | str | Unset = UNSET
     flags: int | list[SummaryRequestFlagsType1Item] | Unset = 0
     max_pages: int | Unset = 0
     pid: int | None | Unset = UNSET
+    pod_uid: None | str | Unset = UNSET
     return_mask: int | list[SummaryRequestReturnMaskType1Item] | None | Unset = UNSET
     start: int | None | str | Unset = UNSET
     vec_len: int | None | Unset = UNSET
@@ -122,6 +127,12 @@ class SummaryRequest:
         else:
             cgroup = self.cgroup
 
+        container_id: None | str | Unset
+        if isinstance(self.container_id, Unset):
+            container_id = UNSET
+        else:
+            container_id = self.container_id
+
         end: int | None | str | Unset
         if isinstance(self.end, Unset):
             end = UNSET
@@ -148,6 +159,12 @@ class SummaryRequest:
             pid = UNSET
         else:
             pid = self.pid
+
+        pod_uid: None | str | Unset
+        if isinstance(self.pod_uid, Unset):
+            pod_uid = UNSET
+        else:
+            pod_uid = self.pod_uid
 
         return_mask: int | list[str] | None | Unset
         if isinstance(self.return_mask, Unset):
@@ -191,6 +208,8 @@ class SummaryRequest:
             field_dict["category_mask"] = category_mask
         if cgroup is not UNSET:
             field_dict["cgroup"] = cgroup
+        if container_id is not UNSET:
+            field_dict["container_id"] = container_id
         if end is not UNSET:
             field_dict["end"] = end
         if flags is not UNSET:
@@ -199,6 +218,8 @@ class SummaryRequest:
             field_dict["max_pages"] = max_pages
         if pid is not UNSET:
             field_dict["pid"] = pid
+        if pod_uid is not UNSET:
+            field_dict["pod_uid"] = pod_uid
         if return_mask is not UNSET:
             field_dict["return_mask"] = return_mask
         if start is not UNSET:
@@ -304,6 +325,16 @@ class SummaryRequest:
         cgroup = _parse_cgroup(d.pop("cgroup", UNSET))
 
 
+        def _parse_container_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        container_id = _parse_container_id(d.pop("container_id", UNSET))
+
+
         def _parse_end(data: object) -> int | None | str | Unset:
             if data is None:
                 return data
@@ -347,6 +378,16 @@ class SummaryRequest:
             return cast(int | None | Unset, data)
 
         pid = _parse_pid(d.pop("pid", UNSET))
+
+
+        def _parse_pod_uid(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        pod_uid = _parse_pod_uid(d.pop("pod_uid", UNSET))
 
 
         def _parse_return_mask(data: object) -> int | list[SummaryRequestReturnMaskType1Item] | None | Unset:
@@ -401,10 +442,12 @@ class SummaryRequest:
             category_inverted=category_inverted,
             category_mask=category_mask,
             cgroup=cgroup,
+            container_id=container_id,
             end=end,
             flags=flags,
             max_pages=max_pages,
             pid=pid,
+            pod_uid=pod_uid,
             return_mask=return_mask,
             start=start,
             vec_len=vec_len,

@@ -28,22 +28,26 @@ T = TypeVar("T", bound="WatchRequest")
 
 @_attrs_define
 class WatchRequest:
-    """ ``/scan``'s body plus a schedule: ``count`` ticks, ``interval_seconds`` apart.
+    """ ``/scan``'s body plus a schedule: ``count`` ticks, ``interval_seconds`` apart; of one
+    process (``pid``), of a container (``container_id``) or of a pod's containers (``pod_uid``).
 
         Attributes:
             count (int): ticks; count x interval_seconds is bounded by the server (PMSCAN_WATCH_MAX_SECONDS)
             interval_seconds (float): seconds from one tick to the next
-            pid (int): the target process
             backend (WatchRequestBackend | Unset):  Default: WatchRequestBackend.AUTO.
             category_anyof_mask (int | list[WatchRequestCategoryAnyofMaskType1Item] | Unset):  Default: 0.
             category_inverted (int | list[WatchRequestCategoryInvertedType1Item] | Unset):  Default: 0.
             category_mask (int | list[WatchRequestCategoryMaskType1Item] | Unset):  Default: 0.
+            container_id (None | str | Unset): every process of this container, at each tick (or give pid or pod_uid)
             end (int | None | str | Unset): exclusive end, rounded up to a page; default: the highest mapped end at or below
                 the user address-space limit
             flags (int | list[WatchRequestFlagsType1Item] | Unset): WP_MATCHING (needs the write scope), CHECK_WPASYNC
                 Default: 0.
             max_pages (int | Unset): stop after this many matching pages; 0, or any count beyond the range's pages (2^64-1,
                 C's -1): no limit Default: 0.
+            pid (int | None | Unset): the target process (or give container_id or pod_uid)
+            pod_uid (None | str | Unset): every process of every container of this pod, at each tick (or give pid or
+                container_id)
             return_mask (int | list[WatchRequestReturnMaskType1Item] | None | Unset): categories each region reports;
                 default: all the kernel knows
             start (int | None | str | Unset): page-aligned first address; default: the lowest mapped address
@@ -53,14 +57,16 @@ class WatchRequest:
 
     count: int
     interval_seconds: float
-    pid: int
     backend: WatchRequestBackend | Unset = WatchRequestBackend.AUTO
     category_anyof_mask: int | list[WatchRequestCategoryAnyofMaskType1Item] | Unset = 0
     category_inverted: int | list[WatchRequestCategoryInvertedType1Item] | Unset = 0
     category_mask: int | list[WatchRequestCategoryMaskType1Item] | Unset = 0
+    container_id: None | str | Unset = UNSET
     end: int | None | str | Unset = UNSET
     flags: int | list[WatchRequestFlagsType1Item] | Unset = 0
     max_pages: int | Unset = 0
+    pid: int | None | Unset = UNSET
+    pod_uid: None | str | Unset = UNSET
     return_mask: int | list[WatchRequestReturnMaskType1Item] | None | Unset = UNSET
     start: int | None | str | Unset = UNSET
     vec_len: int | None | Unset = UNSET
@@ -73,8 +79,6 @@ class WatchRequest:
         count = self.count
 
         interval_seconds = self.interval_seconds
-
-        pid = self.pid
 
         backend: str | Unset = UNSET
         if not isinstance(self.backend, Unset):
@@ -120,6 +124,12 @@ class WatchRequest:
         else:
             category_mask = self.category_mask
 
+        container_id: None | str | Unset
+        if isinstance(self.container_id, Unset):
+            container_id = UNSET
+        else:
+            container_id = self.container_id
+
         end: int | None | str | Unset
         if isinstance(self.end, Unset):
             end = UNSET
@@ -140,6 +150,18 @@ class WatchRequest:
             flags = self.flags
 
         max_pages = self.max_pages
+
+        pid: int | None | Unset
+        if isinstance(self.pid, Unset):
+            pid = UNSET
+        else:
+            pid = self.pid
+
+        pod_uid: None | str | Unset
+        if isinstance(self.pod_uid, Unset):
+            pod_uid = UNSET
+        else:
+            pod_uid = self.pod_uid
 
         return_mask: int | list[str] | None | Unset
         if isinstance(self.return_mask, Unset):
@@ -172,7 +194,6 @@ class WatchRequest:
         field_dict.update({
             "count": count,
             "interval_seconds": interval_seconds,
-            "pid": pid,
         })
         if backend is not UNSET:
             field_dict["backend"] = backend
@@ -182,12 +203,18 @@ class WatchRequest:
             field_dict["category_inverted"] = category_inverted
         if category_mask is not UNSET:
             field_dict["category_mask"] = category_mask
+        if container_id is not UNSET:
+            field_dict["container_id"] = container_id
         if end is not UNSET:
             field_dict["end"] = end
         if flags is not UNSET:
             field_dict["flags"] = flags
         if max_pages is not UNSET:
             field_dict["max_pages"] = max_pages
+        if pid is not UNSET:
+            field_dict["pid"] = pid
+        if pod_uid is not UNSET:
+            field_dict["pod_uid"] = pod_uid
         if return_mask is not UNSET:
             field_dict["return_mask"] = return_mask
         if start is not UNSET:
@@ -205,8 +232,6 @@ class WatchRequest:
         count = d.pop("count")
 
         interval_seconds = d.pop("interval_seconds")
-
-        pid = d.pop("pid")
 
         _backend = d.pop("backend", UNSET)
         backend: WatchRequestBackend | Unset
@@ -287,6 +312,16 @@ class WatchRequest:
         category_mask = _parse_category_mask(d.pop("category_mask", UNSET))
 
 
+        def _parse_container_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        container_id = _parse_container_id(d.pop("container_id", UNSET))
+
+
         def _parse_end(data: object) -> int | None | str | Unset:
             if data is None:
                 return data
@@ -321,6 +356,26 @@ class WatchRequest:
 
 
         max_pages = d.pop("max_pages", UNSET)
+
+        def _parse_pid(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        pid = _parse_pid(d.pop("pid", UNSET))
+
+
+        def _parse_pod_uid(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        pod_uid = _parse_pod_uid(d.pop("pod_uid", UNSET))
+
 
         def _parse_return_mask(data: object) -> int | list[WatchRequestReturnMaskType1Item] | None | Unset:
             if data is None:
@@ -370,14 +425,16 @@ class WatchRequest:
         watch_request = cls(
             count=count,
             interval_seconds=interval_seconds,
-            pid=pid,
             backend=backend,
             category_anyof_mask=category_anyof_mask,
             category_inverted=category_inverted,
             category_mask=category_mask,
+            container_id=container_id,
             end=end,
             flags=flags,
             max_pages=max_pages,
+            pid=pid,
+            pod_uid=pod_uid,
             return_mask=return_mask,
             start=start,
             vec_len=vec_len,

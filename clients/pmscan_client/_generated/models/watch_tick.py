@@ -8,6 +8,7 @@ from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
+from ..types import UNSET, Unset
 from typing import cast
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ class WatchTick:
             pages (int):
             tick (int): 0, 1, …: tick i was due at the start + i x interval_seconds
             time (float): when this tick's scan began (UNIX seconds)
+            processes (int | None | Unset): a workload's tick: the processes it counted (those the workload had then)
+            skipped (int | None | Unset): a workload's tick: the processes it left out (exited meanwhile, or refused)
      """
 
     categories: WatchTickCategories
@@ -38,6 +41,8 @@ class WatchTick:
     pages: int
     tick: int
     time: float
+    processes: int | None | Unset = UNSET
+    skipped: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
 
@@ -56,6 +61,18 @@ class WatchTick:
 
         time = self.time
 
+        processes: int | None | Unset
+        if isinstance(self.processes, Unset):
+            processes = UNSET
+        else:
+            processes = self.processes
+
+        skipped: int | None | Unset
+        if isinstance(self.skipped, Unset):
+            skipped = UNSET
+        else:
+            skipped = self.skipped
+
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -66,6 +83,10 @@ class WatchTick:
             "tick": tick,
             "time": time,
         })
+        if processes is not UNSET:
+            field_dict["processes"] = processes
+        if skipped is not UNSET:
+            field_dict["skipped"] = skipped
 
         return field_dict
 
@@ -88,12 +109,34 @@ class WatchTick:
 
         time = d.pop("time")
 
+        def _parse_processes(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        processes = _parse_processes(d.pop("processes", UNSET))
+
+
+        def _parse_skipped(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        skipped = _parse_skipped(d.pop("skipped", UNSET))
+
+
         watch_tick = cls(
             categories=categories,
             late=late,
             pages=pages,
             tick=tick,
             time=time,
+            processes=processes,
+            skipped=skipped,
         )
 
 

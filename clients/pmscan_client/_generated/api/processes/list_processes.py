@@ -21,6 +21,8 @@ def _get_kwargs(
     comm: None | str | Unset = UNSET,
     uid: int | None | Unset = UNSET,
     cgroup: None | str | Unset = UNSET,
+    container_id: None | str | Unset = UNSET,
+    pod_uid: None | str | Unset = UNSET,
 
 ) -> dict[str, Any]:
     
@@ -50,6 +52,20 @@ def _get_kwargs(
         json_cgroup = cgroup
     params["cgroup"] = json_cgroup
 
+    json_container_id: None | str | Unset
+    if isinstance(container_id, Unset):
+        json_container_id = UNSET
+    else:
+        json_container_id = container_id
+    params["container_id"] = json_container_id
+
+    json_pod_uid: None | str | Unset
+    if isinstance(pod_uid, Unset):
+        json_pod_uid = UNSET
+    else:
+        json_pod_uid = pod_uid
+    params["pod_uid"] = json_pod_uid
+
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -65,7 +81,7 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | HTTPValidationError | list[ProcessInfo] | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo] | None:
     if response.status_code == 200:
         response_200 = []
         _response_200 = response.json()
@@ -93,9 +109,26 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return response_404
 
     if response.status_code == 422:
-        response_422 = HTTPValidationError.from_dict(response.json())
+        def _parse_response_422(data: object) -> ErrorBody | HTTPValidationError:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_422_type_0 = HTTPValidationError.from_dict(data)
 
 
+
+                return response_422_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_422_type_1 = ErrorBody.from_dict(data)
+
+
+
+            return response_422_type_1
+
+        response_422 = _parse_response_422(response.json())
 
         return response_422
 
@@ -112,7 +145,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ErrorBody | HTTPValidationError | list[ProcessInfo]]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo]]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -127,23 +160,29 @@ def sync_detailed(
     comm: None | str | Unset = UNSET,
     uid: int | None | Unset = UNSET,
     cgroup: None | str | Unset = UNSET,
+    container_id: None | str | Unset = UNSET,
+    pod_uid: None | str | Unset = UNSET,
 
-) -> Response[ErrorBody | HTTPValidationError | list[ProcessInfo]]:
+) -> Response[ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo]]:
     """ Processes
 
-     User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it.
+     User processes (no kernel threads), by pid, each with its container; ``cgroup`` keeps
+    those in it or below it, ``container_id`` those of that container (a prefix naming several
+    is a 422), ``pod_uid`` those of that pod's containers.
 
     Args:
         comm (None | str | Unset): exact command name
         uid (int | None | Unset):
         cgroup (None | str | Unset):
+        container_id (None | str | Unset):
+        pod_uid (None | str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | HTTPValidationError | list[ProcessInfo]]
+        Response[ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo]]
      """
 
 
@@ -151,6 +190,8 @@ def sync_detailed(
         comm=comm,
 uid=uid,
 cgroup=cgroup,
+container_id=container_id,
+pod_uid=pod_uid,
 
     )
 
@@ -166,23 +207,29 @@ def sync(
     comm: None | str | Unset = UNSET,
     uid: int | None | Unset = UNSET,
     cgroup: None | str | Unset = UNSET,
+    container_id: None | str | Unset = UNSET,
+    pod_uid: None | str | Unset = UNSET,
 
-) -> ErrorBody | HTTPValidationError | list[ProcessInfo] | None:
+) -> ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo] | None:
     """ Processes
 
-     User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it.
+     User processes (no kernel threads), by pid, each with its container; ``cgroup`` keeps
+    those in it or below it, ``container_id`` those of that container (a prefix naming several
+    is a 422), ``pod_uid`` those of that pod's containers.
 
     Args:
         comm (None | str | Unset): exact command name
         uid (int | None | Unset):
         cgroup (None | str | Unset):
+        container_id (None | str | Unset):
+        pod_uid (None | str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | HTTPValidationError | list[ProcessInfo]
+        ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo]
      """
 
 
@@ -191,6 +238,8 @@ def sync(
 comm=comm,
 uid=uid,
 cgroup=cgroup,
+container_id=container_id,
+pod_uid=pod_uid,
 
     ).parsed
 
@@ -200,23 +249,29 @@ async def asyncio_detailed(
     comm: None | str | Unset = UNSET,
     uid: int | None | Unset = UNSET,
     cgroup: None | str | Unset = UNSET,
+    container_id: None | str | Unset = UNSET,
+    pod_uid: None | str | Unset = UNSET,
 
-) -> Response[ErrorBody | HTTPValidationError | list[ProcessInfo]]:
+) -> Response[ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo]]:
     """ Processes
 
-     User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it.
+     User processes (no kernel threads), by pid, each with its container; ``cgroup`` keeps
+    those in it or below it, ``container_id`` those of that container (a prefix naming several
+    is a 422), ``pod_uid`` those of that pod's containers.
 
     Args:
         comm (None | str | Unset): exact command name
         uid (int | None | Unset):
         cgroup (None | str | Unset):
+        container_id (None | str | Unset):
+        pod_uid (None | str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | HTTPValidationError | list[ProcessInfo]]
+        Response[ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo]]
      """
 
 
@@ -224,6 +279,8 @@ async def asyncio_detailed(
         comm=comm,
 uid=uid,
 cgroup=cgroup,
+container_id=container_id,
+pod_uid=pod_uid,
 
     )
 
@@ -239,23 +296,29 @@ async def asyncio(
     comm: None | str | Unset = UNSET,
     uid: int | None | Unset = UNSET,
     cgroup: None | str | Unset = UNSET,
+    container_id: None | str | Unset = UNSET,
+    pod_uid: None | str | Unset = UNSET,
 
-) -> ErrorBody | HTTPValidationError | list[ProcessInfo] | None:
+) -> ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo] | None:
     """ Processes
 
-     User processes (no kernel threads), by pid; ``cgroup`` keeps those in it or below it.
+     User processes (no kernel threads), by pid, each with its container; ``cgroup`` keeps
+    those in it or below it, ``container_id`` those of that container (a prefix naming several
+    is a 422), ``pod_uid`` those of that pod's containers.
 
     Args:
         comm (None | str | Unset): exact command name
         uid (int | None | Unset):
         cgroup (None | str | Unset):
+        container_id (None | str | Unset):
+        pod_uid (None | str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | HTTPValidationError | list[ProcessInfo]
+        ErrorBody | ErrorBody | HTTPValidationError | list[ProcessInfo]
      """
 
 
@@ -264,5 +327,7 @@ async def asyncio(
 comm=comm,
 uid=uid,
 cgroup=cgroup,
+container_id=container_id,
+pod_uid=pod_uid,
 
     )).parsed

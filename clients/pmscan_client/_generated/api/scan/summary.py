@@ -13,6 +13,7 @@ from ...models.error_body import ErrorBody
 from ...models.http_validation_error import HTTPValidationError
 from ...models.summary_request import SummaryRequest
 from ...models.summary_response import SummaryResponse
+from ...models.workload_summary_response import WorkloadSummaryResponse
 from typing import cast
 
 
@@ -43,9 +44,9 @@ def _get_kwargs(
 
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError | None:
     if response.status_code == 200:
-        def _parse_response_200(data: object) -> CgroupSummaryResponse | SummaryResponse:
+        def _parse_response_200(data: object) -> CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse:
             try:
                 if not isinstance(data, dict):
                     raise TypeError()
@@ -56,13 +57,23 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
                 return response_200_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_200_type_1 = CgroupSummaryResponse.from_dict(data)
+
+
+
+                return response_200_type_1
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
             if not isinstance(data, dict):
                 raise TypeError()
-            response_200_type_1 = CgroupSummaryResponse.from_dict(data)
+            response_200_type_2 = WorkloadSummaryResponse.from_dict(data)
 
 
 
-            return response_200_type_1
+            return response_200_type_2
 
         response_200 = _parse_response_200(response.json())
 
@@ -168,7 +179,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -182,23 +193,27 @@ def sync_detailed(
     client: AuthenticatedClient,
     body: SummaryRequest,
 
-) -> Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]:
-    """ Count the pages of a process, or of each process of a cgroup, per category (and per mapping)
+) -> Response[CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]:
+    """ Count the pages of a process, or of each process of a cgroup, a container or a pod, per category
+    (and per mapping)
 
      With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
     summary per member process (members that exit meanwhile or may not be scanned are
-    listed under ``skipped``) and the sum of their pages.
+    listed under ``skipped``) and the sum of their pages. With ``container_id`` or ``pod_uid``:
+    a ``WorkloadSummaryResponse``, the same for the processes the container (or every container
+    of the pod) has at that moment, and the containers counted.
 
     Args:
-        body (SummaryRequest): ``/scan``'s body, for one process (``pid``) or every process of a
-            cgroup (``cgroup``).
+        body (SummaryRequest): ``/scan``'s body, for one process (``pid``), or every process of a
+            cgroup (``cgroup``), of
+            a container (``container_id``) or of a pod's containers (``pod_uid``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]
+        Response[CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]
      """
 
 
@@ -218,23 +233,27 @@ def sync(
     client: AuthenticatedClient,
     body: SummaryRequest,
 
-) -> CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError | None:
-    """ Count the pages of a process, or of each process of a cgroup, per category (and per mapping)
+) -> CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError | None:
+    """ Count the pages of a process, or of each process of a cgroup, a container or a pod, per category
+    (and per mapping)
 
      With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
     summary per member process (members that exit meanwhile or may not be scanned are
-    listed under ``skipped``) and the sum of their pages.
+    listed under ``skipped``) and the sum of their pages. With ``container_id`` or ``pod_uid``:
+    a ``WorkloadSummaryResponse``, the same for the processes the container (or every container
+    of the pod) has at that moment, and the containers counted.
 
     Args:
-        body (SummaryRequest): ``/scan``'s body, for one process (``pid``) or every process of a
-            cgroup (``cgroup``).
+        body (SummaryRequest): ``/scan``'s body, for one process (``pid``), or every process of a
+            cgroup (``cgroup``), of
+            a container (``container_id``) or of a pod's containers (``pod_uid``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError
+        CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError
      """
 
 
@@ -249,23 +268,27 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
     body: SummaryRequest,
 
-) -> Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]:
-    """ Count the pages of a process, or of each process of a cgroup, per category (and per mapping)
+) -> Response[CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]:
+    """ Count the pages of a process, or of each process of a cgroup, a container or a pod, per category
+    (and per mapping)
 
      With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
     summary per member process (members that exit meanwhile or may not be scanned are
-    listed under ``skipped``) and the sum of their pages.
+    listed under ``skipped``) and the sum of their pages. With ``container_id`` or ``pod_uid``:
+    a ``WorkloadSummaryResponse``, the same for the processes the container (or every container
+    of the pod) has at that moment, and the containers counted.
 
     Args:
-        body (SummaryRequest): ``/scan``'s body, for one process (``pid``) or every process of a
-            cgroup (``cgroup``).
+        body (SummaryRequest): ``/scan``'s body, for one process (``pid``), or every process of a
+            cgroup (``cgroup``), of
+            a container (``container_id``) or of a pod's containers (``pod_uid``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]
+        Response[CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError]
      """
 
 
@@ -285,23 +308,27 @@ async def asyncio(
     client: AuthenticatedClient,
     body: SummaryRequest,
 
-) -> CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError | None:
-    """ Count the pages of a process, or of each process of a cgroup, per category (and per mapping)
+) -> CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError | None:
+    """ Count the pages of a process, or of each process of a cgroup, a container or a pod, per category
+    (and per mapping)
 
      With ``pid``: a ``SummaryResponse``. With ``cgroup``: a ``CgroupSummaryResponse``, one
     summary per member process (members that exit meanwhile or may not be scanned are
-    listed under ``skipped``) and the sum of their pages.
+    listed under ``skipped``) and the sum of their pages. With ``container_id`` or ``pod_uid``:
+    a ``WorkloadSummaryResponse``, the same for the processes the container (or every container
+    of the pod) has at that moment, and the containers counted.
 
     Args:
-        body (SummaryRequest): ``/scan``'s body, for one process (``pid``) or every process of a
-            cgroup (``cgroup``).
+        body (SummaryRequest): ``/scan``'s body, for one process (``pid``), or every process of a
+            cgroup (``cgroup``), of
+            a container (``container_id``) or of a pod's containers (``pod_uid``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CgroupSummaryResponse | SummaryResponse | ErrorBody | ErrorBody | HTTPValidationError
+        CgroupSummaryResponse | SummaryResponse | WorkloadSummaryResponse | ErrorBody | ErrorBody | HTTPValidationError
      """
 
 

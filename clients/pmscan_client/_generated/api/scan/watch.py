@@ -190,16 +190,20 @@ def sync_detailed(
     body: WatchRequest,
 
 ) -> Response[ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
-    """ Count the pages of a process per category, again and again on a schedule
+    """ Count the pages of a process, a container or a pod per category, again and again on a schedule
 
      Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
     would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
     counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
-    tick, on a userfaultfd-WP-async range.
+    tick, on a userfaultfd-WP-async range. With ``container_id`` or ``pod_uid`` each tick counts
+    the processes the container (or every container of the pod) has at that tick, and says how
+    many.
 
     Args:
         body (WatchRequest): ``/scan``'s body plus a schedule: ``count`` ticks,
-            ``interval_seconds`` apart.
+            ``interval_seconds`` apart; of one
+            process (``pid``), of a container (``container_id``) or of a pod's containers
+            (``pod_uid``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -227,16 +231,20 @@ def sync(
     body: WatchRequest,
 
 ) -> ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
-    """ Count the pages of a process per category, again and again on a schedule
+    """ Count the pages of a process, a container or a pod per category, again and again on a schedule
 
      Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
     would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
     counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
-    tick, on a userfaultfd-WP-async range.
+    tick, on a userfaultfd-WP-async range. With ``container_id`` or ``pod_uid`` each tick counts
+    the processes the container (or every container of the pod) has at that tick, and says how
+    many.
 
     Args:
         body (WatchRequest): ``/scan``'s body plus a schedule: ``count`` ticks,
-            ``interval_seconds`` apart.
+            ``interval_seconds`` apart; of one
+            process (``pid``), of a container (``container_id``) or of a pod's containers
+            (``pod_uid``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -259,16 +267,20 @@ async def asyncio_detailed(
     body: WatchRequest,
 
 ) -> Response[ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer]:
-    """ Count the pages of a process per category, again and again on a schedule
+    """ Count the pages of a process, a container or a pod per category, again and again on a schedule
 
      Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
     would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
     counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
-    tick, on a userfaultfd-WP-async range.
+    tick, on a userfaultfd-WP-async range. With ``container_id`` or ``pod_uid`` each tick counts
+    the processes the container (or every container of the pod) has at that tick, and says how
+    many.
 
     Args:
         body (WatchRequest): ``/scan``'s body plus a schedule: ``count`` ticks,
-            ``interval_seconds`` apart.
+            ``interval_seconds`` apart; of one
+            process (``pid``), of a container (``container_id``) or of a pod's containers
+            (``pod_uid``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -296,16 +308,20 @@ async def asyncio(
     body: WatchRequest,
 
 ) -> ErrorBody | ErrorBody | HTTPValidationError | WatchTick | WatchTrailer | None:
-    """ Count the pages of a process per category, again and again on a schedule
+    """ Count the pages of a process, a container or a pod per category, again and again on a schedule
 
      Tick i is due at the start + i x ``interval_seconds``; each counts what ``/summary``
     would count then. With ``WP_MATCHING`` (write scope) each tick write-protects what it
     counts: ``category_mask: ["WRITTEN"]`` then gives the pages written since the previous
-    tick, on a userfaultfd-WP-async range.
+    tick, on a userfaultfd-WP-async range. With ``container_id`` or ``pod_uid`` each tick counts
+    the processes the container (or every container of the pod) has at that tick, and says how
+    many.
 
     Args:
         body (WatchRequest): ``/scan``'s body plus a schedule: ``count`` ticks,
-            ``interval_seconds`` apart.
+            ``interval_seconds`` apart; of one
+            process (``pid``), of a container (``container_id``) or of a pod's containers
+            (``pod_uid``).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
