@@ -225,10 +225,8 @@ class Agent:
 
 
 def exported_containers(metrics_text: str) -> dict[str, dict[str, str]]:
-    """container_id -> labels of the exporter's container series in a /metrics text.
-
-    GET /containers will answer this directly (another issue adds it): when it exists, read it
-    here instead, and every test that asks which containers are exported follows."""
+    """container_id -> labels of the exporter's container series in a /metrics text: what
+    Prometheus sees (``GET /containers`` is asked directly in tests/image/test_exporter.py)."""
     from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
 
     found: dict[str, dict[str, str]] = {}

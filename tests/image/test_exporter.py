@@ -52,6 +52,21 @@ def http(agent: Agent, admin: str) -> Iterator[httpx.Client]:
 
 
 class TestContainers:
+    def test_another_container_is_found_by_get_containers(
+        self, http: httpx.Client, other_container: Container
+    ) -> None:
+        # By a prefix of 12 digits, as `podman ps` shows it; from inside the agent's private
+        # cgroup namespace, answered with the host's cgroup path.
+        response = http.get("/containers", params={"container_id": other_container.id[:12]})
+        assert response.status_code == 200, response.text
+        (found,) = response.json()
+        assert found["container_id"] == other_container.id
+        assert found["runtime"] == "podman"
+        assert found["pod_uid"] == ""  # a container outside Kubernetes
+        assert found["pids"] == [other_container.pid]
+        assert other_container.id in found["cgroup"]
+        assert not found["cgroup"].startswith("/..")
+
     def test_another_container_is_exported_under_its_id(
         self, http: httpx.Client, other_container: Container
     ) -> None:
