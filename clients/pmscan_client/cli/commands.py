@@ -342,11 +342,14 @@ def top(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("--interval: a positive number of seconds")
     if args.limit < 0 or (args.count is not None and args.count < 1):
         raise UsageError("--limit must be >= 0 and --count >= 1")
+    if args.groups and args.containers:
+        raise UsageError("top: --groups or --containers, not both")
     with client_of(args) as client:
         return run_top(
             client,
             out,
             groups=args.groups,
+            containers=args.containers,
             by=args.sort,
             limit=args.limit,
             interval=args.interval,

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument(
         "--groups", action="store_true", help="the groups the node exports (PMSCAN_EXPORT_GROUPS)"
     )
+    top.add_argument(
+        "--containers", action="store_true", help="the node's containers (their processes added up)"
+    )
     top.add_argument("-n", "--limit", type=int, default=20, help="rows shown (default 20; 0: all)")
     top.add_argument("-i", "--interval", type=float, metavar="SECONDS", help="refresh every SECONDS")
     top.add_argument("--count", type=int, metavar="N", help="with --interval: stop after N refreshes")

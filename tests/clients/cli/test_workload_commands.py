@@ -204,3 +204,29 @@ class TestFleet:
             status, _, err = pmscan("fleet", server.url, *argv)
             assert "pmscan: error: fleet" in err, argv
             assert status == 2, argv
+
+
+class TestTop:
+    def test_containers(self, server: ServerProcess, client: Client, pod: Pod) -> None:
+        status, out, err = pmscan("--url", server.url, "top", "--containers", "-n", "0")
+        assert status == 0, err
+        lines = out.splitlines()
+        assert lines[0].startswith("pmscan top: containers by present")
+        table = rows("\n".join(lines[1:]))
+        assert table[0][:4] == ["CONTAINER", "POD UID", "PROCS", "MAPPED KiB"]
+        ours = {row[0]: row for row in table[1:] if len(row) > 3 and row[1] == pod.uid}
+        assert {cid: row[2] for cid, row in ours.items()} == {pod.cid(0)[:12]: "2", pod.cid(1)[:12]: "1"}
+        page_size = client.capabilities().page_size
+        mapped = sum(client.summary(pid).pages for pid in pod.pids[0]) * page_size // 1024
+        assert int(ours[pod.cid(0)[:12]][3]) == mapped
+
+    def test_json(self, server: ServerProcess, pod: Pod) -> None:
+        status, out, _ = pmscan("--url", server.url, "top", "--containers", "-n", "0", "--json")
+        document = json.loads(out)
+        ours = {c["container_id"]: c for c in document["containers"] if c.get("pod_uid") == pod.uid}
+        assert status == 0 and set(ours) == {pod.cid(0), pod.cid(1)}
+        assert (ours[pod.cid(1)]["processes"], ours[pod.cid(1)]["runtime"]) == (1, "cri-o")
+
+    def test_not_with_groups(self, server: ServerProcess) -> None:
+        status, _, err = pmscan("--url", server.url, "top", "--containers", "--groups")
+        assert status == 2 and "--groups or --containers" in err
