@@ -207,13 +207,18 @@ def workload_table(summary: WorkloadSummary, page_size: int, *, terminal: bool =
     sums = [_kib(summary.pages, page_size), *(_kib(summary.categories.get(c, 0), page_size) for c in columns)]
     what = f"pod {summary.pod_uid}" if summary.pod_uid else f"container {summary.container_id}"
     head = Text(
-        f"{what}  {len(summary.containers)} containers  {len(summary.processes)} processes  "
+        f"{what}  {_count(len(summary.containers), 'container')}  "
+        f"{_count(len(summary.processes), 'process', 'processes')}  "
         f"{summary.pages} pages ({_kib(summary.pages, page_size)} KiB)",
         style="bold" if terminal else "",
     )
     drawn = table(headers, rows, left=(1,), totals=["total", "", *sums], terminal=terminal)
     skipped = skipped_lines(summary)
     return Group(head, drawn, *(Text(line) for line in skipped))
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def skipped_lines(summary: WorkloadSummary) -> list[str]:
