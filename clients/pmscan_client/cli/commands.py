@@ -23,20 +23,26 @@ from .. import (
     AsyncClient,
     Capabilities,
     Category,
+    Client,
+    ContainerInfo,
+    ContainerNotFound,
     FleetClient,
     FleetResult,
     FleetSummary,
+    FleetWorkloadSummary,
     PageRegion,
+    PodNotFound,
     ProcessInfo,
     ScanFlag,
     ScanStream,
     Summary,
+    WorkloadSummary,
     discover_nodes,
     distinct_nodes,
 )
 from .._categories import mask_value
 from .console import NodeProgress, ScanProgress, console_for
-from .exits import EXIT_PARTIAL, UsageError
+from .exits import EXIT_NOT_FOUND, EXIT_PARTIAL, UsageError
 from .formats import (
     binary_trailer,
     capabilities_text,
@@ -50,17 +56,28 @@ from .formats import (
 from .map_view import POPULATED, REPORTED, cells_of, document, paint, picture, picture_width, rows_of
 from .messages import describe
 from .options import client_of, connection_of, filters_of
-from .tables import fleet_table, processes_table, summary_table
+from .tables import (
+    containers_table,
+    fleet_table,
+    locate_table,
+    processes_table,
+    summary_table,
+    workload_table,
+)
 from .top_view import run_top
 from .watch_view import WatchView, show_watch
 
 __all__ = [
     "FLEET_QUESTIONS",
+    "WORKLOAD_QUESTIONS",
     "FleetQuestion",
     "Handler",
     "SizedFleetSummary",
+    "SizedFleetWorkloadSummary",
+    "Workload",
     "caps",
     "clear_soft_dirty",
+    "containers",
     "dump",
     "fleet",
     "map_picture",
@@ -83,6 +100,45 @@ def _json(args: argparse.Namespace) -> bool:
 def dump(document: Any, out: TextIO) -> None:
     json.dump(document, out, indent=2)
     out.write("\n")
+
+
+class Workload(NamedTuple):
+    """A pod (``pod_uid``) or a container (``container_id``), as ``--pod`` or ``--container``
+    name it: exactly one of the two is set."""
+
+    pod_uid: str | None
+    container_id: str | None
+
+    def __str__(self) -> str:
+        return f"pod {self.pod_uid}" if self.pod_uid is not None else f"container {self.container_id}"
+
+
+def _workload(args: argparse.Namespace, *, pid: bool = True) -> Workload | None:
+    """The workload ``--pod`` / ``--container`` name, or None for the PID; exactly one of them
+    (a usage error otherwise)."""
+    given = [
+        value is not None
+        for value in (
+            (args.pid if pid else None),
+            getattr(args, "pod", None),
+            getattr(args, "container", None),
+        )
+    ]
+    if sum(given) != 1:
+        names = "PID, --pod UID and --container ID" if pid else "--pod UID and --container ID"
+        raise UsageError(f"{args.command}: give exactly one of {names}")
+    if given[0]:
+        return None
+    return Workload(args.pod, args.container)
+
+
+def _workload_summary(
+    client: Client, workload: Workload, fields: dict[str, Any], by_vma: bool
+) -> WorkloadSummary:
+    if workload.pod_uid is not None:
+        return client.summary(pod_uid=workload.pod_uid, by_vma=by_vma, **fields)
+    assert workload.container_id is not None
+    return client.summary(container_id=workload.container_id, by_vma=by_vma, **fields)
 
 
 # ---- one node ---------------------------------------------------------------------------------
@@ -137,6 +193,9 @@ def _scan_json(stream: ScanStream, progress: ScanProgress, out: TextIO, pid: int
 
 
 def summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    workload = _workload(args)
+    if workload is not None:
+        return _summary_of_workload(args, workload, out)
     with client_of(args) as client:
         answer = client.summary(args.pid, by_vma=args.by_vma, **filters_of(args))
         if _json(args):
@@ -144,6 +203,31 @@ def summary(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return 0
         console = console_for(out)
         console.print(summary_table(answer, client.capabilities().page_size, terminal=console.is_terminal))
+    return 0
+
+
+def _summary_of_workload(args: argparse.Namespace, workload: Workload, out: TextIO) -> int:
+    """One row per process of the pod or the container, the totals, the processes skipped."""
+    if args.by_vma and not _json(args):
+        raise UsageError("summary: --by-vma with --pod or --container: only with --json")
+    with client_of(args) as client:
+        answer = _workload_summary(client, workload, filters_of(args), args.by_vma)
+        if _json(args):
+            dump(answer.to_dict(), out)
+            return 0
+        console = console_for(out)
+        console.print(workload_table(answer, client.capabilities().page_size, terminal=console.is_terminal))
+    return 0
+
+
+def containers(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with client_of(args) as client:
+        found = client.containers(pod_uid=args.pod, container_id=args.container, runtime=args.runtime)
+    if _json(args):
+        dump([c.to_dict() for c in found], out)
+    else:
+        console = console_for(out)
+        console.print(containers_table(found, terminal=console.is_terminal))
     return 0
 
 
@@ -193,11 +277,18 @@ def watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         fields["flags"] = ScanFlag.WP_MATCHING
         fields["category_mask"] |= Category.WRITTEN
         fields["return_mask"] = Category.WRITTEN
+    workload = _workload(args)
     with client_of(args) as client:
-        view = WatchView(client.capabilities().page_size, written=args.written)
-        ticks = client.watch(args.pid, interval_seconds=args.interval, count=args.count, **fields)
+        view = WatchView(client.capabilities().page_size, written=args.written, workload=workload is not None)
+        timing = {"interval_seconds": args.interval, "count": args.count}
+        if workload is None:
+            ticks = client.watch(args.pid, **timing, **fields)
+        elif workload.pod_uid is not None:
+            ticks = client.watch(pod_uid=workload.pod_uid, **timing, **fields)
+        else:
+            ticks = client.watch(container_id=workload.container_id, **timing, **fields)
         what = "pages written" if args.written else "page counts"
-        title = f"pmscan watch {args.pid}: {what} every {args.interval:g} s"
+        title = f"pmscan watch {workload or args.pid}: {what} every {args.interval:g} s"
         show_watch(ticks, view, out, as_json=_json(args), title=title)
     return 0
 
@@ -251,11 +342,14 @@ def top(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("--interval: a positive number of seconds")
     if args.limit < 0 or (args.count is not None and args.count < 1):
         raise UsageError("--limit must be >= 0 and --count >= 1")
+    if args.groups and args.containers:
+        raise UsageError("top: --groups or --containers, not both")
     with client_of(args) as client:
         return run_top(
             client,
             out,
             groups=args.groups,
+            containers=args.containers,
             by=args.sort,
             limit=args.limit,
             interval=args.interval,
@@ -287,6 +381,60 @@ async def _ask_summaries(fleet: FleetClient, args: argparse.Namespace, words: li
         sized.errors,
         {node: page_size for node, (_, page_size) in sized.results.items()},
     )
+
+
+@dataclass(frozen=True)
+class SizedFleetWorkloadSummary(FleetWorkloadSummary):
+    """The summary of a workload from the node(s) that run it, with their page sizes."""
+
+    page_sizes: dict[str, int] = field(default_factory=dict)
+
+
+async def _ask_workload_summary(
+    fleet: FleetClient, args: argparse.Namespace, words: list[str]
+) -> SizedFleetWorkloadSummary:
+    workload, fields = _workload(args, pid=False), filters_of(args)
+    assert workload is not None
+
+    async def here(client: AsyncClient) -> tuple[WorkloadSummary, int] | None:
+        try:
+            if workload.pod_uid is not None:
+                answer = await client.summary(pod_uid=workload.pod_uid, **fields)
+            else:
+                assert workload.container_id is not None
+                answer = await client.summary(container_id=workload.container_id, **fields)
+        except (ContainerNotFound, PodNotFound):
+            return None  # not on this node
+        return answer, (await client.capabilities()).page_size
+
+    found = await fleet.gather(here)
+    sized = {node: answer for node, answer in found.results.items() if answer is not None}
+    return SizedFleetWorkloadSummary(
+        {node: summary for node, (summary, _) in sized.items()},
+        found.errors,
+        {node: page_size for node, (_, page_size) in sized.items()},
+    )
+
+
+def _show_workload_summary(result: FleetResult[Any], console: Console, out: TextIO) -> None:
+    """Each node that runs it (one, unless a short container id names containers of several):
+    ``node URL``, then its summary as ``pmscan summary --pod`` prints it."""
+    assert isinstance(result, SizedFleetWorkloadSummary)
+    for node, answer in result.results.items():
+        console.print(Text(f"node {node}", style="bold" if console.is_terminal else ""))
+        console.print(workload_table(answer, result.page_sizes[node], terminal=console.is_terminal))
+
+
+async def _locate(fleet: FleetClient, args: argparse.Namespace, words: list[str]) -> FleetResult[Any]:
+    workload = _workload(args, pid=False)
+    assert workload is not None
+    return await fleet.locate(pod_uid=workload.pod_uid, container_id=workload.container_id)
+
+
+def _show_located(result: FleetResult[Any], console: Console, out: TextIO) -> None:
+    located: dict[str, list[ContainerInfo]] = result.results
+    if located:
+        console.print(locate_table(located, terminal=console.is_terminal))
 
 
 def _show_summaries(result: FleetResult[Any], console: Console, out: TextIO) -> None:
@@ -331,6 +479,13 @@ FLEET_QUESTIONS: dict[str, FleetQuestion] = {
     "ps": FleetQuestion(
         0, lambda fleet, args, words: fleet.processes(comm=args.comm, uid=args.uid), _show_each(_processes)
     ),
+    "locate": FleetQuestion(0, _locate, _show_located),
+}
+#: The questions about a workload (``--pod UID`` or ``--container ID``), in place of
+#: :data:`FLEET_QUESTIONS`' of the same name: answered by the node(s) that run it.
+WORKLOAD_QUESTIONS: dict[str, FleetQuestion] = {
+    "summary": FleetQuestion(0, _ask_workload_summary, _show_workload_summary),
+    "locate": FleetQuestion(0, _locate, _show_located),
 }
 
 
@@ -340,7 +495,16 @@ def fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if where is None:
         raise UsageError(f"fleet: expected one of {', '.join(FLEET_QUESTIONS)} after the nodes")
     nodes, name, rest = words[:where], words[where], words[where + 1 :]
-    question = FLEET_QUESTIONS[name]
+    workload = args.pod is not None or args.container is not None
+    if args.pod is not None and args.container is not None:
+        raise UsageError(f"fleet {name}: give one of --pod UID and --container ID")
+    if workload and name not in WORKLOAD_QUESTIONS:
+        raise UsageError(f"fleet {name}: --pod and --container are for {' and '.join(WORKLOAD_QUESTIONS)}")
+    if name == "locate" and not workload:
+        raise UsageError("fleet locate: give --pod UID or --container ID")
+    if workload and name == "summary" and rest:
+        raise UsageError("fleet summary: give exactly one of PID, --pod UID and --container ID")
+    question = WORKLOAD_QUESTIONS[name] if workload else FLEET_QUESTIONS[name]
     if len(rest) != question.words or not all(word.isdigit() for word in rest):
         raise UsageError(
             f"fleet {name}: " + ("expected one PID" if question.words else f"unexpected {rest!r}")
@@ -386,4 +550,9 @@ def fleet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if node in str(error)
             else f"pmscan: {node}: {describe(error, args)}\n"
         )
+    if workload and not result.results:
+        workload_name = str(Workload(args.pod, args.container))
+        answered = " that answered" if result.errors else ""
+        err.write(f"pmscan: fleet {name}: no node{answered} runs {workload_name}\n")
+        return EXIT_PARTIAL if result.errors else EXIT_NOT_FOUND
     return EXIT_PARTIAL if result.errors else 0

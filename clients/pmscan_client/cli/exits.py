@@ -18,16 +18,25 @@ from .. import (
     UnsupportedMediaType,
 )
 
-__all__ = ["EXIT_CODES", "EXIT_ERROR", "EXIT_PARTIAL", "EXIT_USAGE", "HELP", "UsageError", "exit_code"]
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_ERROR",
+    "EXIT_NOT_FOUND",
+    "EXIT_PARTIAL",
+    "EXIT_USAGE",
+    "HELP",
+    "UsageError",
+    "exit_code",
+]
 
-EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 8
+EXIT_ERROR, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_PARTIAL = 1, 2, 3, 8
 #: Exception → exit code (looked up along the exception's MRO; anything else is 1).
 EXIT_CODES: dict[type[Exception], int] = {
     InvalidRequest: 2,
     NotAcceptable: 2,
     PayloadTooLarge: 2,
     UnsupportedMediaType: 2,
-    ProcessNotFound: 3,
+    ProcessNotFound: EXIT_NOT_FOUND,
     ProcessGone: 3,
     Unauthenticated: 4,
     AccessDenied: 4,
@@ -42,7 +51,7 @@ Exit codes:
   0  success
   1  any other error: the server failed (5xx), a stream was cut short, …
   2  usage: bad arguments, or the server rejected the request (422, 406, 413, 415)
-  3  no such process (404), or it exited (410)
+  3  no such process, container or pod (404), or it exited (410); fleet: no node runs it
   4  unauthenticated (401) or access denied (403)
   5  the kernel lacks a feature (501), or CHECK_WPASYNC failed (409)
   6  the node stayed busy (429, 503) through the retries

@@ -10,16 +10,19 @@ import argparse
 import os
 from typing import Any
 
-from .. import PmscanError, Unauthenticated
+from .. import InvalidRequest, PmscanError, Unauthenticated
 from .formats import error_json
 
-__all__ = ["TOKEN_HELP", "describe", "error_document", "hint"]
+__all__ = ["AMBIGUOUS_HELP", "TOKEN_HELP", "describe", "error_document", "hint"]
 
 #: How to give the command a token.
 TOKEN_HELP = (
     "give it with --token-file PATH or in the PMSCAN_TOKEN environment variable (--token TOKEN "
     "works too, but other users see it in ps); on the node, `pmscan-server token add NAME` makes one"
 )
+
+#: What to do when a container id prefix names several containers (422 ``AMBIGUOUS_ID``).
+AMBIGUOUS_HELP = "give more digits of the id"
 
 
 def _token_source(args: argparse.Namespace | None) -> str | None:
@@ -40,6 +43,8 @@ def hint(error: BaseException, args: argparse.Namespace | None = None) -> str | 
         if source is None:
             return f"the node needs a token, and none was given: {TOKEN_HELP}"
         return f"the node refused the token of {source}"
+    if isinstance(error, InvalidRequest) and error.code == "AMBIGUOUS_ID":
+        return AMBIGUOUS_HELP
     return None
 
 
@@ -53,7 +58,8 @@ def describe(error: BaseException, args: argparse.Namespace | None = None) -> st
     if isinstance(error, Unauthenticated) and advice is not None:
         detail = advice if _token_source(args) is None else f"{advice}: {error}"
         return f"{type(error).__name__} ({extra}): {detail}"
-    return f"{type(error).__name__}: {error}" + (f" ({extra})" if extra else "")
+    described = f"{type(error).__name__}: {error}" + (f" ({extra})" if extra else "")
+    return described + (f": {advice}" if advice is not None else "")
 
 
 def error_document(error: PmscanError, args: argparse.Namespace | None = None) -> dict[str, Any]:

@@ -42,10 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--per-request", type=int, metavar="N", help="page through the answer, N regions a request"
     )
 
-    summary = subcommands.add_parser("summary", parents=[common, filters], help="page counts per category")
+    summary = subcommands.add_parser(
+        "summary",
+        parents=[common, filters],
+        help="page counts per category (of a process, a pod or a container)",
+        usage="pmscan summary {PID | --pod UID | --container ID} [options]",
+    )
     summary.set_defaults(handler=commands.summary)
-    summary.add_argument("pid", type=int)
+    summary.add_argument("pid", type=int, nargs="?")
+    _workload_options(summary)
     summary.add_argument("--by-vma", action="store_true", help="one row per mapping, like pmap -X")
+
+    containers = subcommands.add_parser(
+        "containers", parents=[common], help="the containers that have processes on the node"
+    )
+    containers.set_defaults(handler=commands.containers)
+    containers.add_argument("--pod", metavar="UID", help="those of this pod")
+    containers.add_argument("--container", metavar="ID", help="this one (its id, or 12 digits or more)")
+    containers.add_argument("--runtime", metavar="R", help="containerd, cri-o, docker or podman")
 
     ps = subcommands.add_parser("ps", parents=[common], help="the processes of the node")
     ps.set_defaults(handler=commands.ps)
@@ -67,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument(
         "--groups", action="store_true", help="the groups the node exports (PMSCAN_EXPORT_GROUPS)"
     )
+    top.add_argument(
+        "--containers", action="store_true", help="the node's containers (their processes added up)"
+    )
     top.add_argument("-n", "--limit", type=int, default=20, help="rows shown (default 20; 0: all)")
     top.add_argument("-i", "--interval", type=float, metavar="SECONDS", help="refresh every SECONDS")
     top.add_argument("--count", type=int, metavar="N", help="with --interval: stop after N refreshes")
@@ -80,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "range, --range A-B) and the dirty rate.",
     )
     watch.set_defaults(handler=commands.watch)
-    watch.add_argument("pid", type=int)
+    watch.add_argument("pid", type=int, nargs="?")
+    _workload_options(watch)
     watch.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="default 1")
     watch.add_argument("--count", type=int, default=60, metavar="N", help="ticks (default 60)")
     watch.add_argument(
@@ -124,8 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         "fleet",
         parents=[common, filters],
         help="ask many nodes at once",
-        usage="pmscan fleet [URL ...] [--service NAME] {summary PID | caps | ps} [options]",
-        description="The same question to every node: summary PID, caps, or ps.",
+        usage="pmscan fleet [URL ...] [--service NAME] "
+        "{summary PID | summary --pod UID | summary --container ID | locate --pod UID | "
+        "locate --container ID | caps | ps} [options]",
+        description="The same question to every node: summary PID, caps, or ps; or where a "
+        "workload runs: locate --pod UID (or --container ID), the nodes that run it, and "
+        "summary --pod UID (or --container ID), its summary from the node that runs it. "
+        "summary PID asks every node for its process PID: a pid names a different process on "
+        "each node, so it makes sense only where the number means the same on all of them "
+        "(pid 1, each node's init); to follow a workload, give --pod or --container.",
     )
     fleet.set_defaults(handler=commands.fleet)
     fleet.add_argument("words", nargs="+", metavar="URL ... COMMAND [PID]")
@@ -138,6 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument(
         "--node-timeout", type=float, default=30.0, metavar="SECONDS", help="per node (default 30)"
     )
+    _workload_options(fleet, what="summary, locate")
     fleet.add_argument("--comm", help="ps: exact command name")
     fleet.add_argument("--uid", type=int, help="ps: real user id")
     return parser
+
+
+def _workload_options(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--pod UID`` and ``--container ID``: a workload instead of a PID."""
+    prefix = f"{what}: " if what else ""
+    parser.add_argument("--pod", metavar="UID", help=f"{prefix}every process of this pod's containers")
+    parser.add_argument(
+        "--container", metavar="ID", help=f"{prefix}every process of this container (12 digits or more)"
+    )

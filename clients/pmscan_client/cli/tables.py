@@ -17,9 +17,31 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .. import Category, FleetSummary, ProcessInfo, Summary
+from .. import Category, ContainerInfo, FleetSummary, ProcessInfo, Summary, WorkloadSummary
 
-__all__ = ["UNITS", "fleet_table", "kib_header", "processes_table", "stacked", "summary_table", "table"]
+__all__ = [
+    "SHORT_ID",
+    "UNITS",
+    "containers_table",
+    "fleet_table",
+    "kib_header",
+    "locate_table",
+    "processes_table",
+    "short_id",
+    "skipped_lines",
+    "stacked",
+    "summary_table",
+    "table",
+    "workload_table",
+]
+
+
+#: The digits of a container id a table shows (as ``docker ps`` does; ``--json`` has all 64).
+SHORT_ID = 12
+
+
+def short_id(container_id: str | None) -> str:
+    return (container_id or "")[:SHORT_ID] or "-"
 
 
 #: The units a header may end with.
@@ -154,3 +176,62 @@ def fleet_table(result: FleetSummary, page_sizes: Mapping[str, int], *, terminal
         sums = [a + b for a, b in zip(sums, sizes, strict=True)]
         rows.append([node, s.pid, *sizes])
     return table(headers, rows, left=(0,), totals=["total", "", *sums], terminal=terminal)
+
+
+def containers_table(containers: Iterable[ContainerInfo], *, terminal: bool = False) -> Table:
+    """One row per container: its id (12 digits), runtime, pod, QoS class and processes."""
+    rows = [
+        (short_id(c.container_id), c.runtime or "-", c.pod_uid or "-", c.qos or "-", len(c.pids))
+        for c in containers
+    ]
+    return table(
+        ("CONTAINER", "RUNTIME", "POD UID", "QOS", "PROCS"), rows, left=(0, 1, 2, 3), terminal=terminal
+    )
+
+
+def workload_table(summary: WorkloadSummary, page_size: int, *, terminal: bool = False) -> RenderableType:
+    """One row per process of a pod or a container (its container's 12 digits), KiB per
+    category as ``summary --by-vma`` gives them, the totals; then the processes skipped."""
+    columns = _columns(summary.categories)
+    container_of = {pid: c.container_id for c in summary.containers for pid in c.pids}
+    headers = ("PID", "CONTAINER", kib_header("Matched"), *(kib_header(c.name or "") for c in columns))
+    rows: list[list[Any]] = [
+        [
+            p.pid,
+            short_id(container_of.get(p.pid)),
+            _kib(p.pages, page_size),
+            *(_kib(p.categories.get(c, 0), page_size) for c in columns),
+        ]
+        for p in summary.processes
+    ]
+    sums = [_kib(summary.pages, page_size), *(_kib(summary.categories.get(c, 0), page_size) for c in columns)]
+    what = f"pod {summary.pod_uid}" if summary.pod_uid else f"container {summary.container_id}"
+    head = Text(
+        f"{what}  {_count(len(summary.containers), 'container')}  "
+        f"{_count(len(summary.processes), 'process', 'processes')}  "
+        f"{summary.pages} pages ({_kib(summary.pages, page_size)} KiB)",
+        style="bold" if terminal else "",
+    )
+    drawn = table(headers, rows, left=(1,), totals=["total", "", *sums], terminal=terminal)
+    skipped = skipped_lines(summary)
+    return Group(head, drawn, *(Text(line) for line in skipped))
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def skipped_lines(summary: WorkloadSummary) -> list[str]:
+    """``skipped:`` then ``pid N: CODE reason`` for each process the summary left out."""
+    lines = [f"pid {s.pid}: {s.code} {s.reason}" for s in summary.skipped]
+    return ["skipped:", *lines] if lines else []
+
+
+def locate_table(located: Mapping[str, list[ContainerInfo]], *, terminal: bool = False) -> Table:
+    """One row per container per node that runs the workload."""
+    rows = [
+        (node, short_id(c.container_id), c.runtime or "-", c.qos or "-", len(c.pids))
+        for node, containers in located.items()
+        for c in containers
+    ]
+    return table(("NODE", "CONTAINER", "RUNTIME", "QOS", "PROCS"), rows, left=(0, 1, 2, 3), terminal=terminal)

@@ -1,10 +1,13 @@
-"""``pmscan top``: the node's process groups, or its processes, sorted by a page category.
+"""``pmscan top``: the node's process groups, its processes, or its containers, sorted by a page
+category.
 
 Groups are the node's exported ones (``PMSCAN_EXPORT_GROUPS``), read from its ``/metrics``:
 the numbers Prometheus would store. Processes are each one's ``POST /summary``, asking only for
 the categories shown (``file`` costs the kernel a page lookup per present page: it is shown when
-sorted by). A process that exits meanwhile, or that the node may not scan (the kernel's
-``EACCES``, its deny list, pmscan itself), is not a row: the view says how many, and why.
+sorted by). Containers are those process rows added up by their container (``--containers``),
+with each container's pod and runtime from ``GET /containers``. A process that exits meanwhile,
+or that the node may not scan (the kernel's ``EACCES``, its deny list, pmscan itself), is not a
+row: the view says how many, and why.
 
 The rows become one :class:`rich.table.Table`, sizes in KiB (the unit in each header); rich
 draws it in place every ``interval`` seconds on a terminal (``q`` quits), and prints it plainly
@@ -27,15 +30,16 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from .. import AccessDenied, Category, Client, PmscanError, ProcessGone, ProcessNotFound
+from .. import AccessDenied, Category, Client, ContainerInfo, PmscanError, ProcessGone, ProcessNotFound
 from .keys import QUIT, Keys
-from .tables import kib_header, stacked
+from .tables import kib_header, short_id, stacked
 
 __all__ = [
     "SHOWN",
     "SORT_KEYS",
     "NotShown",
     "Row",
+    "container_rows",
     "group_rows",
     "not_shown_note",
     "process_rows",
@@ -51,13 +55,18 @@ SORT_KEYS = ("mapped", *(c.name.lower() for c in Category if c.name))
 
 @dataclass
 class Row:
-    """A group (``name``, ``processes``) or a process (``pid``, ``name`` its comm); sizes in bytes."""
+    """A group (``name``, ``processes``), a process (``pid``, ``name`` its comm, its
+    ``container_id`` and ``pod_uid`` if any) or a container (``name`` and ``container_id`` its
+    id, ``pod_uid``, ``runtime``, ``processes``); sizes in bytes."""
 
     name: str
     mapped: int
     categories: dict[str, int] = field(default_factory=dict)
     processes: int | None = None
     pid: int | None = None
+    container_id: str | None = None
+    pod_uid: str | None = None
+    runtime: str | None = None
 
     def key(self, by: str) -> int:
         return self.mapped if by == "mapped" else self.categories.get(by, 0)
@@ -125,6 +134,8 @@ def process_rows(
             Row(
                 name=process.comm,
                 pid=process.pid,
+                container_id=process.container_id,
+                pod_uid=process.pod_uid,
                 mapped=summary.pages * page_size,
                 categories={
                     (c.name or "").lower(): summary.categories.get(c, 0) * page_size
@@ -134,6 +145,32 @@ def process_rows(
             )
         )
     return rows, not_shown
+
+
+def container_rows(processes: Iterable[Row], containers: Iterable[ContainerInfo]) -> list[Row]:
+    """The rows of ``processes`` added up by container (those in none are left out), with each
+    container's pod and runtime from ``containers`` (the node's ``GET /containers``)."""
+    known = {c.container_id: c for c in containers}
+    rows: dict[str, Row] = {}
+    for process in processes:
+        if not process.container_id:
+            continue
+        info = known.get(process.container_id)
+        row = rows.get(process.container_id)
+        if row is None:
+            row = rows[process.container_id] = Row(
+                name=process.container_id,
+                mapped=0,
+                processes=0,
+                container_id=process.container_id,
+                pod_uid=info.pod_uid if info is not None else process.pod_uid,
+                runtime=info.runtime if info is not None else None,
+            )
+        row.processes = (row.processes or 0) + 1
+        row.mapped += process.mapped
+        for name, size in process.categories.items():
+            row.categories[name] = row.categories.get(name, 0) + size
+    return list(rows.values())
 
 
 def _not_shown(pid: int, name: str, error: PmscanError) -> NotShown:
@@ -168,9 +205,10 @@ def top_table(
     title: str | None,
     plain: bool,
     caption: str | None = None,
+    containers: bool = False,
 ) -> Table:
-    """The rows (of groups or of processes) as a table, sizes in KiB, the sorted column marked;
-    ``plain``: no borders or colours. ``caption``: a line under the table."""
+    """The rows (of groups, of processes or of ``containers``) as a table, sizes in KiB, the
+    sorted column marked; ``plain``: no borders or colours. ``caption``: a line under the table."""
     table = Table(
         title=title,
         caption=caption or None,
@@ -180,6 +218,10 @@ def top_table(
     )
     if groups:
         table.add_column("GROUP")
+        table.add_column("PROCS", justify="right")
+    elif containers:
+        table.add_column("CONTAINER")
+        table.add_column("POD UID")
         table.add_column("PROCS", justify="right")
     else:
         table.add_column("PID", justify="right")
@@ -191,7 +233,12 @@ def top_table(
         header += " ▼" if name == by and not plain else ""
         table.add_column(header, justify="right", style=None if plain or name != by else "bold")
     for row in rows:
-        first = [row.name, str(row.processes)] if groups else [str(row.pid), row.name]
+        if groups:
+            first = [row.name, str(row.processes)]
+        elif containers:
+            first = [short_id(row.container_id), row.pod_uid or "-", str(row.processes)]
+        else:
+            first = [str(row.pid), row.name]
         cells = [_kib(row.mapped), *(_kib(row.categories.get(c, 0)) for c in columns)]
         table.add_row(*first, *cells)
     return table
@@ -207,10 +254,12 @@ def run_top(
     interval: float | None,
     count: int | None,
     as_json: bool,
+    containers: bool = False,
     sleep: Callable[[float], None] = time.sleep,
     keys: TextIO | None = None,
 ) -> int:
-    """Print the top ``limit`` rows by ``by`` once, or every ``interval`` seconds (``count``
+    """Print the top ``limit`` rows (processes; the node's ``groups``; or its ``containers``,
+    their processes added up) by ``by`` once, or every ``interval`` seconds (``count``
     times, or until interrupted; on a terminal, until ``q`` is pressed on ``keys``, stdin by
     default). Returns the exit code."""
     columns = list(SHOWN) if by in ("mapped", *SHOWN) else [*SHOWN, by]
@@ -222,6 +271,8 @@ def run_top(
             found, not_shown = group_rows(client.metrics()), []
         else:
             found, not_shown = process_rows(client, columns, page_size)
+            if containers:
+                found = container_rows(found, client.containers())
         found.sort(key=lambda row: (-row.key(by), row.name))
         return (found[:limit] if limit else found), not_shown
 
@@ -229,7 +280,7 @@ def run_top(
     plain = not console.is_terminal
     if plain:  # no terminal to fit: long names are not folded
         console = Console(file=out, highlight=False, width=200)
-    what = "groups" if groups else "processes"
+    what = "groups" if groups else "containers" if containers else "processes"
 
     def title(found: list[Row]) -> str:
         note = "" if found or not groups else " (the node exports none: PMSCAN_EXPORT_GROUPS)"
@@ -245,6 +296,7 @@ def run_top(
             title=None if plain else title(found),
             plain=plain,
             caption=None if plain else not_shown_note(not_shown),
+            containers=containers,
         )
 
     def show(found: list[Row], not_shown: list[NotShown]) -> None:

@@ -60,15 +60,19 @@ class TickRow:
             "categories": {c.name: n for c, n in tick.categories.items()},
             "pages_per_second": self.pages_per_second,
             "bytes_per_second": self.bytes_per_second,
+            # A pod's or a container's tick: the processes counted, and those left out.
+            **({} if tick.processes is None else {"processes": tick.processes, "skipped": tick.skipped}),
         }
 
 
 class WatchView:
     """The rows of a watch so far (the latest ``keep`` of them)."""
 
-    def __init__(self, page_size: int, *, written: bool, keep: int = 1000) -> None:
+    def __init__(self, page_size: int, *, written: bool, workload: bool = False, keep: int = 1000) -> None:
         self.page_size = page_size
         self.written = written
+        #: A pod's or a container's watch: a ``processes`` column (those each tick counted).
+        self.workload = workload
         self.columns: Sequence[Category] = (Category.WRITTEN,) if written else STATE_COLUMNS
         self.rows: deque[TickRow] = deque(maxlen=max(keep, 1))
         self._previous: WatchTick | None = None
@@ -84,7 +88,8 @@ class WatchView:
         """The columns' titles, each count's with its unit (pages) as the rates' have theirs."""
         pages = "written pages" if self.written else "pages"
         categories = [] if self.written else [f"{c.name} pages" for c in self.columns]
-        return ["tick", "time", pages, *categories, "pages/s", "bytes/s", ""]
+        processes = ["processes"] if self.workload else []
+        return ["tick", "time", *processes, pages, *categories, "pages/s", "bytes/s", ""]
 
     def cells(self, row: TickRow) -> list[str]:
         tick = row.tick
@@ -92,9 +97,11 @@ class WatchView:
         categories = [] if self.written else [str(tick.categories.get(c, 0)) for c in self.columns]
         pages_rate = "-" if row.pages_per_second is None else f"{row.pages_per_second:,.1f}"
         bytes_rate = "-" if row.bytes_per_second is None else human_bytes(row.bytes_per_second) + "/s"
+        processes = [str(tick.processes if tick.processes is not None else "-")] if self.workload else []
         return [
             str(tick.tick),
             moment,
+            *processes,
             str(tick.pages),
             *categories,
             pages_rate,
@@ -111,7 +118,8 @@ class WatchView:
         return table
 
     def plain_line(self, cells: Iterable[str]) -> str:
-        least = [5, 12, 10, *(10 for _ in self.columns if not self.written), 12, 14, 4]
+        processes = [9] if self.workload else []
+        least = [5, 12, *processes, 10, *(10 for _ in self.columns if not self.written), 12, 14, 4]
         widths = [max(width, len(header)) for width, header in zip(least, self.headers(), strict=True)]
         parts = [
             c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))

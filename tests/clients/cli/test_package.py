@@ -86,7 +86,8 @@ def test_every_subcommand_has_its_handler() -> None:
     parser = build_parser()
     (subcommands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(subcommands.choices) == {
-        "scan", "summary", "ps", "maps", "caps", "top", "watch", "map", "clear-soft-dirty", "fleet",
+        "scan", "summary", "containers", "ps", "maps", "caps", "top", "watch", "map", "clear-soft-dirty",
+        "fleet",
     }  # fmt: skip
     handlers = {name: sub.get_default("handler") for name, sub in subcommands.choices.items()}
     assert all(callable(handler) for handler in handlers.values()), handlers
