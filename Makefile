@@ -105,9 +105,12 @@ $(DEV_PY):
 
 # The serving environment: the locked dependencies, every one checked against its hash; then the
 # server and the SDK built and installed as a user's install is (copies, no build isolation: the
-# build backend is in the lock), without -Werror.
+# build backend is in the lock), without -Werror. From a clean slate: setuptools copies a package
+# into build/lib and leaves there what the tree no longer has (a module moved away would be
+# installed again).
 $(STAMP): $(PY) $(SERVE_SOURCES) $(SERVE_LOCK)
 	$(PY) -m pip install --quiet --require-hashes -r $(SERVE_LOCK)
+	rm -rf build clients/build
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --force-reinstall . ./clients
 	touch $@
 

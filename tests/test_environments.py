@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: What only development needs: none of it may be importable where the server runs.
 DEVELOPMENT_ONLY = ("pytest", "ruff", "mypy", "schemathesis", "hypothesis")
 #: What serving needs: the server's entry point, the SDK and its CLI.
-SERVING = ("app.server", "pmscan_client", "pmscan_client._cli")
+SERVING = ("app.server", "pmscan_client", "pmscan_client.cli.main")
 
 
 def _make(*args: str) -> subprocess.CompletedProcess[str]:
