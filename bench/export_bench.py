@@ -542,6 +542,7 @@ class Stall:
     over_1ms: int
     collections: list[float]  # the reader's own seconds, each collection
     others: list[float]  # the worst wake-up lateness of a normal task on each CPU, seconds
+    steal_ms: float = 0.0  # the CPU time the host took from the machine's virtual CPUs meanwhile
     own_ms: float | None = None  # traced: the longest wait behind this reader's own holds
     other_ms: float | None = None  # traced: behind any other process's holds
     report: str = ""  # traced: the longest waits, each with the hold behind it
@@ -558,8 +559,17 @@ class Stall:
             + ";  others "
             + " / ".join(f"{t * 1e3:.1f}" for t in self.others)
             + " ms"
+            + f";  stolen by the host {self.steal_ms:.0f} ms"
             + (f"\n{self.report}" if self.report else "")
         )
+
+
+def steal() -> float:
+    """Seconds of CPU time the hypervisor has taken from this machine's CPUs since boot (the
+    ``steal`` of /proc/stat, in clock ticks): while it runs something else on a virtual CPU,
+    whatever ran there, a reader holding a lock or the probe, stops."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
 
 
 class StallMeter:
@@ -593,9 +603,12 @@ class StallMeter:
         assert self._stats is not None and self._others is not None
         self._stats()
         self._others()
+        stolen = steal()
         time.sleep(seconds)
         got = self._stats()
-        return Stall(worst_ms(got), got["count"], got["over_1ms"], [], self._others())
+        return Stall(
+            worst_ms(got), got["count"], got["over_1ms"], [], self._others(), (steal() - stolen) * 1e3
+        )
 
     def measure(self, collect: Callable[[], float | None], runs: int, server: int | None = None) -> Stall:
         """Run ``collect`` (returning the reader's own seconds, if it knows them) ``runs`` times
@@ -608,16 +621,25 @@ class StallMeter:
         if self._tracer is not None:
             self._tracer.start()
         self._others()
+        stolen = steal()
         try:
             own = [collect() for _ in range(runs)]
         finally:
             got = self._stats()
             late = self._others()
+            stolen = steal() - stolen
             names = {os.getpid(): "bench (the smaps_rollup reader)"}
             if server:
                 names[server] = "pmscan server"
             recording = self._tracer.stop(names) if self._tracer is not None else None
-        stall = Stall(worst_ms(got), got["count"], got["over_1ms"], [t for t in own if t is not None], late)
+        stall = Stall(
+            worst_ms(got),
+            got["count"],
+            got["over_1ms"],
+            [t for t in own if t is not None],
+            late,
+            stolen * 1e3,
+        )
         if recording is not None:
             stall.own_ms = recording.worst_behind(reader) * 1e3
             stall.other_ms = 1e3 * max(
@@ -686,7 +708,9 @@ def stalls(
             idle = meter.idle()
             print(
                 f"  {'no reader (1 s)':44s} worst {idle.worst_ms:7.2f} ms   ({idle.pairs} pairs);"
-                "  others " + " / ".join(f"{t * 1e3:.1f}" for t in idle.others) + " ms"
+                "  others "
+                + " / ".join(f"{t * 1e3:.1f}" for t in idle.others)
+                + f" ms;  stolen by the host {idle.steal_ms:.0f} ms"
             )
 
             def rollup() -> float:
