@@ -220,8 +220,8 @@ LABELS = {
     "idle": "no reader (the scheduler's own delays)",
 }
 MARKERS = ("o", "s", "^", "D", "v")
-LINES = ("-", "--", ":", "-.", (0, (5, 1)))
-STYLE = {
+LINES: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1)))
+STYLE: dict[str, Any] = {
     "svg.hashsalt": "pmscan-sweep",  # the ids of the SVG's elements, the same every time
     "svg.fonttype": "none",  # text as text: small files
     "font.size": 9,
@@ -310,6 +310,9 @@ def plot(runs: list[dict[str, Any]], name: str, out: Path) -> Path:
         axes.set_yscale("log")
         plain = FuncFormatter(lambda value, _: f"{value:g}")
         axes.yaxis.set_major_formatter(plain)
+        axes.yaxis.set_minor_formatter(  # 2 and 5 of each decade
+            FuncFormatter(lambda value, _: f"{value:g}" if f"{value:.0e}"[0] in "25" else "")
+        )
         axes.set_xscale("log", base=2 if sweep == "size" else 10)
         ticks = sorted({p[xkey] for run in runs for p in run.get(sweep, [])})
         axes.xaxis.set_major_locator(FixedLocator(ticks))
@@ -319,13 +322,13 @@ def plot(runs: list[dict[str, Any]], name: str, out: Path) -> Path:
         axes.set_xlabel(
             "resident size of the one process counted (GiB)"
             if sweep == "size"
-            else "processes counted (export_bench's mix of six layouts, one of them 1 GiB resident)"
+            else "processes counted (export_bench's mix of six layouts, one of them"
+            f" {runs[0]['options']['count_resident_gib']:g} GiB resident)"
         )
         axes.set_ylabel(
             "worst mmap + munmap pair in the target (ms)" if what == "stall" else "collection time (ms)"
         )
         axes.set_title(f"pmscan and smaps_rollup: {PLOTS[name]}", fontsize=10)
-        figure.get_layout_engine().set(h_pad=0.1)
         figure.supxlabel(footer(runs), fontsize=6.5, x=0.01, horizontalalignment="left")
         path = out / f"{name}.svg"
         figure.savefig(path, format="svg", metadata={"Date": None})
