@@ -804,7 +804,7 @@ def main() -> None:
             except SwapUnavailableError as err:
                 print(f"no swap ({err}): the swapped layout keeps its pages, swapped is not compared")
         started = time.perf_counter()
-        probe = stack.enter_context(Target(binary))
+        probe = stack.enter_context(Target(binary, timeout=900))  # writing many GiB: minutes
         large(probe, int(options.large_gib * (1 << 30)), int(options.resident_gib * (1 << 30)))
         targets = [probe]
         add_mix(targets, options.processes, binary=binary, stack=stack, scratch=scratch, swap=swap)
