@@ -110,13 +110,6 @@ def mib(size: int) -> str:
 # -- the processes -------------------------------------------------------------------------------
 
 
-def spawn(binary: Path, count: int, stack: contextlib.ExitStack) -> list[Target]:
-    targets = []
-    for _ in range(count):
-        targets.append(stack.enter_context(Target(binary)))
-    return targets
-
-
 def lay_out(target: Target, layout: str, scratch: Path, swap: bool) -> None:
     """Give ``target`` one of :data:`LAYOUTS` (a few MiB at most)."""
     page = target.page_size
@@ -146,6 +139,17 @@ def large(target: Target, mapped: int, resident: int) -> None:
     walk a reader cannot split unless it chooses to."""
     area = target.reserve("large", mapped)
     target.write(area, 0, resident // target.page_size)
+
+
+def add_mix(
+    targets: list[Target], count: int, *, binary: Path, stack: contextlib.ExitStack, scratch: Path, swap: bool
+) -> None:
+    """Start targets until there are ``count``, each after the first given the next of
+    :data:`LAYOUTS` in turn; they end with ``stack``."""
+    while len(targets) < count:
+        target = stack.enter_context(Target(binary))
+        lay_out(target, LAYOUTS[(len(targets) - 1) % len(LAYOUTS)], scratch, swap)
+        targets.append(target)
 
 
 # -- the two readers -----------------------------------------------------------------------------
@@ -529,6 +533,127 @@ def hogs(count: int) -> Iterator[None]:
             proc.wait()
 
 
+@dataclass
+class Stall:
+    """What the probe saw while one reader collected (or while none did)."""
+
+    worst_ms: float  # the longest mmap+munmap pair
+    pairs: int
+    over_1ms: int
+    collections: list[float]  # the reader's own seconds, each collection
+    others: list[float]  # the worst wake-up lateness of a normal task on each CPU, seconds
+    steal_ms: float = 0.0  # the CPU time the host took from the machine's virtual CPUs meanwhile
+    own_ms: float | None = None  # traced: the longest wait behind this reader's own holds
+    other_ms: float | None = None  # traced: behind any other process's holds
+    report: str = ""  # traced: the longest waits, each with the hold behind it
+
+    def line(self, label: str) -> str:
+        if self.own_ms is not None:
+            label += f" [own {self.own_ms:.2f}" + (
+                f", other {self.other_ms:.1f}]" if self.other_ms and self.other_ms > 1.0 else "]"
+            )
+        return (
+            f"  {label:44s} worst {self.worst_ms:7.2f} ms   ({self.over_1ms} of {self.pairs} pairs"
+            " over 1 ms)"
+            + (f";  collection {median(self.collections) * 1e3:.0f} ms" if self.collections else "")
+            + ";  others "
+            + " / ".join(f"{t * 1e3:.1f}" for t in self.others)
+            + " ms"
+            + f";  stolen by the host {self.steal_ms:.0f} ms"
+            + (f"\n{self.report}" if self.report else "")
+        )
+
+
+def steal() -> float:
+    """Seconds of CPU time the hypervisor has taken from this machine's CPUs since boot (the
+    ``steal`` of /proc/stat, in clock ticks): while it runs something else on a virtual CPU,
+    whatever ran there, a reader holding a lock or the probe, stops."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
+class StallMeter:
+    """The probe's stall, the node's other work's lateness (:func:`bystanders`) and, with
+    ``trace``, the holds of the probe's mmap lock (:mod:`lock_holds`), while a reader collects:
+    ``with StallMeter(probe, trace=True) as meter: meter.measure(collect, runs)``."""
+
+    def __init__(self, probe: Target, *, trace: bool, top: int = 3) -> None:
+        self.probe = probe
+        self.why = lock_holds.unavailable() if trace else "not asked for"
+        self.top = top
+        self._stack = contextlib.ExitStack()
+        self._stats: Callable[[], dict[str, int]] | None = None
+        self._others: Callable[[], list[float]] | None = None
+        self._tracer: lock_holds.LockTrace | None = None
+
+    def __enter__(self) -> StallMeter:
+        with contextlib.ExitStack() as stack:
+            self._stats = stack.enter_context(stall_probe(self.probe))
+            self._others = stack.enter_context(bystanders())
+            if self.why is None:
+                self._tracer = stack.enter_context(lock_holds.LockTrace(self.probe.pid))
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def idle(self, seconds: float = 1.0) -> Stall:
+        """The probe's worst with no reader: the scheduler's own delays."""
+        assert self._stats is not None and self._others is not None
+        self._stats()
+        self._others()
+        stolen = steal()
+        time.sleep(seconds)
+        got = self._stats()
+        return Stall(
+            worst_ms(got), got["count"], got["over_1ms"], [], self._others(), (steal() - stolen) * 1e3
+        )
+
+    def measure(self, collect: Callable[[], float | None], runs: int, server: int | None = None) -> Stall:
+        """Run ``collect`` (returning the reader's own seconds, if it knows them) ``runs`` times
+        under the probe. ``server`` is the reading process when it is not this one (a pmscan
+        server): traced, the longest wait behind its own holds is kept apart from any other
+        process's (another reader of the target)."""
+        assert self._stats is not None and self._others is not None
+        reader = server or os.getpid()
+        self._stats()
+        if self._tracer is not None:
+            self._tracer.start()
+        self._others()
+        stolen = steal()
+        try:
+            own = [collect() for _ in range(runs)]
+        finally:
+            got = self._stats()
+            late = self._others()
+            stolen = steal() - stolen
+            names = {os.getpid(): "bench (the smaps_rollup reader)"}
+            if server:
+                names[server] = "pmscan server"
+            recording = self._tracer.stop(names) if self._tracer is not None else None
+        stall = Stall(
+            worst_ms(got),
+            got["count"],
+            got["over_1ms"],
+            [t for t in own if t is not None],
+            late,
+            stolen * 1e3,
+        )
+        if recording is not None:
+            stall.own_ms = recording.worst_behind(reader) * 1e3
+            stall.other_ms = 1e3 * max(
+                (
+                    w.seconds
+                    for w in recording.waits
+                    if w.longest and recording.owners.get(w.longest.tid, -1) != reader
+                ),
+                default=0.0,
+            )
+            stall.report = recording.report(self.top, indent="      ")
+        return stall
+
+
 def stalls(
     binary: Path,
     pids: list[int],
@@ -547,94 +672,53 @@ def stalls(
     ``spans``; all of them in turn, ``rounds`` times. With ``trace``, each reader's holds of the
     probe's mmap lock are recorded (:mod:`lock_holds`) and the longest waits printed with the hold
     behind each."""
-    why = lock_holds.unavailable() if trace else "not asked for"
     fifo = servers == ["fifo"]
-    print(
-        f"\n(b) worst mmap+munmap stall of the large target while {runs} collections run "
-        "(pmtarget's stall probe: one pair, then 0.1 ms pause, in a loop, SCHED_FIFO 2)."
-        + (
-            " Both readers run SCHED_FIFO 1 here (the smaps_rollup loop, the pmscan server), so that"
-            " other work on the machine cannot preempt a reader holding the lock: the stalls are"
-            " the kernel's lock holds, not the scheduler's."
-            if fifo
-            else " The smaps_rollup reader runs at normal priority (SCHED_OTHER, as an exporter runs):"
-            " a reader preempted while it holds the lock stalls the target too. The server runs"
-            " at normal priority too, as the DaemonSet runs it ('daemonset': root with SYS_PTRACE and"
-            " DAC_OVERRIDE alone, so count_scan cannot make its calls real-time), or with root's"
-            " capabilities ('root': count_scan runs each kernel call SCHED_FIFO 1), or all of it"
-            " SCHED_FIFO 1 ('fifo', chrt)."
-        )
-        + f" {rounds} round(s); in each, every reader in turn."
-        + (f" Lock holds traced (tracefs): the {top} longest writer waits of each." if why is None else "")
-        + (f" (No lock trace: {why}.)" if why is not None and trace else "")
-    )
-    names = {os.getpid(): "bench (the smaps_rollup reader)"}
-    print(
-        "  'others' is the worst wake-up lateness of a normal task on each CPU (sleeping 200 us in"
-        " a loop) meanwhile: what the reader costs the node's other work."
-    )
-    with stall_probe(probe) as stats, contextlib.ExitStack() as stack, bystanders() as others:
-        tracer = stack.enter_context(lock_holds.LockTrace(probe.pid)) if why is None else None
-
-        def measure(label: str, collect: Callable[[], float | None], server: int | None = None) -> float:
-            """Run ``collect`` ``runs`` times under the probe; print and return the worst stall.
-            With the trace, the label gets the longest wait behind this reader's own holds and,
-            when over 1 ms, behind any other process's (another reader of the target)."""
-            reader = server or os.getpid()
-            stats()
-            if tracer is not None:
-                tracer.start()
-            others()
-            try:
-                own = [collect() for _ in range(runs)]
-            finally:
-                got = stats()
-                late = others()
-                labels = {**names, server: "pmscan server"} if server else names
-                recording = tracer.stop(labels) if tracer is not None else None
-            times = [t for t in own if t is not None]
-            if recording is not None and reader:
-                behind = recording.worst_behind(reader)
-                foreign = max(
-                    (
-                        w.seconds
-                        for w in recording.waits
-                        if w.longest and recording.owners.get(w.longest.tid, -1) != reader
-                    ),
-                    default=0.0,
-                )
-                label += f" [own {behind * 1e3:.2f}" + (
-                    f", other {foreign * 1e3:.1f}]" if foreign > 1e-3 else "]"
-                )
-            print(
-                f"  {label:44s} worst {worst_ms(got):7.2f} ms   ({got['over_1ms']} of {got['count']} pairs"
-                f" over 1 ms)"
-                + (f";  collection {median(times) * 1e3:.0f} ms" if times else "")
-                + ";  others "
-                + " / ".join(f"{t * 1e3:.1f}" for t in late)
-                + " ms"
+    with StallMeter(probe, trace=trace, top=top) as meter:
+        why = meter.why
+        print(
+            f"\n(b) worst mmap+munmap stall of the large target while {runs} collections run "
+            "(pmtarget's stall probe: one pair, then 0.1 ms pause, in a loop, SCHED_FIFO 2)."
+            + (
+                " Both readers run SCHED_FIFO 1 here (the smaps_rollup loop, the pmscan server), so that"
+                " other work on the machine cannot preempt a reader holding the lock: the stalls are"
+                " the kernel's lock holds, not the scheduler's."
+                if fifo
+                else " The smaps_rollup reader runs at normal priority (SCHED_OTHER, as an exporter runs):"
+                " a reader preempted while it holds the lock stalls the target too. The server runs"
+                " at normal priority too, as the DaemonSet runs it ('daemonset': root with SYS_PTRACE and"
+                " DAC_OVERRIDE alone, so count_scan cannot make its calls real-time), or with root's"
+                " capabilities ('root': count_scan runs each kernel call SCHED_FIFO 1), or all of it"
+                " SCHED_FIFO 1 ('fifo', chrt)."
             )
-            if recording is not None:
-                print(recording.report(top, indent="      "))
-            return worst_ms(got)
-
+            + f" {rounds} round(s); in each, every reader in turn."
+            + (
+                f" Lock holds traced (tracefs): the {top} longest writer waits of each."
+                if why is None
+                else ""
+            )
+            + (f" (No lock trace: {why}.)" if why is not None and trace else "")
+        )
+        print(
+            "  'others' is the worst wake-up lateness of a normal task on each CPU (sleeping 200 us in"
+            " a loop) meanwhile: what the reader costs the node's other work."
+        )
         for round_ in range(1, rounds + 1):
             if rounds > 1:
                 print(f"  round {round_} of {rounds}, load average {os.getloadavg()[0]:.1f}")
-            stats()
-            others()
-            time.sleep(1.0)
-            idle = stats()
+            idle = meter.idle()
             print(
-                f"  {'no reader (1 s)':44s} worst {worst_ms(idle):7.2f} ms   ({idle['count']} pairs);"
-                "  others " + " / ".join(f"{t * 1e3:.1f}" for t in others()) + " ms"
+                f"  {'no reader (1 s)':44s} worst {idle.worst_ms:7.2f} ms   ({idle.pairs} pairs);"
+                "  others "
+                + " / ".join(f"{t * 1e3:.1f}" for t in idle.others)
+                + f" ms;  stolen by the host {idle.steal_ms:.0f} ms"
             )
 
             def rollup() -> float:
                 with realtime(fifo):
                     return smaps_rollup_collection(pids, concurrency)[0]
 
-            rollup_worst = measure("smaps_rollup", rollup)
+            rollup_stall = meter.measure(rollup, runs)
+            print(rollup_stall.line("smaps_rollup"))
             for server, span in ((server, span) for server in servers for span in spans):
                 with Exporter(
                     binary,
@@ -645,14 +729,13 @@ def stalls(
                 ) as exporter:
                     exporter.scrape()  # warm-up: opens and keeps every process
                     name = "unbounded" if span >= UNBOUNDED else mib(span)
-                    ours = measure(
-                        f"pmscan ({server}), {name}", lambda e=exporter: e.scrape()[0], exporter.server.pid
-                    )
-                ratio = ours / rollup_worst if rollup_worst else float("inf")
+                    ours = meter.measure(lambda e=exporter: e.scrape()[0], runs, exporter.server.pid)
+                print(ours.line(f"pmscan ({server}), {name}"))
+                ratio = ours.worst_ms / rollup_stall.worst_ms if rollup_stall.worst_ms else float("inf")
                 print(
                     f"  {'':44s} {ratio:5.3f} of smaps_rollup's (goal <= {GOAL_STALL_RATIO}:"
                     f" {verdict(ratio <= GOAL_STALL_RATIO)}); at most {GOAL_STALL_MS:g} ms:"
-                    f" {verdict(ours <= GOAL_STALL_MS)}"
+                    f" {verdict(ours.worst_ms <= GOAL_STALL_MS)}"
                 )
 
 
@@ -721,11 +804,10 @@ def main() -> None:
             except SwapUnavailableError as err:
                 print(f"no swap ({err}): the swapped layout keeps its pages, swapped is not compared")
         started = time.perf_counter()
-        targets = spawn(binary, options.processes, stack)
-        probe = targets[0]
+        probe = stack.enter_context(Target(binary, timeout=900))  # writing many GiB: minutes
         large(probe, int(options.large_gib * (1 << 30)), int(options.resident_gib * (1 << 30)))
-        for index, target in enumerate(targets[1:]):
-            lay_out(target, LAYOUTS[index % len(LAYOUTS)], scratch, swap)
+        targets = [probe]
+        add_mix(targets, options.processes, binary=binary, stack=stack, scratch=scratch, swap=swap)
         pids = [t.pid for t in targets]
         print(
             f"{len(targets)} processes ({', '.join(LAYOUTS)} in turn; the large one "

@@ -122,6 +122,7 @@ class WriterWait:
     holds: list[Hold] = field(default_factory=list)  # other tasks' holds during the wait, in order
     wakeups: int = 0  # times the writer was woken meanwhile (each a try at the lock)
     runnable: float = 0.0  # woken (or preempted) but without a CPU
+    unwoken: float = 0.0  # the lock free, the writer not yet woken (see :func:`_unwoken`)
 
     @property
     def seconds(self) -> float:
@@ -210,14 +211,23 @@ class Recording:
         """The writer waits longer than ``over`` seconds, counted by what made the hold behind
         each long: its holder preempted inside it (waiting for its CPU back), granted the lock
         asleep in the queue (waiting for a CPU to take it), or neither (the walk itself, on its
-        CPU); and the waits with no reader hold behind them (the writer's own delay)."""
-        counts = {"holder preempted": 0, "granted asleep": 0, "the walk, on its CPU": 0, "no reader": 0}
+        CPU); the waits with no reader hold behind them (the writer's own delay); and those spent
+        mostly with the lock free, before the writer's wakeup reached its CPU."""
+        counts = {
+            "holder preempted": 0,
+            "granted asleep": 0,
+            "the walk, on its CPU": 0,
+            "no reader": 0,
+            "the lock free, the writer's wakeup late": 0,
+        }
         for w in self.waits:
             if w.seconds <= over:
                 continue
             b = w.longest
             if b is None:
                 counts["no reader"] += 1
+            elif w.unwoken >= w.seconds / 2:
+                counts["the lock free, the writer's wakeup late"] += 1
             elif b.runnable >= b.seconds / 2 and b.preempted:
                 counts["holder preempted"] += 1
             elif b.runnable >= b.seconds / 2:
@@ -244,7 +254,9 @@ class Recording:
 
     @staticmethod
     def _writer(w: WriterWait) -> str:
-        return f"woken {w.wakeups}x, {w.runnable * 1e3:.2f} ms without a CPU"
+        return f"woken {w.wakeups}x, {w.runnable * 1e3:.2f} ms without a CPU" + (
+            f", {w.unwoken * 1e3:.2f} ms from the release to its wakeup" if w.unwoken >= 1e-4 else ""
+        )
 
     def _who(self, name: str) -> str:
         """ "comm (tid)" as the trace has it, with the process it belongs to when known."""
@@ -530,8 +542,21 @@ def analyse(lines: Iterable[str], target_tids: set[int]) -> tuple[list[Hold], li
         woken = [t for t in wakeups.get(tid, []) if start <= t <= end]
         wait.wakeups = len(woken)
         wait.runnable = _runnable(switches.get(tid, []), woken, start, end)
+        wait.unwoken = _unwoken(wait.holds, woken, end)
         out.append(wait)
     return holds, out
+
+
+def _unwoken(holds: list[Hold], woken: list[float], end: float) -> float:
+    """From the release of the last hold in a wait to the writer's wakeup after it: the lock was
+    free and the writer asleep. The wakeup's ``sched_wakeup`` is recorded on the writer's CPU
+    when that CPU takes it, so on an idle virtual CPU this is the time the host took to run it
+    (the interrupt of a remote wakeup)."""
+    if not holds:
+        return 0.0
+    released = max(h.end for h in holds)
+    after = [t for t in woken if released <= t <= end]
+    return (min(after) - released) if after else 0.0
 
 
 def _runnable(switches: list[Switch], woken: list[float], start: float, end: float) -> float:

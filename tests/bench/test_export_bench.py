@@ -15,8 +15,9 @@ from tests.bench.run import run_bench
 SCRATCH_PREFIX = "pmscan-export-bench-"
 
 
-def bench_processes() -> list[int]:
-    """Processes whose executable lives in a directory of the benchmark (the targets)."""
+def bench_processes(prefix: str = SCRATCH_PREFIX) -> list[int]:
+    """Processes whose executable lives in a directory of a benchmark (the targets): one whose
+    name starts with ``prefix``."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -24,7 +25,7 @@ def bench_processes() -> list[int]:
                 exe = os.readlink(entry / "exe")
             except OSError:
                 continue
-            if SCRATCH_PREFIX in exe:
+            if prefix in exe:
                 found.append(int(entry.name))
     return found
 

@@ -147,3 +147,25 @@ def test_a_hold_taken_before_the_trace_began() -> None:
     assert recording.worst_behind(400) == pytest.approx(0.00301)
     assert recording.worst_behind(200) == 0.0
     assert "a call taken before the trace began" in recording.report(1)
+
+
+def test_a_wakeup_that_comes_late() -> None:
+    """The reader releases the lock; the writer's wakeup reaches its idle CPU 0.9 ms later (a
+    virtual CPU the host was slow to run): the wait is the lock free, not the hold."""
+    lines = [
+        line(READER, 0, 3.000000, "mmap_lock_start_locking", f"{MM} write=false"),
+        line(READER, 0, 3.000001, "mmap_lock_acquire_returned", f"{MM} write=false success=true"),
+        line(WRITER, 1, 3.000100, "mmap_lock_start_locking", f"{MM} write=true"),
+        switch(1, 3.000101, WRITER, "D", ("swapper/1", 0)),
+        line(READER, 0, 3.000300, "mmap_lock_released", f"{MM} write=false"),
+        line(("swapper/1", 0), 1, 3.001200, "sched_wakeup", "comm=pmtarget pid=101 prio=97 target_cpu=001"),
+        switch(1, 3.001201, ("swapper/1", 0), "R", WRITER),
+        line(WRITER, 1, 3.001202, "mmap_lock_acquire_returned", f"{MM} write=true success=true"),
+    ]
+    holds, waits = lock_holds.analyse(lines, {WRITER[1]})
+    (wait,) = waits
+    assert wait.seconds == pytest.approx(0.001102)
+    assert wait.unwoken == pytest.approx(0.0009)
+    recording = lock_holds.Recording(101, 0, holds, waits, 1.0, 0, {200: "pmscan server"}, {101})
+    assert recording.causes()["the lock free, the writer's wakeup late"] == 1
+    assert "0.90 ms from the release to its wakeup" in recording.report(1)

@@ -219,7 +219,7 @@ class Target:
         while (newline := self._buffer.find(b"\n", searched)) < 0:
             searched = len(self._buffer)
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([stdout], [], [], remaining)[0]:
+            if remaining <= 0 or not _readable(stdout.fileno(), remaining):
                 raise TargetError(command, None, f"no reply within {self.timeout} s")
             chunk = os.read(stdout.fileno(), 1 << 20)
             if not chunk:
@@ -418,6 +418,14 @@ class Target:
     def page(self, area: Area, index: int) -> int:
         """The address of page *index* of *area*."""
         return area.start + index * self.page_size
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether ``fd`` has data (or EOF) within ``timeout`` seconds: poll(2), which, unlike
+    select(2), takes descriptors above 1023 (a bench drives thousands of targets)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(timeout * 1e3))
 
 
 def _name(area: Area | str) -> str:
