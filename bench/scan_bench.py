@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -45,7 +46,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -60,6 +61,7 @@ from tests.support.target import Target, build_target  # noqa: E402
 FORMATS = {"binary": "application/octet-stream", "ndjson": "application/x-ndjson", "json": "application/json"}
 TARGETS = {"binary": 0.85, "ndjson": 0.5, "json": 0.3, "small": 0.5}
 ALL = int(sum(Category))
+T = TypeVar("T")
 
 
 class Http:
@@ -216,6 +218,28 @@ def report(
         )
 
 
+class RawClock:
+    """The raw scan, timed a few times before each measurement of the service and once more at
+    the end: its median is taken over the same minutes as the times it is compared with (on a
+    shared machine the kernel call's time moves with the load)."""
+
+    def __init__(self, raw: Callable[[], int]) -> None:
+        self.raw = raw
+        self.samples: list[float] = []
+
+    def then(self, measure: Callable[[], T]) -> T:
+        """``measure()``, after three timings of the raw scan."""
+        for _ in range(3):
+            began = time.perf_counter()
+            self.raw()
+            self.samples.append(time.perf_counter() - began)
+        return measure()
+
+    def median(self) -> float:
+        self.then(lambda: None)
+        return statistics.median(self.samples)
+
+
 def bench_range(
     servers: tuple[ServerProcess, ServerProcess], target: Target, name: str, span: tuple[int, int], runs: int
 ) -> None:
@@ -225,23 +249,26 @@ def bench_range(
     body = {"pid": target.pid, "start": start, "end": end, "category_mask": ["PRESENT"]}
     raw = raw_scan(target.pid, start, end, 1 << 21, category_mask=Category.PRESENT)
     regions = raw()
+    clock = RawClock(raw)
     client = Http(quiet.port)
     floors: dict[str, Timing | float] = {"http.client": median_time(lambda: client.get("/healthz"), runs * 5)}
-    service: dict[tuple[str, str], Timing | float] = {
-        ("http.client", fmt): median_time(lambda a=accept: client.post("/scan", body, a), runs)
-        for fmt, accept in FORMATS.items()
-    }
+    service: dict[tuple[str, str], Timing | float] = {}
+    for fmt, accept in FORMATS.items():
+        post = functools.partial(client.post, "/scan", body, accept)
+        service["http.client", fmt] = clock.then(lambda p=post: median_time(p, runs))
     curl = Curl(quiet)
     user = Curl(defaults, token=defaults.admin_token if defaults.token_file else None)
     if curl.available:
         floors["curl"] = curl.keep_alive("/healthz", None, FORMATS["json"], runs * 5)
-        service.update({("curl", f): curl.keep_alive("/scan", body, a, runs) for f, a in FORMATS.items()})
+        for fmt, accept in FORMATS.items():
+            service["curl", fmt] = clock.then(lambda a=accept: curl.keep_alive("/scan", body, a, runs))
         way = "fresh curl, defaults"
         floors[way] = user.fresh("/healthz", None, FORMATS["json"], runs * 3)
-        service.update({(way, f): user.fresh("/scan", body, a, runs) for f, a in FORMATS.items()})
+        for fmt, accept in FORMATS.items():
+            service[way, fmt] = clock.then(lambda a=accept: user.fresh("/scan", body, a, runs))
     else:
         print("\n(curl is not installed: no curl rows)")
-    report(f"{name} ({regions} regions)", median_time(raw, runs), service, floors)
+    report(f"{name} ({regions} regions)", clock.median(), service, floors)
 
 
 def small_process(server: ServerProcess, runs: int) -> None:
