@@ -204,7 +204,8 @@ def report(
             f"= {raw / (raw + floor_s):.2f}"
             + ("" if start is None else f"; not counted: curl's process start, {start * 1e3:.1f} ms")
         )
-    for (client, fmt), timing in service.items():
+    clients = list(floors)
+    for (client, fmt), timing in sorted(service.items(), key=lambda item: clients.index(item[0][0])):
         seconds = timing.seconds if isinstance(timing, Timing) else timing
         floor = floors[client]
         ceiling = raw / (raw + (floor.seconds if isinstance(floor, Timing) else floor))
@@ -251,23 +252,24 @@ def bench_range(
     regions = raw()
     clock = RawClock(raw)
     client = Http(quiet.port)
+    curl = Curl(quiet)
+    user = Curl(defaults, token=defaults.admin_token if defaults.token_file else None)
+    way = "fresh curl, defaults"
     floors: dict[str, Timing | float] = {"http.client": median_time(lambda: client.get("/healthz"), runs * 5)}
+    if curl.available:
+        floors["curl"] = curl.keep_alive("/healthz", None, FORMATS["json"], runs * 5)
+        floors[way] = user.fresh("/healthz", None, FORMATS["json"], runs * 3)
+    else:
+        print("\n(curl is not installed: no curl rows)")
     service: dict[tuple[str, str], Timing | float] = {}
+    # Format by format, the ways in turn: each way meets the same load, and neither server idles
+    # through the other's measurements.
     for fmt, accept in FORMATS.items():
         post = functools.partial(client.post, "/scan", body, accept)
         service["http.client", fmt] = clock.then(lambda p=post: median_time(p, runs))
-    curl = Curl(quiet)
-    user = Curl(defaults, token=defaults.admin_token if defaults.token_file else None)
-    if curl.available:
-        floors["curl"] = curl.keep_alive("/healthz", None, FORMATS["json"], runs * 5)
-        for fmt, accept in FORMATS.items():
+        if curl.available:
             service["curl", fmt] = clock.then(lambda a=accept: curl.keep_alive("/scan", body, a, runs))
-        way = "fresh curl, defaults"
-        floors[way] = user.fresh("/healthz", None, FORMATS["json"], runs * 3)
-        for fmt, accept in FORMATS.items():
             service[way, fmt] = clock.then(lambda a=accept: user.fresh("/scan", body, a, runs))
-    else:
-        print("\n(curl is not installed: no curl rows)")
     report(f"{name} ({regions} regions)", clock.median(), service, floors)
 
 
