@@ -2,8 +2,8 @@
 
 The kernel is called with a bounded buffer again and again, resuming at the corrected
 ``walk_end`` (kernel-notes 1-2), so memory stays bounded however large the result.
-Regions are never split at those internal boundaries: the last record of each chunk
-is held back until the next one shows whether it continues.
+Regions are never split at those internal boundaries: the last record of a chunk that
+ends at ``walk_end`` is held back until the next one shows whether it continues.
 """
 
 from __future__ import annotations
