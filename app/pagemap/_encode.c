@@ -131,18 +131,33 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
      * the last one freed, and the shrunk one always was smaller), and faulting them in cost
      * more than writing the text. */
     Py_ssize_t size = 0;
+    Py_ssize_t bad = -1; /* the first record with no name, if any */
+    int overflow = 0;
+    /* Only the contents of bytes objects are read here and below (immutable, and held
+     * alive by the arguments), never a Python object: both loops run without the GIL, so
+     * that a scan thread's next kernel call, or the event loop, runs meanwhile. */
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
         if (rec[i].categories >= (unsigned long long)n_names) {
-            PyErr_Format(PyExc_ValueError, "no name for categories value %llu", rec[i].categories);
-            goto done;
+            bad = i;
+            break;
         }
         Py_ssize_t length = fixed + count_digits(rec[i].start) + count_digits(rec[i].end) +
                             name_len[(Py_ssize_t)rec[i].categories];
         if (size > PY_SSIZE_T_MAX - length) {
-            PyErr_NoMemory();
-            goto done;
+            overflow = 1;
+            break;
         }
         size += length;
+    }
+    Py_END_ALLOW_THREADS
+    if (bad >= 0) {
+        PyErr_Format(PyExc_ValueError, "no name for categories value %llu", rec[bad].categories);
+        goto done;
+    }
+    if (overflow) {
+        PyErr_NoMemory();
+        goto done;
     }
     result = PyBytes_FromStringAndSize(NULL, size);
     if (result == NULL) {
@@ -152,9 +167,7 @@ pagemap_encode_regions(PyObject *Py_UNUSED(module), PyObject *args)
     char *p = out;
     const char *sep = PyBytes_AS_STRING(separator);
     const Py_ssize_t sep_len = PyBytes_GET_SIZE(separator);
-    /* Encoding megabytes takes milliseconds: let the event loop send the previous
-     * chunk meanwhile. Below, only the contents of bytes objects are read (immutable, and
-     * held alive by the arguments): no Python object is touched. */
+    /* Encoding megabytes takes milliseconds: without the GIL (see above). */
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < count; i++) {
         Py_ssize_t c = (Py_ssize_t)rec[i].categories;

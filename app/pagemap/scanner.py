@@ -2,8 +2,8 @@
 
 The kernel is called with a bounded buffer again and again, resuming at the corrected
 ``walk_end`` (kernel-notes 1-2), so memory stays bounded however large the result.
-Regions are never split at those internal boundaries: the last record of each chunk
-is held back until the next one shows whether it continues.
+Regions are never split at those internal boundaries: the last record of a chunk that
+ends at ``walk_end`` is held back until the next one shows whether it continues.
 """
 
 from __future__ import annotations
@@ -123,22 +123,29 @@ class Scan:
         self.pages += pages
         self.walk_end = walk_end
         self._chunk_now = min(self._chunk_now * 2, self._chunk)
-        ready = b"" if self._discard else self._append(records)
+        ready = b"" if self._discard else self._append(records, walk_end)
         if walk_end >= self.args.end:
-            return ready + self._finish(self.args.end)
+            return _joined(ready, self._finish(self.args.end))
         if walk_end <= start and not records:
             # No progress (a partial hugetlb page under WP_MATCHING stops every walk
             # there, kernel-notes 8): the truth is that the walk ends here.
-            return ready + self._finish(walk_end)
+            return _joined(ready, self._finish(walk_end))
         return ready
 
-    def _append(self, records: bytes) -> bytes:
-        """Merge with the held-back record, hold back the new last one, return the rest."""
+    def _append(self, records: bytes, walk_end: int) -> bytes:
+        """Merge with the held-back record; hold back the new last one if the next chunk may
+        continue it; return the rest.
+
+        The next chunk starts at ``walk_end``, so only a last record that ends there can go on
+        in it. The kernel fills its buffer up to a page it cannot merge into the last record,
+        so in a large answer that record mostly ends before ``walk_end``: the chunk is then the
+        kernel's own ``bytes``, handed on uncopied (a fresh object each call: nothing reuses it).
+        """
         if not records:
             return b""
         self.regions += len(records) // RECORD_SIZE
         held = self._held
-        rest = memoryview(records)  # slices of it copy nothing: each chunk is copied once
+        rest = memoryview(records)  # slices of it copy nothing: each chunk is copied at most once
         if held:
             h_start, h_end, h_categories = RECORD.unpack(held)
             r_start, r_end, r_categories = RECORD.unpack_from(records)
@@ -149,6 +156,10 @@ class Scan:
         if not rest:
             self._held = held
             return b""
+        _, last_end, _ = RECORD.unpack_from(rest, len(rest) - RECORD_SIZE)
+        if last_end < walk_end:
+            self._held = b""
+            return b"".join((held, rest)) if held else records
         self._held = bytes(rest[-RECORD_SIZE:])
         return b"".join((held, rest[:-RECORD_SIZE]))
 
@@ -175,3 +186,10 @@ class Scan:
             raise ProcessGone(f"process {self.target.pid} exited during the scan")
         held, self._held = self._held, b""
         return held
+
+
+def _joined(first: bytes, second: bytes) -> bytes:
+    """``first + second``, without copying either when the other is empty."""
+    if not second:
+        return first
+    return second if not first else first + second

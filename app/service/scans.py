@@ -4,9 +4,10 @@ The first chunk is scanned before the answer starts (:func:`start_scan`), so tha
 client can cause (no such process, access denied, CHECK_WPASYNC) get their HTTP status; for
 most processes it is the whole answer, which then comes back as one ``bytes``. The rest of a
 larger scan runs as one job in a scan thread (:class:`ChunkProducer`), which hands each chunk to
-the event loop as soon as it is encoded and goes on with the next while the loop sends it, at
-most :data:`AHEAD` chunks ahead of the sending. NDJSON and raw records stream those chunks
-(errors after the first chunk end the stream with the format's error trailer);
+the event loop as soon as it is scanned (text is encoded in another thread meanwhile) and goes
+on with the next while the loop sends it, at most :data:`AHEAD` chunks ahead of the sending.
+NDJSON and raw records stream those chunks (errors after the first chunk end the stream with the
+format's error trailer);
 ``application/json`` gathers them into one document, bounded by ``json_max_regions``. Both read
 them from :meth:`RunningScan.next_chunk`.
 
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from ..errors import PmscanError
@@ -29,7 +32,7 @@ from ..pagemap.policy import Authorize
 from ..pagemap.scanner import Scan
 from ..pagemap.session import ScanOptions, open_scan
 from .audit import ProcessAccess
-from .encoders import ENCODERS, JSON, Encoder, json_region_list
+from .encoders import BINARY, ENCODERS, JSON, Encoder, json_region_list
 from .pool import Job, Lease, ScanPool
 from .shutdown import Shutdown
 
@@ -52,6 +55,15 @@ log = logging.getLogger("pmscan")
 #: hop between chunks. Memory stays bounded: at most this many encoded chunks wait, besides the
 #: one being sent and the one being scanned.
 AHEAD = 2
+
+#: Where the chunks of a text answer (NDJSON, JSON) are encoded after the first: the encoder
+#: runs without the GIL, so chunk N is encoded here while the scan thread's kernel call walks
+#: chunk N+1 (on another CPU). Not a scan thread: no kernel call runs here, only the encoding of
+#: bytes already read. One thread a CPU: more could not run at once.
+_ENCODING = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="pmscan-encode")
+
+#: What encodes a chunk's records: ``None`` for the raw records (binary), sent as they are.
+Encode = Callable[[bytes], bytes] | None
 
 
 class PayloadTooLarge(PmscanError):
@@ -107,7 +119,8 @@ class Scans:
             document = await self._document(pid, options, authorize, cancelled, access)
             return Answer(media_type, body=document)
         encoder = ENCODERS[media_type]
-        running = await self._start(pid, options, encoder.regions, authorize, cancelled, access)
+        encode = None if media_type == BINARY else encoder.regions  # binary: nothing to encode
+        running = await self._start(pid, options, encode, authorize, cancelled, access)
         if running.complete:
             # The whole answer fit in the first chunk (most processes): one plain answer with a
             # Content-Length costs far less than the streaming machinery.
@@ -121,7 +134,7 @@ class Scans:
         self,
         pid: int,
         options: ScanOptions,
-        encode: Callable[[bytes], bytes],
+        encode: Encode,
         authorize: Authorize,
         cancelled: Awaitable[object] | None,
         access: ProcessAccess | None,
@@ -235,9 +248,7 @@ class RunningScan:
     :meth:`next_chunk`; :meth:`close` frees the scan and its pool slot, once no scan thread is
     inside the scan any more. ``complete``: the first chunk was the whole answer."""
 
-    def __init__(
-        self, scan: Scan, lease: Lease, first: bytes, *, pool: ScanPool, encode: Callable[[bytes], bytes]
-    ) -> None:
+    def __init__(self, scan: Scan, lease: Lease, first: bytes, *, pool: ScanPool, encode: Encode) -> None:
         self.scan = scan
         self.lease = lease
         self.first = first
@@ -289,7 +300,7 @@ async def start_scan(
     authorize: Authorize,
     chunk_records: int,
     timeout: float,
-    encode: Callable[[bytes], bytes],
+    encode: Encode,
     cancelled: Awaitable[object] | None = None,
     access: ProcessAccess | None = None,
 ) -> RunningScan:
@@ -298,7 +309,8 @@ async def start_scan(
     The scan must end within ``timeout`` seconds from now; ``authorize`` is applied to the
     process opened; ``cancelled`` ends the wait for a slot (see :meth:`.pool.ScanPool.lease`);
     ``access`` records the scan, on the event loop, once the scan thread has opened it (also
-    when the first chunk then fails).
+    when the first chunk then fails). ``encode`` (``None``: the records as they are) makes the
+    chunks' bytes.
     """
     lease = await pool.lease(cancelled)
     opened: list[Scan] = []
@@ -311,7 +323,8 @@ async def start_scan(
             opened.append(
                 open_scan(pid, options, authorize=authorize, chunk_records=chunk_records, deadline=deadline)
             )
-            return encode(opened[0].next_chunk())
+            records = opened[0].next_chunk()
+            return records if encode is None else encode(records)
 
         def record() -> None:  # on the event loop, once the job has returned
             if access is not None and opened:
@@ -345,16 +358,22 @@ class _End:
 
 
 class ChunkProducer:
-    """The rest of ``scan`` in one scan-thread job (:meth:`run`): each chunk, encoded, handed to
-    the event loop as soon as it is ready, then an :class:`_End`; at most :data:`AHEAD` chunks
-    the loop has not yet sent (:meth:`sent`). :meth:`stop` makes the job return after the chunk
-    it is scanning, if any. The scan itself is touched by the thread alone until the end."""
+    """The rest of ``scan`` in one scan-thread job (:meth:`run`): each chunk handed to the event
+    loop as soon as it is scanned, then an :class:`_End`; at most :data:`AHEAD` chunks the loop
+    has not yet sent (:meth:`sent`). :meth:`stop` makes the job return after the chunk it is
+    scanning, if any. The scan itself is touched by the thread alone until the end.
 
-    def __init__(self, scan: Scan, encode: Callable[[bytes], bytes], loop: asyncio.AbstractEventLoop) -> None:
+    With ``encode``, each chunk is encoded in :data:`_ENCODING` while the thread scans the next
+    one; :meth:`next` waits for the encoding, in order, and a chunk that cannot be encoded ends
+    the answer (an :class:`_End` with the error; the thread stops). The records of a chunk are a
+    ``bytes`` of their own (immutable, never reused), so neither the encoding nor the sending
+    of one chunk can see the next."""
+
+    def __init__(self, scan: Scan, encode: Encode, loop: asyncio.AbstractEventLoop) -> None:
         self._scan = scan
         self._encode = encode
         self._loop = loop
-        self._items: asyncio.Queue[bytes | _End] = asyncio.Queue()
+        self._items: asyncio.Queue[bytes | Future[bytes] | _End] = asyncio.Queue()
         self._room = threading.Semaphore(AHEAD)
         self._stopped = threading.Event()
 
@@ -369,7 +388,8 @@ class ChunkProducer:
                         return
                 if self._stopped.is_set():
                     return
-                self._hand(self._encode(self._scan.next_chunk()))
+                records = self._scan.next_chunk()
+                self._hand(records if self._encode is None else _ENCODING.submit(self._encode, records))
         except Exception as exc:
             error = exc
         except BaseException as exc:
@@ -380,7 +400,14 @@ class ChunkProducer:
 
     async def next(self) -> bytes | _End:
         """The next chunk, or the end (on the loop)."""
-        return await self._items.get()
+        item = await self._items.get()
+        if not isinstance(item, Future):
+            return item
+        try:
+            return await asyncio.wrap_future(item)
+        except Exception as exc:
+            self.stop()
+            return _End(exc)
 
     def sent(self) -> None:
         """A chunk has been sent: the thread may scan one more."""
@@ -390,7 +417,7 @@ class ChunkProducer:
         self._stopped.set()
         self._room.release()  # a thread waiting for room wakes and returns
 
-    def _hand(self, item: bytes | _End) -> None:
+    def _hand(self, item: bytes | Future[bytes] | _End) -> None:
         try:
             self._loop.call_soon_threadsafe(self._items.put_nowait, item)
         except RuntimeError:  # the loop is closed: nobody is left to read

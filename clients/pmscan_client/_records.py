@@ -10,14 +10,24 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import repeat
 from typing import NamedTuple
 
 from ._errors import IncompleteResponse, error_for_errno
 from ._models import CATEGORY, PageRegion
 
-__all__ = ["CATEGORY", "RECORD_SIZE", "RecordReader", "Trailer", "decode", "trailer_of", "values_of"]
+__all__ = [
+    "CATEGORY",
+    "RECORD_SIZE",
+    "RecordReader",
+    "Trailer",
+    "decode",
+    "regions_of",
+    "trailer_of",
+    "value_list",
+    "values_of",
+]
 
 RECORD = struct.Struct("<QQQ")
 RECORD_SIZE = RECORD.size
@@ -45,11 +55,30 @@ def values_of(records: bytes | bytearray | memoryview) -> array[int]:
     return values
 
 
+def _native(records: bytes | bytearray | memoryview) -> array[int] | memoryview:
+    """The records' integers without a copy where the machine is little-endian."""
+    return values_of(records) if _BIG_ENDIAN else memoryview(records).cast("B").cast("Q")
+
+
+def value_list(records: bytes | bytearray | memoryview) -> list[int]:
+    """Packed records as a list of their integers ``start, end, categories, …``: each integer
+    made once, in one C loop, to be shared by the regions (:func:`regions_of`) and whatever
+    else reads them (a page count sums the list's slices without making any)."""
+    return _native(records).tolist()
+
+
+def regions_of(values: Iterable[int]) -> Iterator[PageRegion]:
+    """``PageRegion`` objects from integers ``start, end, categories, …``, made as they are
+    consumed, in C loops: ``zip`` hands out one triple it reuses (no tuple per region besides
+    the region itself), and ``tuple.__new__`` makes the region from it."""
+    items = iter(values)
+    return map(_new_tuple, repeat(PageRegion), zip(items, items, items, strict=True))
+
+
 def decode(records: bytes | bytearray | memoryview) -> Iterator[PageRegion]:
-    """``PageRegion`` objects from packed records, made as they are consumed: the per-record
-    work stays in C loops (``struct``'s, then one tuple each), and few regions are alive at
-    once (less work for the GC)."""
-    return map(_new_tuple, repeat(PageRegion), RECORD.iter_unpack(records))
+    """``PageRegion`` objects from packed records, made as they are consumed (few are alive
+    at once: less work for the GC), each integer read straight from the buffer."""
+    return regions_of(_native(records))
 
 
 class RecordReader:

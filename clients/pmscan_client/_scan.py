@@ -8,8 +8,7 @@ directly; the request body is still built by the generated ``ScanRequest`` model
 from __future__ import annotations
 
 import struct
-from array import array
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from itertools import chain
 from types import TracebackType
@@ -21,7 +20,7 @@ from ._categories import Category, Mask, ScanFlag, mask_value
 from ._errors import IncompleteResponse, translate_transport_errors
 from ._generated.models import ScanRequest
 from ._models import PageRegion
-from ._records import RECORD_SIZE, RecordReader, Trailer, decode, trailer_of, values_of
+from ._records import RECORD_SIZE, RecordReader, Trailer, regions_of, trailer_of, value_list, values_of
 from ._regions import RegionArray
 
 __all__ = [
@@ -141,8 +140,9 @@ class ScanQuery:
         self.requests += 1
         return ScanRequest.from_dict({"pid": self.pid, **fields}).to_dict()
 
-    def add(self, values: array[int]) -> None:
-        """Count the records of ``values`` (as :func:`values_of` returns them)."""
+    def add(self, values: Sequence[int]) -> None:
+        """Count the records of ``values``, their integers ``start, end, categories, …``
+        (:func:`value_list`, :func:`values_of`)."""
         count = len(values) // 3
         self._received += count
         self.regions += count
@@ -255,7 +255,7 @@ class ScanStream(_StreamState):
         self._prepare = prepare
         self._open = open_response
         self._iterator: Iterator[Any] | None = None
-        self._source: Generator[tuple[bytes, array[int]]] | None = None
+        self._source: Generator[tuple[bytes, list[int]]] | None = None
 
     def __iter__(self) -> Iterator[PageRegion]:
         # The generator itself, not self: ``for`` loops then run without a Python-level
@@ -279,11 +279,12 @@ class ScanStream(_StreamState):
         return self._iterator
 
     def _regions(self) -> Iterator[PageRegion]:
-        # chain: no Python frame is resumed per region, only per chunk.
+        # chain: no Python frame is resumed per region, only per chunk. The regions are made
+        # from the integers the page count was made from: each integer is made once.
         self._source = self._chunks()
-        return chain.from_iterable(decode(records) for records, _ in self._source)
+        return chain.from_iterable(regions_of(values) for _, values in self._source)
 
-    def _chunks(self) -> Generator[tuple[bytes, array[int]]]:
+    def _chunks(self) -> Generator[tuple[bytes, list[int]]]:
         query = self._query = self._prepare()
         while (body := query.next_body()) is not None:
             reader = RecordReader()
@@ -292,7 +293,7 @@ class ScanStream(_StreamState):
                     for data in response.iter_bytes():
                         records = reader.feed(data)
                         if records:
-                            values = values_of(records)
+                            values = value_list(records)
                             query.add(values)
                             yield records, values
                 query.finish_response(reader.finish())
@@ -345,11 +346,11 @@ class AsyncScanStream(_StreamState):
             yield records
 
     async def _regions(self) -> AsyncIterator[PageRegion]:
-        async for records, _ in self._chunks():
-            for region in decode(records):
+        async for _, values in self._chunks():
+            for region in regions_of(values):
                 yield region
 
-    async def _chunks(self) -> AsyncIterator[tuple[bytes, array[int]]]:
+    async def _chunks(self) -> AsyncIterator[tuple[bytes, list[int]]]:
         query = self._query = await self._prepare()
         while (body := query.next_body()) is not None:
             reader = RecordReader()
@@ -358,7 +359,7 @@ class AsyncScanStream(_StreamState):
                     async for data in response.aiter_bytes():
                         records = reader.feed(data)
                         if records:
-                            values = values_of(records)
+                            values = value_list(records)
                             query.add(values)
                             yield records, values
                 query.finish_response(reader.finish())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,20 @@ class TestScanEqualsKernelAnswer:
         assert scan.walk_end == mixed.end
         assert scan.regions == len(expected)
         assert scan.pages == sum(e - s for s, e, _ in expected) // target.page_size
+
+    @pytest.mark.parametrize("span_pages", [1, 5, 64])
+    def test_regions_cut_by_span_pages_are_joined_again(
+        self, target: Target, mixed: Area, span_pages: int
+    ) -> None:
+        """Each kernel call stops inside a region: its last record ends at walk_end, is held
+        back and joined to the next call's first; a chunk whose last record ends before
+        walk_end goes out as the kernel gave it. Both come to the kernel's answer in one call."""
+        _, expected = target.kernel_scan(mixed.start, mixed.end)
+        options = ScanOptions(start=mixed.start, end=mixed.end, return_mask=ALL)
+        with closing(open_scan(target.pid, options, chunk_records=4, span_pages=span_pages)) as scan:
+            got = records_of(scan)
+        assert got == expected
+        assert scan.regions == len(expected)
 
     @pytest.mark.parametrize(
         "masks",

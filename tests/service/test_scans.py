@@ -19,8 +19,9 @@ import pytest
 from app.pagemap import ScanOptions, open_scan
 from app.pagemap.policy import process_rule
 from app.pagemap.scanner import Scan
+from app.service.encoders import NdjsonEncoder
 from app.service.pool import ScanPool
-from app.service.scans import AHEAD, ChunkProducer, _End, start_scan
+from app.service.scans import AHEAD, ChunkProducer, Encode, _End, start_scan
 from tests.support.children import many_regions
 
 CHUNK = 256  # records a kernel call: a few thousand regions make a dozen chunks and more
@@ -94,6 +95,35 @@ def test_the_chunks_are_the_scan_run_whole(child: subprocess.Popen[bytes]) -> No
             assert len(chunks) > AHEAD + 2
             assert b"".join(chunks) == expected
             assert scan.done
+
+    run(test)
+
+
+@pytest.mark.parametrize("encode", [None, NdjsonEncoder().regions], ids=["binary", "ndjson"])
+def test_each_chunk_is_intact_while_the_next_ones_are_scanned(
+    child: subprocess.Popen[bytes], encode: Encode
+) -> None:
+    """A chunk held unsent while the thread scans (and encodes) the next ones is still the
+    kernel's answer: no buffer of one chunk is reused for another."""
+
+    async def test(pool: ScanPool) -> None:
+        with closing(scan_of(child)) as scan:
+            records, walk_end, _ = scan.backend.scan(
+                scan.target, scan.args.start, scan.args, max_pages=0, vec_len=1 << 20
+            )
+            assert walk_end == scan.args.end  # the kernel's whole answer in one call
+            producer = ChunkProducer(scan, encode, asyncio.get_running_loop())
+            job = pool.submit(producer.run)
+            chunks = []
+            while isinstance(item := await producer.next(), bytes):
+                chunks.append(item)
+                # The next chunks are scanned while this one waits to be sent.
+                await until(lambda: producer._items.qsize() == AHEAD - 1 or scan.done)
+                producer.sent()
+            await job
+            assert item == _End(None)
+            assert len(chunks) > AHEAD + 2
+            assert b"".join(chunks) == (records if encode is None else encode(records))
 
     run(test)
 
