@@ -106,6 +106,9 @@ class ProcessFiles:
     statm: int  # refers to the task: reads ESRCH or zeros once it has exited, never another's
     pagemap: int  # refers to the memory: ESRCH once the process exited or ran execve
     generation: int = 0
+    #: The target of its ``exe`` link while the files were opened (None: not read): its
+    #: program as long as ``pagemap`` works (kernel-notes 22).
+    exe: str | None = None
 
     def close(self) -> None:
         os.close(self.pagemap)
