@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.export.count import count_process
-from app.export.counter import ProcessCounter
+from app.export.counter import ProcessChanged, ProcessCounter
 from app.pagemap import (
     Category,
     IoctlBackend,
@@ -138,6 +138,43 @@ class TestProcessCounter:
             assert after == self.fresh(shell.pid)
             assert after.pages != before.pages  # the kept file of the shell's memory was not used
             assert counter.kept == 1
+        finally:
+            counter.close()
+            shell.kill()
+            shell.wait()
+            shell.stdin.close()
+            shell.stdout.close()
+
+    def test_the_exe_is_remembered_until_the_process_runs_a_new_program(self, target_binary: Path) -> None:
+        """With ``remember_exe``, the exe read when the files were opened is the process's; once
+        it runs another program, ``reopen=False`` refuses to count what runs under its pid, and
+        the next count reads its new exe."""
+        shell = subprocess.Popen(
+            ["sh", "-c", 'echo ready && read line && exec "$0"', str(target_binary)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert shell.stdin is not None and shell.stdout is not None
+        counter = ProcessCounter(
+            categories=EXPORTED, page_size=probe().page_size, span_pages=1024, keep=16, remember_exe=True
+        )
+        try:
+            assert shell.stdout.readline() == b"ready\n"
+            assert counter.exe(shell.pid) is None  # nothing kept yet
+            counter.begin()
+            counter.count(shell.pid, deadline=None, authorize=None)
+            assert counter.exe(shell.pid) == os.readlink(f"/proc/{shell.pid}/exe")
+            kept = counter.count(shell.pid, deadline=None, authorize=None, reopen=False)
+            assert kept == self.fresh(shell.pid)
+            shell.stdin.write(b"go\n")
+            shell.stdin.flush()
+            assert json.loads(shell.stdout.readline())["pid"] == shell.pid  # pmtarget runs now
+            counter.begin()
+            with pytest.raises(ProcessChanged):
+                counter.count(shell.pid, deadline=None, authorize=None, reopen=False)
+            assert counter.kept == 0 and counter.exe(shell.pid) is None
+            assert counter.count(shell.pid, deadline=None, authorize=None) == self.fresh(shell.pid)
+            assert counter.exe(shell.pid) == str(target_binary)
         finally:
             counter.close()
             shell.kill()
