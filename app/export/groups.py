@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..pagemap.cgroups import CgroupSpec, parse_cgroup, read_memberships
 
@@ -99,6 +99,10 @@ def _parse_group(name: object, matcher: object) -> ProcessGroup:
         raise ValueError(f"group {name!r}: invalid {key} regex {pattern!r}: {err}") from None
 
 
+#: A fact not read yet (None is one that cannot be read).
+_UNREAD = object()
+
+
 class ProcessFacts:
     """What the matchers look at for one process, each read from ``/proc/PID`` on first use
     (most configurations need only ``comm``, which the process list already has); ``known_exe``,
@@ -116,11 +120,10 @@ class ProcessFacts:
         self._memberships: list[tuple[str, str]] | bool | None = False  # False: not read yet
 
     def value(self, key: str) -> str | None:
-        try:
-            return self._values[key]
-        except KeyError:
+        value = self._values.get(key, _UNREAD)
+        if value is _UNREAD:
             value = self._values[key] = self._read(key)
-            return value
+        return cast("str | None", value)
 
     @property
     def memberships(self) -> list[tuple[str, str]] | None:
