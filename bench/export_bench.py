@@ -748,6 +748,9 @@ def main() -> None:
         "--stall-only", action="store_true", help="only (b), the stall: no collection times, no per-layout"
     )
     parser.add_argument(
+        "--no-stall", action="store_true", help="no (b): the collection and per-layout times alone"
+    )
+    parser.add_argument(
         "--server",
         default="daemonset",
         help="(b): how to run the server, comma-separated, each measured in turn: daemonset (the"
@@ -823,19 +826,21 @@ def main() -> None:
                     ["large", *(LAYOUTS[i % len(LAYOUTS)] for i in range(len(targets) - 1))],
                     options.runs,
                 )
-        with hogs(options.hogs):
-            stalls(
-                binary,
-                pids,
-                spans,
-                runs=options.runs,
-                concurrency=options.concurrency,
-                probe=probe,
-                servers=options.server.split(",") if os.geteuid() == 0 else ["root"],  # unprivileged: as is
-                rounds=options.rounds,
-                trace=not options.no_trace,
-                top=options.top,
-            )
+        if not options.no_stall:
+            with hogs(options.hogs):
+                stalls(
+                    binary,
+                    pids,
+                    spans,
+                    runs=options.runs,
+                    concurrency=options.concurrency,
+                    probe=probe,
+                    # unprivileged: as is
+                    servers=options.server.split(",") if os.geteuid() == 0 else ["root"],
+                    rounds=options.rounds,
+                    trace=not options.no_trace,
+                    top=options.top,
+                )
     print("\nall target processes ended; the swapfile (if any) is off and removed")
 
 
