@@ -11,7 +11,7 @@ from ..pagemap.exceptions import ProcessGone, translate_errors
 from ..pagemap.policy import Authorize, ProcessCredentials, check
 from ..pagemap.probe import kept_pagemap_fails_once_gone, probe
 from ..pagemap.summary import Counts
-from .count import ProcessFiles, count_files, count_process, mapped_pages, open_files, read_status
+from .count import ProcessFiles, count_files, count_process, open_files, read_statm, read_status
 
 __all__ = ["ProcessChanged", "ProcessCounter"]
 
@@ -33,7 +33,10 @@ class ProcessCounter:
     program, and pmscan then opens the process afresh (a new program is counted, and authorized,
     anew), or leaves it out (it exited). ``statm`` refers to the task, not to its pid: it reads
     nothing once the task has exited. So a reused pid never reaches a kept file. Every count
-    asks ``authorize`` again, with the process's owner as it is now.
+    asks ``authorize`` again, with the process's owner as it is now, unless it is the rule that
+    authorized the process when its files were opened and that rule looks at nothing but the
+    process's pid (:attr:`~app.pagemap.policy.ProcessRule.by_pid`: pmscan's own pid and the deny
+    list, no owner): the kept process keeps its pid, so the answer cannot have changed.
 
     Kept only where the kernel refuses a gone process's pagemap
     (:func:`~app.pagemap.probe.kept_pagemap_fails_once_gone`), for at most ``keep`` processes
@@ -99,9 +102,9 @@ class ProcessCounter:
             kept = self._kept.pop(pid, None)
         if kept is not None:
             try:
-                if authorize is not None:
+                if authorize is not None and authorize is not kept.authorized:
                     _authorize_kept(kept, authorize)
-                counts = self._count(kept, mapped_pages(kept), deadline)
+                counts = self._count(kept, read_statm(kept), deadline)
             except ProcessGone:
                 kept.close()  # it exited, or runs a new program: open it afresh below
                 if not reopen:
@@ -112,7 +115,7 @@ class ProcessCounter:
             else:
                 self._put(kept)
                 return counts
-        files, mapped, pidfd = open_files(pid, authorize)
+        files, statm, pidfd = open_files(pid, authorize)
         try:
             if self.remember_exe:
                 files.exe = _read_exe(pid)
@@ -124,7 +127,7 @@ class ProcessCounter:
         finally:
             pidfd.close()  # from now on the kept files say whether it is still the same process
         try:
-            counts = self._count(files, mapped, deadline)
+            counts = self._count(files, statm, deadline)
         except BaseException:
             files.close()
             raise
@@ -156,9 +159,9 @@ class ProcessCounter:
                 return
         files.close()
 
-    def _count(self, files: ProcessFiles, mapped: int, deadline: float | None) -> Counts:
+    def _count(self, files: ProcessFiles, statm: tuple[int, int], deadline: float | None) -> Counts:
         return count_files(
-            files, mapped, self._mask, self._limit, span_pages=self.span_pages, deadline=deadline
+            files, statm, self._mask, self._limit, span_pages=self.span_pages, deadline=deadline
         )
 
 
@@ -173,7 +176,7 @@ def _read_status_kept(kept: ProcessFiles) -> str:
     """``/proc/PID/status``, read by path: it is the kept process's if that process still has
     its memory afterwards (a reused pid would mean it had exited first)."""
     text = read_status(kept.pid)
-    mapped_pages(kept)
+    read_statm(kept)
     return text
 
 
