@@ -200,7 +200,7 @@ def count_files(
             deadline=deadline or 0.0,
             realtime=reported < 0 or max(resident, reported) >= _REALTIME_WALK_PAGES,
         )
-    files.reported = row[0]
+    files.reported = row[0] if walk_end >= limit else -1  # cut short: how long a walk is, unknown
     if walk_end < limit and deadline is not None and time.monotonic() > deadline:
         raise ScanTimeout(f"the scan of process {files.pid} exceeded its time limit")
     # Only the categories asked for (a row holds sixteen counts, most of them not exported):
