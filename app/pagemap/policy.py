@@ -91,27 +91,33 @@ Authorize = Callable[[ProcessCredentials], None]
 class ProcessRule:
     """pmscan's rule (:func:`process_rule`)."""
 
-    __slots__ = ("_deny", "_own", "uid")
+    __slots__ = ("_deny", "_own", "_uid")
 
     def __init__(self, *, deny: Collection[int], uid: int | None) -> None:
         self._own = os.getpid()
         self._deny = frozenset(deny)
-        self.uid = uid
+        self._uid = uid
+
+    @property
+    def uid(self) -> int | None:
+        """The uid that alone must stand behind a process (None: any owner). Fixed: an answer
+        :attr:`by_pid` gave holds for the rule's life."""
+        return self._uid
 
     @property
     def by_pid(self) -> bool:
         """Whether the answer depends on the process's pid alone (no ``uid``: the process's
         owner, ids and capabilities are never looked at), so it holds for as long as the same
         process is known to run under that pid."""
-        return self.uid is None
+        return self._uid is None
 
     def __call__(self, target: ProcessCredentials) -> None:
         if target.tgid == self._own:
             raise Denied(f"process {target.pid} is pmscan itself")
         if {target.pid, target.tgid} & self._deny:
             raise Denied(f"process {target.pid} is on the deny list (PMSCAN_DENY_PIDS)")
-        if self.uid is not None and not target.owned_by(self.uid):
-            raise NotOwner(f"process {target.pid} is not a process of uid {self.uid} alone")
+        if self._uid is not None and not target.owned_by(self._uid):
+            raise NotOwner(f"process {target.pid} is not a process of uid {self._uid} alone")
 
 
 def process_rule(*, deny: Collection[int] = (), uid: int | None = None) -> ProcessRule:
