@@ -4,16 +4,19 @@ One collector object, registered once in the app's registry; its :meth:`collect`
 last collection into metric families. A collection (:meth:`PageStateExporter.refresh`, awaited by
 the route before the registry renders) finds the processes of the configured groups (and, with
 ``PMSCAN_EXPORT_CONTAINERS``, of containers) and counts each one's pages in the scan pool, in
-batches (:data:`BATCH`), at most ``PMSCAN_EXPORT_CONCURRENCY`` batches at once and each under a
-pool slot like any request, so scrapes never take the pool from ``/scan``. A collection never
-outlasts its budget: what it could not count shows in ``pmscan_export_incomplete`` and
+jobs of up to :data:`SLICE_SECONDS` each, at most ``PMSCAN_EXPORT_CONCURRENCY`` at once and each
+under a pool slot like any request, so scrapes never take the pool from ``/scan``. A collection
+never outlasts its budget: what it could not count shows in ``pmscan_export_incomplete`` and
 ``pmscan_export_errors_total{reason}``. Values younger than ``PMSCAN_EXPORT_MAX_AGE_SECONDS``
 are served again without a scan, and concurrent scrapes share one collection.
 
 The first collection that counts a process opens its ``pagemap`` and ``statm`` through the pidfd
 protocol and keeps them open for the next ones (:class:`~.counter.ProcessCounter`):
 a kept process costs its kernel calls and little more, and a kept file can never reach another
-process (kernel-notes 22). Those a collection no longer lists are closed at its end.
+process (kernel-notes 22). Those a collection no longer lists are closed at its end. The program
+(``exe``) of a kept process is read once, when its files are opened: it matches the groups with
+it until its kept pagemap says the process exited or runs a new program, and is then matched
+again, afresh.
 
 Reasons a process is missing from the counts: ``timeout`` (the budget ran out first), ``busy``
 (no scan worker came free in time), ``denied`` (the kernel refused pmscan), ``error`` (any other
@@ -29,6 +32,7 @@ import logging
 import os
 import resource
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -49,9 +53,9 @@ from ..pagemap.exceptions import (
 from ..pagemap.policy import Authorize
 from ..pagemap.summary import Counts
 from ..service.pool import Busy, ScanPool
-from .counter import ProcessCounter
+from .counter import ProcessChanged, ProcessCounter
 from .groups import ProcessGroup
-from .members import Member, find_members
+from .members import Member, find_members, match_process
 
 __all__ = ["REASONS", "ExportConfig", "PageStateExporter"]
 
@@ -59,11 +63,11 @@ log = logging.getLogger("pmscan")
 
 #: Why a process is missing from a collection's counts (the ``reason`` label).
 REASONS = ("timeout", "busy", "denied", "error")
-#: Processes counted in one pool job. Each job's hand-off between the event loop and a scan
-#: thread costs far more than counting a small process through its kept files: a batch this
-#: large holds a worker for a few milliseconds of small processes, and makes a collection
-#: shorter than smaller batches do.
-BATCH = 64
+#: How long one pool job of a collection counts processes, at most, before it gives its worker
+#: back (a collection goes on in further jobs): long enough that the hand-offs between the event
+#: loop and a scan thread (0.1-0.2 ms each) weigh nothing (a few hundred kept processes take one
+#: job), short enough that a request waiting for a worker does not wait long for a collection.
+SLICE_SECONDS = 0.05
 #: Descriptors left for everything but the files the exporter keeps open (connections, scans).
 RESERVED_DESCRIPTORS = 1024
 _CONTAINER_LABELS = ["container_id", "runtime", "pod_uid", "qos"]
@@ -133,6 +137,7 @@ class PageStateExporter(Collector):
             page_size=page_size,
             span_pages=self.span_pages,
             keep=_descriptors_to_keep() if self.groups or self.containers else 0,
+            remember_exe=any(group.key == "exe" for group in self.groups),
         )
         self.exclude = frozenset({os.getpid(), *config.deny_pids})
         self._pool = pool
@@ -173,29 +178,32 @@ class PageStateExporter(Collector):
         deadline = started + self.budget
         groups = {group.name: Tally() for group in self.groups}
         containers: dict[Container, Tally] = {}
-        # The members are found first (a plain thread: listing /proc touches no process's memory),
-        # then counted. Listing while the workers count makes both slower, the threads handing
-        # the GIL to each other.
-        batches: asyncio.Queue[list[Member] | None] = asyncio.Queue()
+        work = _Work()
         incomplete = False
         try:
             async with asyncio.timeout(self.budget):
-                members = await asyncio.to_thread(
-                    find_members, self.groups, containers=self.containers, exclude=self.exclude
+                # The members are found first (a plain thread: listing /proc touches no process's
+                # memory), then counted. Listing while the workers count makes both slower, the
+                # threads handing the GIL to each other.
+                work.members = await asyncio.to_thread(
+                    find_members,
+                    self.groups,
+                    containers=self.containers,
+                    exclude=self.exclude,
+                    known_exe=self.counter.exe,
                 )
-                for at in range(0, len(members), BATCH):
-                    batches.put_nowait(members[at : at + BATCH])
-                for _ in range(self.concurrency):
-                    batches.put_nowait(None)
+                work.left.extend(work.members)
                 workers = [
-                    self._count_members(batches, deadline, groups, containers)
-                    for _ in range(self.concurrency)
+                    self._count_members(work, deadline, groups, containers) for _ in range(self.concurrency)
                 ]
                 incomplete = any(await asyncio.gather(*workers))
+                if work.left:  # every worker stopped for want of a slot
+                    self.errors["busy"] += len(work.left)
+                    incomplete = True
         except TimeoutError:
             incomplete = True
-            while not batches.empty():  # those in flight counted themselves
-                self.errors["timeout"] += len(batches.get_nowait() or ())
+            # those neither counted nor refused: not taken yet, or in a job still running
+            self.errors["timeout"] += len(work.members) - work.done
         except Exception:  # a collection must not take /metrics down with it
             log.exception("a page-state collection failed")
             incomplete = True
@@ -215,26 +223,18 @@ class PageStateExporter(Collector):
         )
 
     async def _count_members(
-        self,
-        batches: asyncio.Queue[list[Member] | None],
-        deadline: float,
-        groups: dict[str, Tally],
-        containers: dict[Container, Tally],
+        self, work: _Work, deadline: float, groups: dict[str, Tally], containers: dict[Container, Tally]
     ) -> bool:
-        """Count the batches taken from ``batches``, one per pool job, until a None; whether any
-        member was missed for lack of time or workers."""
+        """Count the members of ``work`` in pool jobs (:meth:`_count_slice`) until none is left
+        or no slot comes free; whether any was missed for lack of time."""
         missed = False
-        while (batch := await batches.get()) is not None:
+        while work.left:
             try:
-                outcomes = await self._pool.run_leased(functools.partial(self._count_batch, batch, deadline))
-            except asyncio.CancelledError:
-                self.errors["timeout"] += len(batch)  # the budget ran out while they were counted
-                raise
+                outcomes = await self._pool.run_leased(functools.partial(self._count_slice, work, deadline))
             except Busy:
-                self.errors["busy"] += len(batch)
-                missed = True
-                continue
-            for member, outcome in zip(batch, outcomes, strict=True):
+                return missed  # another worker may take the rest; what is left is busy
+            work.done += len(outcomes)
+            for member, outcome in outcomes:
                 if isinstance(outcome, Counts):
                     if member.group is not None:
                         groups[member.group].add(outcome)
@@ -247,17 +247,39 @@ class PageStateExporter(Collector):
                     missed = missed or reason == "timeout"
         return missed
 
-    def _count_batch(self, batch: list[Member], deadline: float) -> list[Counts | Exception]:
-        """The counts of each member, or what kept it from being counted (in a scan worker)."""
-        outcomes: list[Counts | Exception] = []
-        for member in batch:
+    def _count_slice(self, work: _Work, deadline: float) -> list[tuple[Member, Counts | Exception]]:
+        """Count members taken from ``work`` for up to :data:`SLICE_SECONDS` (at least one), in
+        a scan worker: each with its counts, or what kept it from being counted."""
+        outcomes: list[tuple[Member, Counts | Exception]] = []
+        ends = time.monotonic() + SLICE_SECONDS
+        while not outcomes or time.monotonic() < ends:
             try:
-                if time.monotonic() > deadline:
-                    raise ScanTimeout("the collection's budget ran out")
-                outcomes.append(self.counter.count(member.pid, deadline=deadline, authorize=self._authorize))
-            except Exception as exc:
-                outcomes.append(exc)
+                member = work.left.popleft()  # atomic: the other workers take from it too
+            except IndexError:
+                break
+            outcomes.append(self._count_one(member, deadline))
         return outcomes
+
+    def _count_one(self, member: Member, deadline: float) -> tuple[Member, Counts | Exception]:
+        """The counts of ``member`` (in a scan worker), or what kept it from being counted; with
+        the member as it turned out to be, if it had to be matched again."""
+        try:
+            if time.monotonic() > deadline:
+                raise ScanTimeout("the collection's budget ran out")
+            try:
+                counts = self.counter.count(
+                    member.pid, deadline=deadline, authorize=self._authorize, reopen=not member.remembered
+                )
+            except ProcessChanged:
+                # matched on the program of a process that is no longer there: match anew
+                fresh = match_process(member.pid, self.groups, containers=self.containers)
+                if fresh is None:
+                    raise
+                member = fresh
+                counts = self.counter.count(member.pid, deadline=deadline, authorize=self._authorize)
+        except Exception as exc:
+            return member, exc
+        return member, counts
 
     def _cap(self, containers: dict[Container, Tally]) -> tuple[dict[Container, Tally], int]:
         """At most ``containers_max`` containers, the same ones from one scrape to the next while
@@ -363,6 +385,16 @@ class PageStateExporter(Collector):
             "(two file descriptors each)",
             value=self.counter.kept,
         )
+
+
+@dataclass
+class _Work:
+    """The members of one collection: those no job has taken yet (its jobs take them from any
+    scan thread), and how many outcomes are in."""
+
+    members: list[Member] = field(default_factory=list)
+    left: deque[Member] = field(default_factory=deque)
+    done: int = 0
 
 
 def _reason(error: Exception) -> str | None:

@@ -13,6 +13,7 @@ no hold of the target's mmap lock is long however large the process (kernel-note
 from __future__ import annotations
 
 import functools
+import mmap
 import os
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from ..pagemap import _pagemap
 from ..pagemap.categories import Category
 from ..pagemap.exceptions import ProcessGone, ProcessNotFound, ScanTimeout, translate_errors
-from ..pagemap.policy import Authorize, ProcessCredentials, check
+from ..pagemap.policy import Authorize, ProcessCredentials, by_pid, check
 from ..pagemap.probe import probe
 from ..pagemap.process import Pidfd
 from ..pagemap.session import ScanOptions, open_scan
@@ -32,8 +33,8 @@ __all__ = [
     "ProcessFiles",
     "count_files",
     "count_process",
-    "mapped_pages",
     "open_files",
+    "read_statm",
 ]
 
 #: The pages (in bytes) of the exported categories one kernel call reports, at most, for the
@@ -44,6 +45,13 @@ DEFAULT_SPAN_BYTES = 64 << 20
 #: system call, the target's mmap lock taken again), for a process of scattered pages (a large
 #: reservation sparsely written).
 COUNT_VEC_LEN = 4096
+#: A count whose walk may cover this much (resident, or reported by the last count) runs its kernel
+#: calls real-time where the thread may (``count_scan``'s ``realtime``): one call over 32 MiB of
+#: written pages holds the target's mmap lock about 0.1 ms (12-13 ns a page on this project's VMs,
+#: docs/performance.md). Below it the switch (three system calls a kernel call) costs more than the
+#: walk it protects, whose hold is as short as the switch itself.
+REALTIME_WALK_BYTES = 32 << 20
+_REALTIME_WALK_PAGES = REALTIME_WALK_BYTES // mmap.PAGESIZE
 
 
 def count_process(
@@ -79,11 +87,11 @@ def count_process(
             deadline=deadline,
             authorize=authorize,
         )
-    files, mapped, pidfd = open_files(pid, authorize)
+    files, statm, pidfd = open_files(pid, authorize)
     try:
         counts = count_files(
             files,
-            mapped,
+            statm,
             int(categories),
             kernel.user_address_limit,
             span_pages=span_pages,
@@ -106,34 +114,43 @@ class ProcessFiles:
     statm: int  # refers to the task: reads ESRCH or zeros once it has exited, never another's
     pagemap: int  # refers to the memory: ESRCH once the process exited or ran execve
     generation: int = 0
+    #: The pages the last count reported (-1: not counted yet): with the resident pages, how long
+    #: the next count's walk may be.
+    reported: int = -1
+    #: The rule that authorized the process when the files were opened, if its answer depends on
+    #: nothing that can change while they are kept (:attr:`~app.pagemap.policy.ProcessRule.by_pid`).
+    authorized: Authorize | None = None
+    #: The target of its ``exe`` link while the files were opened (None: not read): its
+    #: program as long as ``pagemap`` works (kernel-notes 22).
+    exe: str | None = None
 
     def close(self) -> None:
         os.close(self.pagemap)
         os.close(self.statm)
 
 
-def open_files(pid: int, authorize: Authorize | None) -> tuple[ProcessFiles, int, Pidfd]:
+def open_files(pid: int, authorize: Authorize | None) -> tuple[ProcessFiles, tuple[int, int], Pidfd]:
     """Open ``statm`` and ``pagemap`` of ``pid`` through its pidfd (kernel-notes 14), which
     afterwards says that the process has not exited, so both files are its own. ``authorize`` is
-    applied before the pagemap is opened. Returns the files, the process's ``VmSize`` in pages
-    and the pidfd (the caller closes the files and the pidfd). Raises as :func:`count_process`
-    does.
+    applied before the pagemap is opened. Returns the files, the process's ``VmSize`` and
+    resident size in pages and the pidfd (the caller closes the files and the pidfd). Raises as
+    :func:`count_process` does.
 
     Fewer system calls than :class:`~app.pagemap.process.TargetProcess`, which also holds
     ``/proc/PID`` open and reads its stat: that costs as much again as counting a small
     process, and a collection counts hundreds of processes each time.
     """
     pidfd = Pidfd(pid)
-    statm = -1
+    statm_fd = -1
     try:
-        statm = pidfd.open("statm")
+        statm_fd = pidfd.open("statm")
         with translate_errors("read", f"process {pid}"):
-            owner = os.fstat(statm).st_uid  # /proc/PID's owner, as every file in it
-            text = os.pread(statm, 256, 0)
+            owner = os.fstat(statm_fd).st_uid  # /proc/PID's owner, as every file in it
+            text = os.pread(statm_fd, 256, 0)
         if pidfd.exited():
             raise ProcessGone(f"process {pid} has exited")
-        mapped = _vm_size(pid, text)
-        if mapped == 0:
+        statm = _statm(pid, text)
+        if statm[0] == 0:
             # A kernel thread (kernel-notes 12), or a process whose memory is torn down.
             raise ProcessNotFound(f"process {pid} has no user memory")
         if authorize is not None:
@@ -143,19 +160,34 @@ def open_files(pid: int, authorize: Authorize | None) -> tuple[ProcessFiles, int
             os.close(pagemap)
             raise ProcessGone(f"process {pid} has exited")
     except BaseException:
-        if statm >= 0:
-            os.close(statm)
+        if statm_fd >= 0:
+            os.close(statm_fd)
         pidfd.close()
         raise
-    return ProcessFiles(pid, statm, pagemap), mapped, pidfd
+    files = ProcessFiles(pid, statm_fd, pagemap)
+    if authorize is not None and by_pid(authorize):
+        files.authorized = authorize
+    return files, statm, pidfd
 
 
 def count_files(
-    files: ProcessFiles, mapped: int, mask: int, limit: int, *, span_pages: int, deadline: float | None
+    files: ProcessFiles,
+    statm: tuple[int, int],
+    mask: int,
+    limit: int,
+    *,
+    span_pages: int,
+    deadline: float | None,
 ) -> Counts:
-    """The counts of the process whose files ``files`` holds, ``mapped`` pages in all (its
-    ``VmSize``): one C loop over the ioctl, for the categories of ``mask`` below ``limit``.
-    Raises ``ProcessGone`` when it exited or runs a new program (``ESRCH``)."""
+    """The counts of the process whose files ``files`` holds, ``statm`` its ``VmSize`` and
+    resident size in pages: one C loop over the ioctl, for the categories of ``mask`` below
+    ``limit``. Raises ``ProcessGone`` when it exited or runs a new program (``ESRCH``).
+
+    The kernel calls run real-time (where the thread may) only when the walk may be long: the
+    process's resident pages or the pages its last count reported (its swapped ones among them,
+    which ``statm`` does not hold) reach :data:`REALTIME_WALK_BYTES`, or it was not counted yet."""
+    mapped, resident = statm
+    reported = files.reported
     with translate_errors("scan", f"process {files.pid}"):
         walk_end, row = _pagemap.count_scan(
             files.pagemap,
@@ -166,7 +198,9 @@ def count_files(
             max_pages=span_pages,
             vec_len=COUNT_VEC_LEN,
             deadline=deadline or 0.0,
+            realtime=reported < 0 or max(resident, reported) >= _REALTIME_WALK_PAGES,
         )
+    files.reported = row[0] if walk_end >= limit else -1  # cut short: how long a walk is, unknown
     if walk_end < limit and deadline is not None and time.monotonic() > deadline:
         raise ScanTimeout(f"the scan of process {files.pid} exceeded its time limit")
     # Only the categories asked for (a row holds sixteen counts, most of them not exported):
@@ -174,15 +208,16 @@ def count_files(
     return Counts(pages=mapped, by_category={c: row[i] for i, c in _places(mask) if row[i]})
 
 
-def mapped_pages(files: ProcessFiles) -> int:
-    """``VmSize`` in pages, from the open ``statm``; ``ProcessGone`` once the task has exited."""
+def read_statm(files: ProcessFiles) -> tuple[int, int]:
+    """``VmSize`` and the resident size in pages, from the open ``statm``; ``ProcessGone`` once
+    the task has exited."""
     try:
-        mapped = _vm_size(files.pid, os.pread(files.statm, 256, 0))
+        statm = _statm(files.pid, os.pread(files.statm, 256, 0))
     except ProcessLookupError:
-        mapped = 0
-    if mapped == 0:
+        statm = (0, 0)
+    if statm[0] == 0:
         raise ProcessGone(f"process {files.pid} has exited")
-    return mapped
+    return statm
 
 
 def read_status(pid: int) -> str:
@@ -204,10 +239,12 @@ def _read_status(pidfd: Pidfd) -> str:
     return text
 
 
-def _vm_size(pid: int, statm: bytes) -> int:
+def _statm(pid: int, statm: bytes) -> tuple[int, int]:
+    """``VmSize`` and the resident size, the first two numbers of ``statm``."""
     try:
-        return int(statm.split(maxsplit=1)[0])
-    except (ValueError, IndexError):
+        size, resident = statm.split(maxsplit=2)[:2]
+        return int(size), int(resident)
+    except ValueError:
         raise ProcessGone(f"process {pid} exited while its statm was read") from None
 
 

@@ -11,9 +11,14 @@ from ..pagemap.exceptions import ProcessGone, translate_errors
 from ..pagemap.policy import Authorize, ProcessCredentials, check
 from ..pagemap.probe import kept_pagemap_fails_once_gone, probe
 from ..pagemap.summary import Counts
-from .count import ProcessFiles, count_files, count_process, mapped_pages, open_files, read_status
+from .count import ProcessFiles, count_files, count_process, open_files, read_statm, read_status
 
-__all__ = ["ProcessCounter"]
+__all__ = ["ProcessChanged", "ProcessCounter"]
+
+
+class ProcessChanged(ProcessGone):
+    """The process whose files were kept under this pid exited, or runs a new program: what
+    runs under the pid now was not counted (``reopen=False``), and should be matched again."""
 
 
 class ProcessCounter:
@@ -28,15 +33,25 @@ class ProcessCounter:
     program, and pmscan then opens the process afresh (a new program is counted, and authorized,
     anew), or leaves it out (it exited). ``statm`` refers to the task, not to its pid: it reads
     nothing once the task has exited. So a reused pid never reaches a kept file. Every count
-    asks ``authorize`` again, with the process's owner as it is now.
+    asks ``authorize`` again, with the process's owner as it is now, unless it is the rule that
+    authorized the process when its files were opened and that rule looks at nothing but the
+    process's pid (:attr:`~app.pagemap.policy.ProcessRule.by_pid`: pmscan's own pid and the deny
+    list, no owner): the kept process keeps its pid, so the answer cannot have changed.
 
     Kept only where the kernel refuses a gone process's pagemap
     (:func:`~app.pagemap.probe.kept_pagemap_fails_once_gone`), for at most ``keep`` processes
     (two descriptors each); :meth:`forget_others` closes those a collection did not count.
     Thread-safe: counts run in the scan workers, each process in one at a time.
+
+    With ``remember_exe``, the target of a process's ``exe`` link is read when its files are
+    opened (the pidfd still open, and polled after: it is that process's) and kept with them
+    (:meth:`exe`): it stays that process's program as long as its kept ``pagemap`` works, so a
+    collection need not read it again to match the process to a group.
     """
 
-    def __init__(self, *, categories: Category, page_size: int, span_pages: int, keep: int) -> None:
+    def __init__(
+        self, *, categories: Category, page_size: int, span_pages: int, keep: int, remember_exe: bool = False
+    ) -> None:
         self.categories = categories
         self.page_size = page_size
         self.span_pages = span_pages
@@ -45,6 +60,7 @@ class ProcessCounter:
         self._limit = kernel.user_address_limit
         self._direct = kernel.pagemap_scan and not self._mask & ~int(kernel.categories)
         self.keep = keep if self._direct and keep > 0 and kept_pagemap_fails_once_gone() else 0
+        self.remember_exe = remember_exe
         self.generation = 0
         self._kept: dict[int, ProcessFiles] = {}
         self._closed = False
@@ -59,9 +75,20 @@ class ProcessCounter:
         """A new collection starts: what it counts is marked as its own."""
         self.generation += 1
 
-    def count(self, pid: int, *, deadline: float | None, authorize: Authorize | None) -> Counts:
+    def exe(self, pid: int) -> str | None:
+        """The ``exe`` of the process whose files are kept under ``pid``, as read when they were
+        opened; None when none are kept (or it was not read). Whether that process still runs
+        under ``pid`` the next :meth:`count` finds out."""
+        with self._lock:
+            kept = self._kept.get(pid)
+        return kept.exe if kept is not None else None
+
+    def count(
+        self, pid: int, *, deadline: float | None, authorize: Authorize | None, reopen: bool = True
+    ) -> Counts:
         """The counts of ``pid``, as :func:`~.count.count_process` gives them, with the same
-        errors."""
+        errors. Without ``reopen``, ``ProcessChanged`` when the process kept under ``pid`` has
+        exited or runs a new program, instead of counting what runs under ``pid`` now."""
         if not self.keep:
             return count_process(
                 pid,
@@ -75,21 +102,32 @@ class ProcessCounter:
             kept = self._kept.pop(pid, None)
         if kept is not None:
             try:
-                if authorize is not None:
+                if authorize is not None and authorize is not kept.authorized:
                     _authorize_kept(kept, authorize)
-                counts = self._count(kept, mapped_pages(kept), deadline)
+                counts = self._count(kept, read_statm(kept), deadline)
             except ProcessGone:
                 kept.close()  # it exited, or runs a new program: open it afresh below
+                if not reopen:
+                    raise ProcessChanged(f"process {pid} exited or runs a new program") from None
             except BaseException:
                 kept.close()
                 raise
             else:
                 self._put(kept)
                 return counts
-        files, mapped, pidfd = open_files(pid, authorize)
-        pidfd.close()  # from now on the kept files say whether it is still the same process
+        files, statm, pidfd = open_files(pid, authorize)
         try:
-            counts = self._count(files, mapped, deadline)
+            if self.remember_exe:
+                files.exe = _read_exe(pid)
+                if pidfd.exited():
+                    raise ProcessGone(f"process {pid} has exited")
+        except BaseException:
+            files.close()
+            raise
+        finally:
+            pidfd.close()  # from now on the kept files say whether it is still the same process
+        try:
+            counts = self._count(files, statm, deadline)
         except BaseException:
             files.close()
             raise
@@ -121,9 +159,9 @@ class ProcessCounter:
                 return
         files.close()
 
-    def _count(self, files: ProcessFiles, mapped: int, deadline: float | None) -> Counts:
+    def _count(self, files: ProcessFiles, statm: tuple[int, int], deadline: float | None) -> Counts:
         return count_files(
-            files, mapped, self._mask, self._limit, span_pages=self.span_pages, deadline=deadline
+            files, statm, self._mask, self._limit, span_pages=self.span_pages, deadline=deadline
         )
 
 
@@ -138,5 +176,14 @@ def _read_status_kept(kept: ProcessFiles) -> str:
     """``/proc/PID/status``, read by path: it is the kept process's if that process still has
     its memory afterwards (a reused pid would mean it had exited first)."""
     text = read_status(kept.pid)
-    mapped_pages(kept)
+    read_statm(kept)
     return text
+
+
+def _read_exe(pid: int) -> str | None:
+    """The target of ``/proc/PID/exe``; None when it cannot be read (the caller confirms whose
+    it is)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None

@@ -20,8 +20,8 @@ import json
 import os
 import re
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from ..pagemap.cgroups import CgroupSpec, parse_cgroup, read_memberships
 
@@ -99,33 +99,41 @@ def _parse_group(name: object, matcher: object) -> ProcessGroup:
         raise ValueError(f"group {name!r}: invalid {key} regex {pattern!r}: {err}") from None
 
 
-@dataclass
+#: A fact not read yet (None is one that cannot be read).
+_UNREAD = object()
+
+
 class ProcessFacts:
     """What the matchers look at for one process, each read from ``/proc/PID`` on first use
-    (most configurations need only ``comm``, which the process list already has)."""
+    (most configurations need only ``comm``, which the process list already has); ``known_exe``,
+    when given, is its ``exe`` (read earlier, see :func:`~.members.iter_members`). (A plain
+    class with slots: one is made for every process of the node on every collection.)"""
 
-    pid: int
-    comm: str
-    _cache: dict[str, str | None] = field(default_factory=dict)
-    _memberships: list[tuple[str, str]] | None = None
-    _memberships_read: bool = False
+    __slots__ = ("_memberships", "_values", "comm", "pid")
+
+    def __init__(self, pid: int, comm: str, known_exe: str | None = None) -> None:
+        self.pid = pid
+        self.comm = comm
+        self._values: dict[str, str | None] = {"comm": comm}
+        if known_exe is not None:
+            self._values["exe"] = known_exe
+        self._memberships: list[tuple[str, str]] | bool | None = False  # False: not read yet
 
     def value(self, key: str) -> str | None:
-        if key == "comm":
-            return self.comm
-        if key not in self._cache:
-            self._cache[key] = self._read(key)
-        return self._cache[key]
+        value = self._values.get(key, _UNREAD)
+        if value is _UNREAD:
+            value = self._values[key] = self._read(key)
+        return cast("str | None", value)
 
     @property
     def memberships(self) -> list[tuple[str, str]] | None:
         """The lines of ``/proc/PID/cgroup``; None when they cannot be read."""
-        if not self._memberships_read:
-            self._memberships_read = True
+        if self._memberships is False:
             try:
                 self._memberships = read_memberships(self.pid)
             except OSError:
                 self._memberships = None
+        assert self._memberships is not True
         return self._memberships
 
     def _read(self, key: str) -> str | None:

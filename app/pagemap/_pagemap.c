@@ -273,7 +273,7 @@ holds_normal(int policy)
 
 PyDoc_STRVAR(count_scan_doc,
 "count_scan(fd, start, end, *, return_mask, category_anyof_mask=0, max_pages=0,\n"
-"           vec_len=512, deadline=0.0)\n"
+"           vec_len=512, deadline=0.0, realtime=True)\n"
 "--\n\n"
 "Page counts of [start, end) of the open /proc/PID/pagemap fd: ioctl(PAGEMAP_SCAN)\n"
 "again and again with one fixed buffer of vec_len records, each call resuming at the\n"
@@ -281,10 +281,11 @@ PyDoc_STRVAR(count_scan_doc,
 "max_pages (0: no bound) bounds the pages each call reports: without a category\n"
 "filter, the address range (within mappings) each call walks under the target's mmap\n"
 "lock. deadline (time.monotonic(); 0: none): no call starts after it.\n\n"
-"A SCHED_OTHER or SCHED_BATCH thread that may run SCHED_FIFO (CAP_SYS_NICE or\n"
-"RLIMIT_RTPRIO) makes each call at SCHED_FIFO 1, and is back to its own policy\n"
-"and nice value after each, and yields its CPU: real-time only while it may hold\n"
-"the lock.\n\n"
+"With realtime, a SCHED_OTHER or SCHED_BATCH thread that may run SCHED_FIFO\n"
+"(CAP_SYS_NICE or RLIMIT_RTPRIO) makes each call at SCHED_FIFO 1, and is back to\n"
+"its own policy and nice value after each, and yields its CPU: real-time only\n"
+"while it may hold the lock. Without, the calls run in the thread's own policy\n"
+"(for a walk too short for the three system calls of the switch to pay).\n\n"
 "Returns (walk_end, row): row is (pages, pages_with_bit_0, ..., pages_with_bit_15),\n"
 "as count_pages gives for the records of the same range; walk_end == end when the\n"
 "range was walked to its end, less when the deadline stopped it (or a walk that made\n"
@@ -298,15 +299,17 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
 {
     static char *keywords[] = {
         "fd", "start", "end", "return_mask", "category_anyof_mask", "max_pages", "vec_len",
-        "deadline", NULL,
+        "deadline", "realtime", NULL,
     };
     int fd;
     unsigned long long start, end, return_mask = NO_RETURN_MASK, anyof = 0, max_pages = 0;
     Py_ssize_t vec_len = 512;
     double deadline = 0.0;
+    int realtime_calls = 1;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iKK|$KKKnd:count_scan", keywords, &fd, &start,
-                                     &end, &return_mask, &anyof, &max_pages, &vec_len, &deadline)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iKK|$KKKndp:count_scan", keywords, &fd, &start,
+                                     &end, &return_mask, &anyof, &max_pages, &vec_len, &deadline,
+                                     &realtime_calls)) {
         return NULL;
     }
     if (return_mask == NO_RETURN_MASK) {
@@ -330,7 +333,7 @@ pagemap_count_scan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs
     unsigned long long position = start;
     int failed_errno = 0;
 
-    int policy = holds_policy();
+    int policy = realtime_calls ? holds_policy() : -1;
 
     /* Released once for the whole loop, not per call: taking the GIL back after every
      * call can wait for another thread's switch interval. Nothing below touches a

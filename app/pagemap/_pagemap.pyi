@@ -47,4 +47,5 @@ def count_scan(
     max_pages: int = 0,
     vec_len: int = 512,
     deadline: float = 0.0,
+    realtime: bool = True,
 ) -> tuple[int, tuple[int, ...]]: ...

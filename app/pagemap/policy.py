@@ -21,7 +21,16 @@ from functools import cached_property
 
 from .exceptions import Denied, NotOwner, ProcessGone, translate_errors
 
-__all__ = ["Authorize", "ProcessCredentials", "check", "credentials_at", "parse_status", "process_rule"]
+__all__ = [
+    "Authorize",
+    "ProcessCredentials",
+    "ProcessRule",
+    "by_pid",
+    "check",
+    "credentials_at",
+    "parse_status",
+    "process_rule",
+]
 
 
 class ProcessCredentials:
@@ -79,25 +88,52 @@ class ProcessCredentials:
 Authorize = Callable[[ProcessCredentials], None]
 
 
-def process_rule(*, deny: Collection[int] = (), uid: int | None = None) -> Authorize:
+class ProcessRule:
+    """pmscan's rule (:func:`process_rule`)."""
+
+    __slots__ = ("_deny", "_own", "_uid")
+
+    def __init__(self, *, deny: Collection[int], uid: int | None) -> None:
+        self._own = os.getpid()
+        self._deny = frozenset(deny)
+        self._uid = uid
+
+    @property
+    def uid(self) -> int | None:
+        """The uid that alone must stand behind a process (None: any owner). Fixed: an answer
+        :attr:`by_pid` gave holds for the rule's life."""
+        return self._uid
+
+    @property
+    def by_pid(self) -> bool:
+        """Whether the answer depends on the process's pid alone (no ``uid``: the process's
+        owner, ids and capabilities are never looked at), so it holds for as long as the same
+        process is known to run under that pid."""
+        return self._uid is None
+
+    def __call__(self, target: ProcessCredentials) -> None:
+        if target.tgid == self._own:
+            raise Denied(f"process {target.pid} is pmscan itself")
+        if {target.pid, target.tgid} & self._deny:
+            raise Denied(f"process {target.pid} is on the deny list (PMSCAN_DENY_PIDS)")
+        if self._uid is not None and not target.owned_by(self._uid):
+            raise NotOwner(f"process {target.pid} is not a process of uid {self._uid} alone")
+
+
+def process_rule(*, deny: Collection[int] = (), uid: int | None = None) -> ProcessRule:
     """The rule that refuses pmscan's own process and those on ``deny`` (``Denied``) and, with
     ``uid``, a process that ``uid`` alone does not stand behind (``NotOwner``).
 
     A thread id reaches its whole process through ``/proc/TID``, so the thread group is
     what is compared.
     """
-    own = os.getpid()
-    deny = frozenset(deny)
+    return ProcessRule(deny=deny, uid=uid)
 
-    def rule(target: ProcessCredentials) -> None:
-        if target.tgid == own:
-            raise Denied(f"process {target.pid} is pmscan itself")
-        if {target.pid, target.tgid} & deny:
-            raise Denied(f"process {target.pid} is on the deny list (PMSCAN_DENY_PIDS)")
-        if uid is not None and not target.owned_by(uid):
-            raise NotOwner(f"process {target.pid} is not a process of uid {uid} alone")
 
-    return rule
+def by_pid(authorize: Authorize) -> bool:
+    """Whether ``authorize`` is pmscan's rule and answers by the pid alone
+    (:attr:`ProcessRule.by_pid`): any other rule may look at anything."""
+    return isinstance(authorize, ProcessRule) and authorize.by_pid
 
 
 def check(authorize: Authorize, credentials: ProcessCredentials) -> None:

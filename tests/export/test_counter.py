@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from app.export.count import count_process
-from app.export.counter import ProcessCounter
+from app.export.counter import ProcessChanged, ProcessCounter
 from app.pagemap import (
     Category,
     IoctlBackend,
@@ -22,12 +25,14 @@ from app.pagemap import (
     TargetProcess,
     probe,
 )
-from app.pagemap.policy import ProcessCredentials
+from app.pagemap.exceptions import Denied, NotOwner
+from app.pagemap.policy import ProcessCredentials, process_rule
 from app.pagemap.probe import kept_pagemap_fails_once_gone
 from app.pagemap.region import RECORD
 from app.pagemap.summary import Counts, summarize
 from tests.support.children import zombie
 from tests.support.target import Target
+from tests.support.users import NOBODY, OTHER, as_user, running_as_root, sleeper
 
 EXPORTED = Category.PRESENT | Category.SWAPPED | Category.HUGE | Category.PFNZERO
 
@@ -145,6 +150,43 @@ class TestProcessCounter:
             shell.stdin.close()
             shell.stdout.close()
 
+    def test_the_exe_is_remembered_until_the_process_runs_a_new_program(self, target_binary: Path) -> None:
+        """With ``remember_exe``, the exe read when the files were opened is the process's; once
+        it runs another program, ``reopen=False`` refuses to count what runs under its pid, and
+        the next count reads its new exe."""
+        shell = subprocess.Popen(
+            ["sh", "-c", 'echo ready && read line && exec "$0"', str(target_binary)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert shell.stdin is not None and shell.stdout is not None
+        counter = ProcessCounter(
+            categories=EXPORTED, page_size=probe().page_size, span_pages=1024, keep=16, remember_exe=True
+        )
+        try:
+            assert shell.stdout.readline() == b"ready\n"
+            assert counter.exe(shell.pid) is None  # nothing kept yet
+            counter.begin()
+            counter.count(shell.pid, deadline=None, authorize=None)
+            assert counter.exe(shell.pid) == os.readlink(f"/proc/{shell.pid}/exe")
+            kept = counter.count(shell.pid, deadline=None, authorize=None, reopen=False)
+            assert kept == self.fresh(shell.pid)
+            shell.stdin.write(b"go\n")
+            shell.stdin.flush()
+            assert json.loads(shell.stdout.readline())["pid"] == shell.pid  # pmtarget runs now
+            counter.begin()
+            with pytest.raises(ProcessChanged):
+                counter.count(shell.pid, deadline=None, authorize=None, reopen=False)
+            assert counter.kept == 0 and counter.exe(shell.pid) is None
+            assert counter.count(shell.pid, deadline=None, authorize=None) == self.fresh(shell.pid)
+            assert counter.exe(shell.pid) == str(target_binary)
+        finally:
+            counter.close()
+            shell.kill()
+            shell.wait()
+            shell.stdin.close()
+            shell.stdout.close()
+
     def test_an_exited_process_is_skipped_and_its_files_closed(self, target_binary: Path) -> None:
         counter = self.counter()
         try:
@@ -225,3 +267,100 @@ class TestProcessCounter:
         counter.begin()
         assert counter.count(layout.pid, deadline=None, authorize=None) == self.fresh(layout.pid)
         assert counter.kept == 0
+
+
+#: A process that, told to on its stdin, makes itself not dumpable (prctl(PR_SET_DUMPABLE, 0)): its
+#: ``/proc/PID`` then belongs to root, as after a change of credentials, and it runs the same
+#: program with the same memory (its kept files stay valid).
+UNDUMPABLE = """
+import ctypes, sys
+print("ready", flush=True)
+sys.stdin.readline()
+ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+@contextmanager
+def becomes_undumpable(uid: int) -> Iterator[subprocess.Popen[str]]:
+    python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+    process = subprocess.Popen(
+        [*as_user(uid), python, "-c", UNDUMPABLE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        assert process.stdout.readline() == "ready\n"
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        process.stdin.close()
+        process.stdout.close()
+
+
+@pytest.mark.skipif(not running_as_root(), reason="processes of other users need root")
+class TestRuleOfTheExporter:
+    """pmscan's rule holds for every count of the counter, kept or not: a denied or foreign
+    process is never counted, against real processes of other users."""
+
+    def counter(self) -> ProcessCounter:
+        return ProcessCounter(categories=EXPORTED, page_size=probe().page_size, span_pages=1024, keep=16)
+
+    def test_a_denied_process_is_never_counted(self) -> None:
+        counter = self.counter()
+        try:
+            with sleeper(OTHER) as process:
+                with pytest.raises(Denied):
+                    counter.count(process.pid, deadline=None, authorize=process_rule(deny=[process.pid]))
+                assert counter.kept == 0
+                allowed = process_rule()
+                for _ in range(2):  # kept: the rule that looks at the pid alone is not asked again
+                    counter.begin()
+                    counts = counter.count(process.pid, deadline=None, authorize=allowed)
+                    assert counts.pages == int(Path(f"/proc/{process.pid}/statm").read_text().split()[0])
+                assert counter.kept == 1
+                # Another rule is asked, even for a kept process.
+                with pytest.raises(Denied):
+                    counter.count(process.pid, deadline=None, authorize=process_rule(deny=[process.pid]))
+                assert counter.kept == 0
+            with pytest.raises(Denied):
+                counter.count(os.getpid(), deadline=None, authorize=process_rule())
+        finally:
+            counter.close()
+
+    def test_a_process_of_another_owner_is_never_counted(self) -> None:
+        counter = self.counter()
+        try:
+            with sleeper(OTHER) as foreign, sleeper(NOBODY) as own:
+                rule = process_rule(uid=NOBODY)
+                for _ in range(2):
+                    counter.begin()
+                    with pytest.raises(NotOwner):
+                        counter.count(foreign.pid, deadline=None, authorize=rule)
+                    counter.count(own.pid, deadline=None, authorize=rule)
+                assert counter.kept == 1
+        finally:
+            counter.close()
+
+    def test_an_owner_rule_is_asked_again_on_every_count(self) -> None:
+        """A kept process whose ``/proc/PID`` changes owner (it is no longer dumpable: what a
+        change of credentials does) is refused on its next count, with its files still kept."""
+        counter = self.counter()
+        rule = process_rule(uid=NOBODY)
+        try:
+            with becomes_undumpable(NOBODY) as process:
+                assert process.stdin is not None and process.stdout is not None
+                counter.begin()
+                counter.count(process.pid, deadline=None, authorize=rule)
+                assert counter.kept == 1
+                process.stdin.write("go\n")
+                process.stdin.flush()
+                assert process.stdout.readline() == "done\n"
+                assert os.stat(f"/proc/{process.pid}/statm").st_uid == 0  # what the counter reads
+                counter.begin()
+                with pytest.raises(NotOwner):
+                    counter.count(process.pid, deadline=None, authorize=rule)
+                assert counter.kept == 0
+        finally:
+            counter.close()

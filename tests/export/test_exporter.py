@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -201,6 +202,58 @@ class TestKeptFiles:
             assert len(os.listdir(f"/proc/{group_server.pid}/fd")) == descriptors - 2
             for reason in ("timeout", "busy", "denied", "error"):
                 assert metric(http, "pmscan_export_errors_total", reason=reason) == 0
+
+
+class TestRememberedPrograms:
+    """A kept process is matched on the ``exe`` read when its files were opened, until those
+    files say it runs another program (kernel-notes 22)."""
+
+    def test_a_process_that_runs_a_new_program_is_matched_again(
+        self, target_binary: Path, tmp_path: Path
+    ) -> None:
+        shell = tmp_path / "shell"  # a program of its own, that no other process runs
+        shutil.copy2(os.path.realpath("/bin/sh"), shell)
+        groups = {"shell": {"exe": exe_group(shell)}, "targets": {"exe": exe_group(target_binary)}}
+        process = subprocess.Popen(
+            [str(shell), "-c", 'echo ready && read line && exec "$0"', str(target_binary)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            with (
+                ServerProcess(
+                    auth="off",
+                    export_groups=json.dumps(groups),
+                    export_categories="present",
+                    export_max_age_seconds=0,
+                ) as server,
+                server.client() as http,
+            ):
+                limit = http.get("/capabilities").json()["user_address_limit"]
+                assert process.stdout.readline() == b"ready\n"
+                for _ in range(2):  # the first opens it, the second counts through its kept files
+                    assert metric(http, "pmscan_group_processes", group="shell") == 1
+                    assert metric(http, "pmscan_group_processes", group="targets") == 0
+                    assert metric(http, "pmscan_export_kept_processes") == 1
+                process.stdin.write(b"go\n")
+                process.stdin.flush()
+                assert json.loads(process.stdout.readline())["pid"] == process.pid  # pmtarget runs
+                memory = series(http, "pmscan_group_memory_bytes")
+                assert metric(http, "pmscan_group_processes", group="shell") == 0
+                assert metric(http, "pmscan_group_processes", group="targets") == 1
+                page_size = os.sysconf("SC_PAGE_SIZE")
+                assert memory[(("category", "present"), ("group", "targets"))] == (
+                    present_pages(process.pid, limit) * page_size
+                )
+                assert memory[(("category", "present"), ("group", "shell"))] == 0
+                for reason in ("timeout", "busy", "denied", "error"):
+                    assert metric(http, "pmscan_export_errors_total", reason=reason) == 0
+        finally:
+            process.kill()
+            process.wait()
+            process.stdin.close()
+            process.stdout.close()
 
 
 class TestLeftOut:

@@ -133,6 +133,11 @@ class TestAgainstTheKernelsRegions:
         walk_end, row = _pagemap.count_scan(pagemap, 0, limit, return_mask=mask, category_anyof_mask=mask)
         assert walk_end == limit
         assert row == _pagemap.count_scan(pagemap, start, end, return_mask=mask, category_anyof_mask=mask)[1]
+        # Without the switch to real-time (a short walk), the same answer.
+        unswitched = _pagemap.count_scan(
+            pagemap, 0, limit, return_mask=mask, category_anyof_mask=mask, realtime=False
+        )
+        assert unswitched == (walk_end, row)
         # Unfiltered, every page of every mapping the walk visits is reported: their sizes.
         walked = sum(v.end - v.start for v in layout.vmas() if v.end <= limit and "pf" not in v.flags)
         assert _pagemap.count_scan(pagemap, 0, limit, return_mask=0)[1][0] * layout.page_size == walked
