@@ -179,8 +179,10 @@ def children_cpu_seconds() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def run_wrk(url: str, pid: int | str, accept: str, connections: int, seconds: float) -> dict[str, Any]:
-    """One wrk run; what scan.lua's done() printed."""
+def run_wrk(
+    url: str, pid: int | str, accept: str, connections: int, seconds: float, *, token: str | None = None
+) -> dict[str, Any]:
+    """One wrk run (with ``token``: as its bearer); what scan.lua's done() printed."""
     command = [
         wrk(),
         f"-t{min(2, connections)}",
@@ -188,6 +190,7 @@ def run_wrk(url: str, pid: int | str, accept: str, connections: int, seconds: fl
         f"-d{max(1, math.ceil(seconds))}s",
         "--timeout",
         "30s",
+        *(["-H", f"Authorization: Bearer {token}"] if token else []),
         "-s",
         str(SCRIPT),
         url,
