@@ -22,8 +22,14 @@ stderr, which the bench keeps in a file), no access log, workers twice the CPUs.
 
 wrk (one connection, keep-alive, ``--seconds`` a round) drives each; the server's CPU per answer
 comes from its ``/proc/PID/stat`` (utime + stime), as ``bench/load_bench.py`` measures it. The
-medians over the rounds are printed, and issue 22's ratio: the small scan's CPU over pmscan's own
-``/healthz`` plus the raw ioctl (target: at most :data:`SMALL_SCAN_RATIO`).
+raw ioctl is timed as this thread's CPU time too. The medians over the rounds are printed, and
+issue 22's ratio: the small scan's CPU over pmscan's own ``/healthz`` plus the raw ioctl (target:
+at most :data:`SMALL_SCAN_RATIO`).
+
+Where the small scan's time goes, measured in the same rounds: the scan thread's part timed here
+(open the target safely, scan, encode, close), an empty job through pmscan's scan pool and back,
+and the server's thread sleeps per answer (each a wake-up by another thread or the network); the
+rest is what the route does beyond ``/healthz`` (routing, dependencies, body, audit, the answer).
 
 Run: ``.venv-dev/bin/python bench/floor_bench.py [--seconds S] [--rounds N]`` (wrk: ``make tools``).
 """
