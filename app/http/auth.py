@@ -1,8 +1,9 @@
-"""Who is asking, and may they: authentication on the protected router, scopes, and the body
+"""Who is asking, and may they: authentication on the protected routes, scopes, and the body
 dependencies that authorize a scan.
 
-Authentication hangs on the ``protected`` router (:func:`authenticate`), so every route under it
-is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. Who a
+Authentication (:func:`authenticate`) is the first dependency of every route declared on a
+``protected_router`` (``app.http.routes.routers``), so every route is covered by construction but
+``/healthz`` and ``/readyz``, which live on the public router. Who a
 request acts for is decided by ``app.security.principals`` from its bearer token or Unix-socket
 peer.
 
@@ -72,7 +73,7 @@ def warn_if_off(settings: Settings) -> None:
 
 
 class BearerAuthentication(HTTPBearer):
-    """The one authentication: the protected router's dependency, and as an ``HTTPBearer`` the
+    """The one authentication: the protected routers' dependency, and as an ``HTTPBearer`` the
     scheme the OpenAPI document declares on every route under it (so generated clients send
     the token). The 401 is ours, in the shape of every other error.
 
