@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import iter_route_contexts
 from pydantic import ValidationError
 
 from app.http import auth
 from app.http.app import create_app
-from app.http.query import strict_query
+from app.http.routes.routers import StrictQueryRoute
 from app.security.tokens import (
     PREFIX,
     TokenFileError,
@@ -177,13 +177,14 @@ class TestEveryRouteIsCovered:
 
     def test_every_route_checks_its_query_and_every_protected_one_authenticates_first(self) -> None:
         """By construction: the app's routes are flat (no included router), each with the checks
-        its router gave it (``app.http.routes.routers``), in order: the strict query string, then
-        authentication (before the body or anything else is read), then the route's own."""
+        its router gave it (``app.http.routes.routers``), in order: the strict query string (its
+        handler's first step), then authentication (its first dependency, before the body or
+        anything else is read), then the route's own."""
         app = create_app(Settings(auth="off"))
-        assert all(isinstance(route, APIRoute) for route in app.routes), "an included router"
+        assert all(isinstance(route, StrictQueryRoute) for route in app.routes), "an included router"
         for context in iter_route_contexts(app.routes):
             calls = [dependant.call for dependant in context.dependant.dependencies]
-            expected = [strict_query] if context.path in PUBLIC else [strict_query, auth.authenticate]
+            expected = [] if context.path in PUBLIC else [auth.authenticate]
             assert calls[: len(expected)] == expected, context.path
             assert auth.authenticate not in calls[len(expected) :], context.path
 
