@@ -77,8 +77,6 @@ SMALL_AREAS, AREA_PAGES, READ_ONLY_PAGES = 46, 5, (1, 3)
 #: Outcomes that are not failures: complete 200s only. A full pool makes a request wait for a
 #: worker (PMSCAN_QUEUE_LIMIT, PMSCAN_QUEUE_SECONDS), so not even 32 connections get a 503.
 ACCEPTED = ("ok",)
-#: Issue 13's target for the server CPU of one small scan answer at one connection.
-SMALL_TARGET_US = 450
 WRK_MISSING = "wrk is not installed: apt-get install wrk (make test and make stress install it, as root)"
 
 
@@ -179,8 +177,10 @@ def children_cpu_seconds() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def run_wrk(url: str, pid: int | str, accept: str, connections: int, seconds: float) -> dict[str, Any]:
-    """One wrk run; what scan.lua's done() printed."""
+def run_wrk(
+    url: str, pid: int | str, accept: str, connections: int, seconds: float, *, token: str | None = None
+) -> dict[str, Any]:
+    """One wrk run (with ``token``: as its bearer); what scan.lua's done() printed."""
     command = [
         wrk(),
         f"-t{min(2, connections)}",
@@ -188,6 +188,7 @@ def run_wrk(url: str, pid: int | str, accept: str, connections: int, seconds: fl
         f"-d{max(1, math.ceil(seconds))}s",
         "--timeout",
         "30s",
+        *(["-H", f"Authorization: Bearer {token}"] if token else []),
         "-s",
         str(SCRIPT),
         url,
@@ -396,8 +397,8 @@ def print_floor(load: Load) -> None:
     print(
         f"small x1: {small} us of server CPU an answer = {floor} us that GET /healthz costs (the\n"
         f" floor: uvicorn, FastAPI, middleware) + {small - floor} us of its own, of which the raw ioctl\n"
-        f" takes {raw_us:.0f} us; no scan answer can cost less than {floor + raw_us:.0f} us here"
-        f" (issue 13's target: {SMALL_TARGET_US} us)"
+        f" takes {raw_us:.0f} us; no scan answer can cost less than {floor + raw_us:.0f} us here\n"
+        f" (issue 22's ratio of a small scan to /healthz + the ioctl: bench/floor_bench.py)"
     )
 
 

@@ -1,8 +1,9 @@
-"""Who is asking, and may they: authentication on the protected router, scopes, and the body
+"""Who is asking, and may they: authentication on the protected routes, scopes, and the body
 dependencies that authorize a scan.
 
-Authentication hangs on the ``protected`` router (:func:`authenticate`), so every route under it
-is covered by construction; ``/healthz`` and ``/readyz`` live on the public router. Who a
+Authentication (:func:`authenticate`) is the first step of every route declared on a
+``protected_router`` (``app.http.routes.routers``), before its dependencies, so every route is
+covered by construction but ``/healthz`` and ``/readyz``, which live on the public router. Who a
 request acts for is decided by ``app.security.principals`` from its bearer token or Unix-socket
 peer.
 
@@ -34,12 +35,11 @@ from .deps import Services
 from .schemas import ScanRequest, SummaryRequest, WatchRequest
 
 __all__ = [
+    "BEARER",
     "Authorized",
     "AuthorizedScan",
     "AuthorizedSummary",
     "AuthorizedWatch",
-    "BearerAuthentication",
-    "PrincipalDep",
     "RequireWrite",
     "TargetRule",
     "authenticate",
@@ -71,21 +71,21 @@ def warn_if_off(settings: Settings) -> None:
         log.warning("PMSCAN_AUTH=off: every request is allowed, on any process, without a token")
 
 
-class BearerAuthentication(HTTPBearer):
-    """The one authentication: the protected router's dependency, and as an ``HTTPBearer`` the
-    scheme the OpenAPI document declares on every route under it (so generated clients send
-    the token). The 401 is ours, in the shape of every other error.
-
-    FastAPI solves a dependency's own dependencies on every request, even when its result is
-    cached: this one needs nothing but the request, and the other dependencies take its
-    principal from the request (:func:`principal_of`) rather than depending on it again.
-    """
-
-    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        return _authenticate(request)
+#: The scheme the OpenAPI document declares on every protected operation (so generated clients
+#: send the token); what it describes is checked by :func:`authenticate`, not by FastAPI.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="pmscan_ and 43 base64url characters",
+    description="A token from `pmscan-server token add NAME --scopes read[,write]`.",
+    auto_error=False,
+)
 
 
-def _authenticate(request: Request) -> Principal:
+def authenticate(request: Request) -> Principal:
+    """The one authentication: who ``request`` acts for, from its bearer token (or its Unix-socket
+    peer), or ``Unauthenticated`` (401, in the shape of every other error). Every protected route
+    runs it first, before any dependency (``app.http.routes.routers.ProtectedRoute``); the
+    dependencies take the principal from the request (:func:`principal_of`)."""
     authorization = request.headers.get("authorization")
     token = None
     if authorization:
@@ -98,22 +98,11 @@ def _authenticate(request: Request) -> Principal:
     return principal
 
 
-authenticate = BearerAuthentication(
-    scheme_name="bearer",
-    bearerFormat="pmscan_ and 43 base64url characters",
-    description="A token from `pmscan-server token add NAME --scopes read[,write]`.",
-    auto_error=False,
-)
-
-
 def principal_of(request: Request) -> Principal:
-    """The request's principal: set by :data:`authenticate`, which FastAPI solves first (a
-    router's dependencies come before a route's); authenticated here if it was not."""
+    """The request's principal: set by :func:`authenticate`, which a protected route runs before
+    its dependencies; authenticated here if it was not."""
     principal: Principal | None = getattr(request.state, "principal", None)
-    return principal if principal is not None else _authenticate(request)
-
-
-PrincipalDep = Annotated[Principal, Depends(authenticate)]
+    return principal if principal is not None else authenticate(request)
 
 
 def require_scope(scope: str) -> Any:

@@ -8,7 +8,8 @@ FastAPI puts a model into ``components/schemas`` only when a route uses it as a 
 ``ScanTrailer``, and ``Region`` through them) are named by the operation's
 ``x-pmscan-models`` extension instead, and :func:`install` adds them. Likewise the request
 bodies that ``app.http.body`` reads itself (``x-pmscan-request``), and FastAPI's validation error
-models where a route lists them among its errors.
+models where a route lists them among its errors. And the bearer scheme (``app.http.auth.BEARER``)
+that every protected operation declares (``app.http.routes.routers.ProtectedRoute``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fastapi.openapi.utils import validation_error_definition, validation_error_
 from pydantic import BaseModel
 
 from . import schemas
+from .auth import BEARER
 
 __all__ = ["install"]
 
@@ -57,6 +59,14 @@ def _with_extra_models(doc: dict[str, Any]) -> dict[str, Any]:
         components.setdefault("ValidationError", validation_error_definition)
         components.setdefault("HTTPValidationError", validation_error_response_definition)
     doc["components"]["schemas"] = dict(sorted(components.items()))
+    if any(
+        BEARER.scheme_name in requirement
+        for path in doc.get("paths", {}).values()
+        for operation in path.values()
+        for requirement in operation.get("security", ())
+    ):
+        schemes = doc["components"].setdefault("securitySchemes", {})
+        schemes[BEARER.scheme_name] = jsonable_encoder(BEARER.model, by_alias=True, exclude_none=True)
     # As FastAPI renders its own part: through its OpenAPI model (numbers as JSON Schema's).
     rendered: dict[str, Any] = jsonable_encoder(OpenAPI(**doc), by_alias=True, exclude_none=True)
     return rendered

@@ -39,12 +39,13 @@ def _decimal(value: Any) -> Any:
 DecimalDigits = BeforeValidator(_decimal)
 
 
-async def strict_query(request: Request) -> None:
+def strict_query(request: Request) -> None:
     """Refuse a query parameter that the route does not declare, and one that it declares
     single-valued and the request repeats.
 
-    A dependency of the whole app, so every route is covered by construction; it costs one
-    dictionary look-up on the common request, which has no query string."""
+    Every route runs it first (``app.http.routes.routers``), so every route is covered by
+    construction; it costs one dictionary look-up on the common request, which has no query
+    string."""
     if not request.scope["query_string"]:
         return
     route = request.scope.get("route")

@@ -8,11 +8,14 @@ it is refused (``Busy``: 503 with Retry-After): a node agent must not pile up wo
 cannot do. A waiting request leaves the queue at once when its ``cancelled`` awaitable
 completes (the HTTP layer's: the client went away).
 
-The threads are plain ones taking jobs from a ``SimpleQueue`` and handing results back with
-one ``call_soon_threadsafe``: for the scan of a small process the hop there and back is
-most of the cost, and ``concurrent.futures`` with ``asyncio.wrap_future`` doubles it.
-Slots are counted on the event loop's thread only; a thread that ends a job hands its
-bookkeeping to the loop.
+The threads are plain ones, each waiting on a ``SimpleQueue`` of its own, and handing results
+back with one ``call_soon_threadsafe``: for the scan of a small process the hop there and back is
+most of the cost, and ``concurrent.futures`` with ``asyncio.wrap_future`` doubles it. A job goes
+to the thread that went idle last (its caches are the warmest), and wakes that thread alone: with
+one queue shared by every thread, the thread that takes a job wakes the next waiting one on its
+way out (CPython's ``SimpleQueue.get`` hands its lock on), which then contends for the GIL with the
+scan and goes back to sleep — a third thread wake-up per job. Slots and idle threads are counted
+on the event loop's thread only; a thread that ends a job hands its bookkeeping to the loop.
 
 Even so, the hop costs about as much CPU as the scan of a small process (two thread
 wake-ups). Every kernel call on a target still runs in a thread, however short the last one
@@ -87,11 +90,14 @@ class Job(Generic[T]):
     whatever ``fn`` uses may be closed.
     """
 
-    __slots__ = ("_after", "_done", "_fn", "_loop", "future")
+    __slots__ = ("_after", "_done", "_fn", "_loop", "_worker", "future")
 
-    def __init__(self, fn: Callable[[], T], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, fn: Callable[[], T], loop: asyncio.AbstractEventLoop, worker: _Worker | None = None
+    ) -> None:
         self._fn = fn
         self._loop = loop
+        self._worker = worker
         self._done = False
         self._after: list[Callable[[], None]] = []
         self.future: asyncio.Future[T] = loop.create_future()
@@ -119,6 +125,8 @@ class Job(Generic[T]):
 
     def _finish(self, result: T | None, error: BaseException | None) -> None:  # on the loop
         self._done = True
+        if self._worker is not None:
+            self._worker.done()  # before the callbacks: a slot they free finds the thread idle
         future = self.future
         if not future.done():
             if error is None:
@@ -130,6 +138,24 @@ class Job(Generic[T]):
         for callback in self._after:
             callback()
         self._after.clear()
+
+
+class _Worker:
+    """One scan thread and the queue of its jobs (one at a time, and ``None`` to stop)."""
+
+    __slots__ = ("jobs", "pool", "thread")
+
+    def __init__(self, pool: ScanPool, name: str) -> None:
+        self.pool = pool
+        self.jobs: SimpleQueue[Job[Any] | None] = SimpleQueue()
+        self.thread = threading.Thread(target=self._work, name=name, daemon=True)
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            job._run()
+
+    def done(self) -> None:  # on the loop: the thread has returned from its job
+        self.pool._idle_worker(self)
 
 
 class ScanPool:
@@ -151,14 +177,15 @@ class ScanPool:
         self.rejected = 0
         self._in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._jobs: SimpleQueue[Job[Any] | None] = SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = -1
-        self._threads = [
-            threading.Thread(target=self._work, name=f"pmscan-scan-{n}", daemon=True) for n in range(workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._workers = [_Worker(self, f"pmscan-scan-{n}") for n in range(workers)]
+        #: Threads without a job, the one that went idle last at the end.
+        self._idle = list(reversed(self._workers))
+        #: Jobs submitted while every thread had one (not while each job holds a slot).
+        self._pending: deque[Job[Any]] = deque()
+        for worker in self._workers:
+            worker.thread.start()
 
     @property
     def in_use(self) -> int:
@@ -236,9 +263,24 @@ class ScanPool:
 
     def submit(self, fn: Callable[[], T]) -> Job[T]:
         """Run ``fn`` in a scan thread (the caller holds a lease)."""
-        job = Job(fn, asyncio.get_running_loop())
-        self._jobs.put(job)
+        loop = asyncio.get_running_loop()
+        if not self._idle:
+            job = Job(fn, loop)
+            self._pending.append(job)
+            return job
+        worker = self._idle.pop()
+        job = Job(fn, loop, worker)
+        worker.jobs.put(job)
         return job
+
+    def _idle_worker(self, worker: _Worker) -> None:
+        """``worker`` has finished its job: the next pending job, or back to the idle ones."""
+        if self._pending:
+            job = self._pending.popleft()
+            job._worker = worker
+            worker.jobs.put(job)
+        else:
+            self._idle.append(worker)
 
     async def run_leased(
         self,
@@ -262,13 +304,12 @@ class ScanPool:
             job.after(after)
         return await job
 
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            job._run()
-
     def shutdown(self) -> None:
         """Let the threads finish the jobs already submitted, then stop them."""
-        for _ in self._threads:
-            self._jobs.put(None)
-        for thread in self._threads:
-            thread.join()
+        for n, job in enumerate(self._pending):
+            self._workers[n % len(self._workers)].jobs.put(job)
+        self._pending.clear()
+        for worker in self._workers:
+            worker.jobs.put(None)
+        for worker in self._workers:
+            worker.thread.join()

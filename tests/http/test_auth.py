@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from app.http import auth
 from app.http.app import create_app
+from app.http.routes.routers import ProtectedRoute, StrictQueryRoute
 from app.security.tokens import (
     PREFIX,
     TokenFileError,
@@ -173,6 +174,16 @@ class TestEveryRouteIsCovered:
         assert call(server, None, "GET", "/openapi.json").status_code == 401
         document = call(server, tokens["read"], "GET", "/openapi.json").json()
         assert "/scan" in document["paths"]
+
+    def test_every_route_checks_its_query_and_every_protected_one_authenticates_first(self) -> None:
+        """By construction: the app's routes are flat (no included router), each of the class its
+        router gave it (``app.http.routes.routers``): every route checks its query string, every
+        one but /healthz and /readyz then authenticates, before its dependencies read anything."""
+        app = create_app(Settings(auth="off"))
+        for route in app.routes:
+            assert isinstance(route, StrictQueryRoute), f"{route!r}: an included router, or unchecked"
+            path = getattr(route, "path", "")
+            assert isinstance(route, ProtectedRoute) is (path not in PUBLIC), path
 
     def test_every_route_naming_a_process_checks_it(self) -> None:
         """By construction: a route with a ``pid`` (path or body) depends on the per-process rule

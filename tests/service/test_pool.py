@@ -210,3 +210,55 @@ def test_the_disconnect_watch_ends_with_the_wait() -> None:
         scans.shutdown()
 
     run(test)
+
+
+def test_a_job_goes_to_the_thread_that_went_idle_last() -> None:
+    """One thread a job, woken alone: jobs one after the other run in the same thread (the one
+    whose caches are warm), jobs at once each in a thread of its own."""
+
+    async def test() -> None:
+        scans = pool(3)
+        one_after_the_other = {await scans.run_leased(threading.get_ident) for _ in range(5)}
+        assert len(one_after_the_other) == 1
+        started, release = threading.Barrier(4), threading.Event()
+
+        def held() -> int:
+            started.wait(5)
+            release.wait(5)
+            return threading.get_ident()
+
+        jobs = [asyncio.ensure_future(scans.run_leased(held)) for _ in range(3)]
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        release.set()
+        at_once = set(await asyncio.gather(*jobs))
+        assert len(at_once) == 3
+        assert one_after_the_other <= at_once
+        scans.shutdown()
+
+    run(test)
+
+
+def test_jobs_beyond_the_threads_wait_for_one_and_all_run() -> None:
+    """``submit`` is meant for a caller holding a slot, but a job submitted while every thread
+    has one is not lost: it runs when a thread comes free, in the order submitted."""
+
+    async def test() -> None:
+        scans = pool(2)
+        release = threading.Event()
+        ran: list[int] = []
+
+        def job(n: int) -> Callable[[], int]:
+            def work() -> int:
+                release.wait(5)
+                ran.append(n)
+                return n
+
+            return work
+
+        jobs = [scans.submit(job(n)) for n in range(6)]
+        release.set()
+        assert [await job for job in jobs] == list(range(6))
+        assert sorted(ran) == list(range(6))
+        scans.shutdown()
+
+    run(test)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from ...pagemap.cgroups import ContainerSelector
 from ...pagemap.exceptions import AmbiguousContainer
@@ -14,8 +14,9 @@ from ..answers import Disconnected
 from ..deps import ServicesDep
 from ..exception_handlers import VALIDATION, responses
 from ..schemas import ContainerId, ContainerInfo, PodUid, Runtime
+from .routers import protected_router
 
-router = APIRouter(prefix="/containers", tags=["containers"])
+router = protected_router(prefix="/containers", tags=["containers"])
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from ...pagemap.cgroups import ContainerSelector
 from ...pagemap.exceptions import (
@@ -26,8 +26,9 @@ from ..exception_handlers import VALIDATION, responses
 from ..observe import track
 from ..query import DecimalDigits
 from ..schemas import CgroupPath, ContainerId, MappingInfo, PodUid, ProcessInfo
+from .routers import protected_router
 
-router = APIRouter(prefix="/processes", tags=["processes"])
+router = protected_router(prefix="/processes", tags=["processes"])
 
 
 @router.get(

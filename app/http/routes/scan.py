@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from ...pagemap.exceptions import (
     AccessDenied,
@@ -42,8 +42,9 @@ from ..schemas import (
     SummaryResponse,
     WorkloadSummaryResponse,
 )
+from .routers import protected_router
 
-router = APIRouter(tags=["scan"])
+router = protected_router(tags=["scan"])
 
 #: What a scan of one process can meet, /scan and /summary alike.
 SCAN_ERRORS = (

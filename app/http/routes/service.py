@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from ...pagemap.categories import category_names
 from ...pagemap.session import BACKENDS
@@ -13,9 +13,10 @@ from ..deps import ServicesDep
 from ..exception_handlers import responses
 from ..metrics import CONTENT_TYPE
 from ..schemas import Capabilities
+from .routers import protected_router, public_router
 
-router = APIRouter(tags=["service"])
-public = APIRouter(tags=["service"])
+router = protected_router(tags=["service"])
+public = public_router(tags=["service"])
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from ...service.audit import ProcessAccess
@@ -17,9 +17,10 @@ from ..body import openapi_body
 from ..exception_handlers import responses
 from ..observe import track
 from ..schemas import WatchRequest, WatchTick, WatchTrailer
+from .routers import protected_router
 from .scan import SCAN_ERRORS, WORKLOAD_ERRORS
 
-router = APIRouter(tags=["scan"])
+router = protected_router(tags=["scan"])
 
 WATCH_OK: dict[int | str, dict[str, Any]] = {
     200: {
