@@ -31,7 +31,7 @@ from app.pagemap.probe import kept_pagemap_fails_once_gone
 from app.pagemap.region import RECORD
 from app.pagemap.summary import Counts, summarize
 from tests.support.children import zombie
-from tests.support.target import Target
+from tests.support.target import Target, wait_blocked_in_read
 from tests.support.users import NOBODY, OTHER, as_user, running_as_root, sleeper
 
 EXPORTED = Category.PRESENT | Category.SWAPPED | Category.HUGE | Category.PFNZERO
@@ -132,12 +132,14 @@ class TestProcessCounter:
         counter = self.counter()
         try:
             assert shell.stdout.readline() == b"ready\n"  # the shell runs (its exec is done)
+            wait_blocked_in_read(shell.pid)
             counter.begin()
             before = counter.count(shell.pid, deadline=None, authorize=None)
             assert before == self.fresh(shell.pid)
             shell.stdin.write(b"go\n")
             shell.stdin.flush()
             assert json.loads(shell.stdout.readline())["pid"] == shell.pid  # pmtarget runs now
+            wait_blocked_in_read(shell.pid)
             counter.begin()
             after = counter.count(shell.pid, deadline=None, authorize=None)
             assert after == self.fresh(shell.pid)
@@ -165,6 +167,7 @@ class TestProcessCounter:
         )
         try:
             assert shell.stdout.readline() == b"ready\n"
+            wait_blocked_in_read(shell.pid)
             assert counter.exe(shell.pid) is None  # nothing kept yet
             counter.begin()
             counter.count(shell.pid, deadline=None, authorize=None)
@@ -174,6 +177,7 @@ class TestProcessCounter:
             shell.stdin.write(b"go\n")
             shell.stdin.flush()
             assert json.loads(shell.stdout.readline())["pid"] == shell.pid  # pmtarget runs now
+            wait_blocked_in_read(shell.pid)
             counter.begin()
             with pytest.raises(ProcessChanged):
                 counter.count(shell.pid, deadline=None, authorize=None, reopen=False)

@@ -66,6 +66,7 @@ __all__ = [
     "build_target",
     "iter_pages",
     "read_regions",
+    "wait_blocked_in_read",
 ]
 
 SOURCE = Path(__file__).resolve().parent.parent / "target" / "pmtarget.c"
@@ -165,6 +166,26 @@ def build_target(build_dir: Path) -> Path:
         raise RuntimeError(f"cannot compile {SOURCE}:\n{result.stderr}")
     partial.replace(binary)
     return binary
+
+
+#: read(2)'s number, by machine: what /proc/PID/syscall shows first while a process waits in it.
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63}
+
+
+def wait_blocked_in_read(pid: int, *, timeout: float = 10.0) -> None:
+    """Return once ``pid`` waits in ``read(2)`` (for its next command): its memory then stays as
+    it is until it is written to, so two counts of it in a row must agree. A process that has just
+    answered still runs for a moment (``getline`` grows its buffer, stdio flushes) and may touch a
+    page between them."""
+    number = str(_READ_SYSCALL[os.uname().machine])
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(f"/proc/{pid}/syscall") as file:
+            if file.read().split(maxsplit=1)[0] == number:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"process {pid} did not wait in read(2) within {timeout} s")
+        time.sleep(0.001)
 
 
 def read_regions(path: Path) -> list[Region]:
