@@ -273,8 +273,8 @@ class PageStateExporter(Collector):
             except ProcessChanged:
                 # matched on the program of a process that is no longer there: match anew
                 fresh = match_process(member.pid, self.groups, containers=self.containers)
-                if fresh is None:
-                    raise
+                if fresh is None:  # gone, or now in no group: not counted, and no error
+                    raise ProcessGone(f"process {member.pid} exited or left its group") from None
                 member = fresh
                 counts = self.counter.count(member.pid, deadline=deadline, authorize=self._authorize)
         except Exception as exc:

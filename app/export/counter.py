@@ -16,9 +16,10 @@ from .count import ProcessFiles, count_files, count_process, open_files, read_st
 __all__ = ["ProcessChanged", "ProcessCounter"]
 
 
-class ProcessChanged(ProcessGone):
+class ProcessChanged(Exception):
     """The process whose files were kept under this pid exited, or runs a new program: what
-    runs under the pid now was not counted (``reopen=False``), and should be matched again."""
+    runs under the pid now was not counted (``reopen=False``), and should be matched again.
+    The exporter's own signal, never an answer of the service (so not a ``ServerError``)."""
 
 
 class ProcessCounter:
