@@ -198,6 +198,7 @@ def domain_cpu_per_scan(pid: int, seconds: float = 1.0) -> float:
     open the target safely (pidfd, ``/proc/PID``, the deny rule, the range), scan it, encode the
     NDJSON answer, close it. This thread's CPU microseconds a scan."""
     encoder = ENCODERS[NDJSON]
+    assert encoder.regions is not None  # NDJSON is encoded
     rule = process_rule(deny=[])
     scans, used, deadline = 0, time.thread_time(), time.monotonic() + seconds
     while True:

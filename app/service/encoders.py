@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import struct
+from collections.abc import Callable
 from typing import Protocol
 
 from ..errors import code_of
@@ -23,6 +24,7 @@ __all__ = [
     "NDJSON",
     "SHORT_NAMES",
     "BinaryEncoder",
+    "Encode",
     "Encoder",
     "NdjsonEncoder",
     "json_region_list",
@@ -46,8 +48,18 @@ def json_region_list(records: bytes) -> bytes:
     return _pagemap.encode_regions(records, _NAMES, b",")
 
 
+#: What makes a chunk's records into a format's bytes: ``None`` where the records are sent as
+#: they are (binary), so that no thread is asked to do nothing.
+Encode = Callable[[bytes], bytes] | None
+
+
+def _ndjson_lines(records: bytes) -> bytes:
+    return _pagemap.encode_regions(records, _NAMES, b"\n")
+
+
 class Encoder(Protocol):
-    def regions(self, records: bytes) -> bytes: ...
+    @property
+    def regions(self) -> Encode: ...
     def trailer(self, scan: Scan) -> bytes: ...
     def error(self, exc: BaseException) -> bytes: ...
 
@@ -57,8 +69,9 @@ class NdjsonEncoder:
 
     media_type = NDJSON
 
-    def regions(self, records: bytes) -> bytes:
-        return _pagemap.encode_regions(records, _NAMES, b"\n")
+    @property
+    def regions(self) -> Encode:
+        return _ndjson_lines
 
     def trailer(self, scan: Scan) -> bytes:
         return b'{"walk_end":%d,"regions":%d,"pages":%d}\n' % (scan.walk_end, scan.regions, scan.pages)
@@ -73,9 +86,7 @@ class BinaryEncoder:
     ``(2^64-2, errno, 0)``."""
 
     media_type = BINARY
-
-    def regions(self, records: bytes) -> bytes:
-        return records
+    regions: Encode = None  # the kernel's records are the answer
 
     def trailer(self, scan: Scan) -> bytes:
         return _RECORD.pack(_TRAILER_MARK, scan.walk_end, scan.regions)

@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -32,7 +32,7 @@ from ..pagemap.policy import Authorize
 from ..pagemap.scanner import Scan
 from ..pagemap.session import ScanOptions, open_scan
 from .audit import ProcessAccess
-from .encoders import BINARY, ENCODERS, JSON, Encoder, json_region_list
+from .encoders import ENCODERS, JSON, Encode, Encoder, json_region_list
 from .pool import Job, Lease, ScanPool
 from .shutdown import Shutdown
 
@@ -61,9 +61,6 @@ AHEAD = 2
 #: chunk N+1 (on another CPU). Not a scan thread: no kernel call runs here, only the encoding of
 #: bytes already read. One thread a CPU: more could not run at once.
 _ENCODING = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="pmscan-encode")
-
-#: What encodes a chunk's records: ``None`` for the raw records (binary), sent as they are.
-Encode = Callable[[bytes], bytes] | None
 
 
 class PayloadTooLarge(PmscanError):
@@ -119,8 +116,7 @@ class Scans:
             document = await self._document(pid, options, authorize, cancelled, access)
             return Answer(media_type, body=document)
         encoder = ENCODERS[media_type]
-        encode = None if media_type == BINARY else encoder.regions  # binary: nothing to encode
-        running = await self._start(pid, options, encode, authorize, cancelled, access)
+        running = await self._start(pid, options, encoder.regions, authorize, cancelled, access)
         if running.complete:
             # The whole answer fit in the first chunk (most processes): one plain answer with a
             # Content-Length costs far less than the streaming machinery.
